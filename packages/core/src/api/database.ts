@@ -1,0 +1,272 @@
+/**
+ * The embedded database: the roles wired together in one process, recovery, and the retry loop.
+ */
+import path from 'node:path';
+import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, VERSIONS_PER_SECOND } from '../limits.js';
+import { CommitProxy, type CommitRequest, type CommitResult } from '../roles/commit-proxy.js';
+import { LogServer } from '../roles/log-server.js';
+import { Resolver } from '../roles/resolver.js';
+import { Sequencer } from '../roles/sequencer.js';
+import { StorageServer, type StorageRangeResult } from '../roles/storage-server.js';
+import { nodeRuntime, type Runtime } from '../runtime/runtime.js';
+import { LevelEngine } from '../storage/level-engine.js';
+import { MemoryLogDisk, NodeLogDisk } from '../storage/log-disk.js';
+import { MemoryEngine, type StorageEngine } from '../storage/storage-engine.js';
+import type { KeyString } from '../util/bytes.js';
+import { StrataError } from './errors.js';
+import { Transaction, type TransactionHost, type TransactionOptions } from './transaction.js';
+
+/** Options of {@link open}. */
+export interface OpenOptions {
+  /** The data directory. Without one the database lives in memory, with the same semantics. */
+  path?: string;
+  /** Bytes of durable values the storage server caches for point reads (default 64 MiB). */
+  cacheBytes?: number;
+  /**
+   * Length of the MVCC window in milliseconds (default 5000). Reads and commits older than the
+   * window fail with `transaction_too_old`. Tests shorten it; production code should not.
+   */
+  mvccWindowMs?: number;
+  /** Clock, randomness and timers (default: the real ones). */
+  runtime?: Runtime;
+}
+
+/** Options of {@link Database.transact}: the transaction's options plus the retry loop's. */
+export interface TransactOptions extends TransactionOptions {
+  /** Most retries after the first attempt (default: unlimited, as in FoundationDB). */
+  retryLimit?: number;
+  /** Largest backoff delay between retries in milliseconds (default 1000). */
+  maxRetryDelayMs?: number;
+  /**
+   * The transaction can safely run twice: `commit_unknown_result` is then retried instead of
+   * surfaced. Leave unset unless the function's writes are idempotent.
+   */
+  idempotent?: boolean;
+}
+
+/** What happened during recovery when the database was opened. */
+export interface RecoveryReport {
+  /** The version the engine held when the database was opened. */
+  durableVersion: number;
+  /** Commit batches replayed from the log on top of it. */
+  replayedBatches: number;
+  /** Bytes of a torn log tail (a write cut short by a crash) that were discarded. */
+  tornLogBytes: number;
+  /** The newest version after recovery. */
+  recoveredVersion: number;
+}
+
+/**
+ * An open database: one process's handle on a data directory (or on memory).
+ *
+ * @remarks
+ * Created by {@link open}. Use {@link Database.transact} for work; it commits and retries.
+ */
+export class Database {
+  readonly #host: TransactionHost;
+  readonly #runtime: Runtime;
+  readonly #proxy: CommitProxy;
+  readonly #storage: StorageServer;
+  readonly #log: LogServer;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #failure: unknown = null;
+  /** What recovery found when this database was opened. */
+  readonly recovery: RecoveryReport;
+  /** The data directory, or `null` for an in-memory database. */
+  readonly path: string | null;
+
+  /** @internal Use {@link open}. */
+  constructor(parts: { runtime: Runtime; proxy: CommitProxy; storage: StorageServer; log: LogServer; recovery: RecoveryReport; path: string | null }) {
+    this.#runtime = parts.runtime;
+    this.#proxy = parts.proxy;
+    this.#storage = parts.storage;
+    this.#log = parts.log;
+    this.recovery = parts.recovery;
+    this.path = parts.path;
+    const storage = this.#storage;
+    const proxy = this.#proxy;
+    this.#host = {
+      runtime: this.#runtime,
+      getReadVersion: () => proxy.getReadVersion(),
+      read: (key: KeyString, version: number) => storage.get(key, version),
+      readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> =>
+        storage.getRange(begin, end, version, limit, reverse),
+      commit: (request: CommitRequest): Promise<CommitResult> => proxy.commit(request),
+      watch: (key, version, fire, fail) => storage.watch(key, version, fire, fail),
+      get watchCount() {
+        return storage.watchCount;
+      },
+    };
+  }
+
+  /**
+   * Creates a transaction that you commit yourself with `tx.commit()`; it does not retry.
+   * Prefer {@link Database.transact}.
+   */
+  createTransaction(options: TransactionOptions = {}): Transaction {
+    this.#checkOpen();
+    return new Transaction(this.#host, options);
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it, retrying on retryable errors (conflicts, too-old
+   * read versions) with exponential backoff and jitter. Returns `fn`'s result once committed.
+   *
+   * @remarks
+   * `fn` may run more than once, so it should have no side effects outside the transaction.
+   * A transaction that only reads does not commit. `commit_unknown_result` is retried only with
+   * `idempotent: true`; otherwise it is thrown and the caller must find out whether it committed.
+   * @throws StrataError the first non-retryable error, the last error once `retryLimit` is
+   * reached, or `transaction_timed_out` once `timeoutMs` has passed.
+   * @example
+   * ```ts
+   * const total = await db.transact(async (tx) => {
+   *   tx.add(counterKey, new Uint8Array([1, 0, 0, 0]));
+   *   return tx.get(otherKey);
+   * });
+   * ```
+   */
+  async transact<T>(fn: (tx: Transaction) => T | Promise<T>, options: TransactOptions = {}): Promise<T> {
+    this.#checkOpen();
+    if (typeof fn !== 'function') throw new StrataError('invalid_argument', 'transact: the first argument must be a function');
+    const retryLimit = checkCount(options.retryLimit, 'retryLimit', Infinity);
+    const maxDelay = checkCount(options.maxRetryDelayMs, 'maxRetryDelayMs', RETRY_DELAY_MAX_MS);
+    const timeoutMs = options.timeoutMs === undefined ? undefined : checkCount(options.timeoutMs, 'timeoutMs', 0);
+    const deadline = timeoutMs === undefined ? Infinity : this.#runtime.now() + timeoutMs;
+    const transactionOptions: TransactionOptions = { accessSystemKeys: options.accessSystemKeys === true };
+    let delay = RETRY_DELAY_FIRST_MS;
+    for (let attempt = 0; ; attempt++) {
+      const tx = new Transaction(this.#host, transactionOptions, deadline);
+      try {
+        const result = await fn(tx);
+        await tx.commit();
+        return result;
+      } catch (error) {
+        tx.cancel(error);
+        if (!(error instanceof StrataError) || !error.retryable) throw error;
+        if (error.maybeCommitted && options.idempotent !== true) throw error;
+        if (attempt >= retryLimit) throw error;
+        if (this.#closed) throw error;
+        const wait = this.#runtime.random() * Math.min(delay, maxDelay);
+        if (this.#runtime.now() + wait > deadline) {
+          throw new StrataError('transaction_timed_out', `transact: timed out after ${attempt + 1} attempts; last error: ${error.code}`, { cause: error });
+        }
+        await new Promise<void>((resolve) => this.#runtime.setTimer(wait, resolve));
+        delay *= 2;
+      }
+    }
+  }
+
+  /**
+   * Waits for commits in flight, makes every applied version durable in the storage engine,
+   * and releases the data directory. Later calls fail with `database_closed`.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await this.#proxy.close();
+    await this.#storage.close();
+    if (this.#failure === null) await this.#log.popThrough(this.#storage.durableVersion);
+    await this.#log.close();
+  }
+
+  /** True once {@link Database.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal Called by the roles when one fails. */
+  fail(error: unknown): void {
+    this.#failure ??= error;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StrataError('database_closed', 'the database is closed');
+    if (this.#failure !== null) throw new StrataError('io_error', `the database failed: ${String(this.#failure)}`, { cause: this.#failure });
+  }
+}
+
+/**
+ * Opens a database on a data directory, or in memory when no path is given.
+ *
+ * @remarks
+ * Opening recovers: every acknowledged commit in the write-ahead log is replayed into the storage
+ * server and made durable in its engine; a torn log tail is discarded. A second process opening
+ * the same directory fails with `lock_file_failure`.
+ * @throws StrataError `lock_file_failure`, `file_corrupt` (a damaged log: nothing is discarded),
+ * `io_error`.
+ * @example
+ * ```ts
+ * import { open } from '@strata/core';
+ * const db = await open({ path: './data' });
+ * await db.transact((tx) => tx.set(new TextEncoder().encode('hello'), new TextEncoder().encode('world')));
+ * await db.close();
+ * ```
+ */
+export async function open(options: OpenOptions = {}): Promise<Database> {
+  if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
+    throw new StrataError('invalid_argument', 'open: path must be a non-empty string');
+  }
+  const runtime = options.runtime ?? nodeRuntime;
+  const windowMs = options.mvccWindowMs ?? (MVCC_WINDOW_VERSIONS / VERSIONS_PER_SECOND) * 1000;
+  if (!(windowMs > 0)) throw new StrataError('invalid_argument', `open: mvccWindowMs must be positive, got ${windowMs}`);
+  const windowVersions = Math.round((windowMs / 1000) * VERSIONS_PER_SECOND);
+  const dataPath = options.path === undefined ? null : path.resolve(options.path);
+
+  // The storage engine takes the directory's lock first, so a second process fails before touching the log.
+  const engine: StorageEngine = dataPath === null ? new MemoryEngine() : await LevelEngine.open(path.join(dataPath, 'storage'));
+  let recovered;
+  try {
+    recovered = await LogServer.open(dataPath === null ? new MemoryLogDisk() : new NodeLogDisk(path.join(dataPath, 'log')));
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  const { log, batches, tornBytes } = recovered;
+  let database: Database | null = null;
+  const fail = (error: unknown): void => database?.fail(error);
+  const storage = new StorageServer({
+    runtime,
+    engine,
+    windowVersions,
+    ...(options.cacheBytes === undefined ? {} : { cacheBytes: options.cacheBytes }),
+    onDurable: (version) => void log.popThrough(version).catch(fail),
+    onFailure: fail,
+  });
+  const durableVersion = engine.durableVersion;
+  let replayedBatches = 0;
+  for (const batch of batches) {
+    if (batch.version <= durableVersion) continue;
+    storage.apply(batch);
+    replayedBatches++;
+  }
+  // Replayed versions go straight to the engine, so the log they came from can be dropped.
+  if (replayedBatches > 0) await storage.makeDurable(storage.version);
+  const recoveredVersion = Math.max(durableVersion, log.lastVersion);
+  const sequencer = new Sequencer({ runtime, recoveredVersion });
+  const resolver = new Resolver({ windowVersions });
+  log.subscribe((batch) => storage.apply(batch));
+  const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
+  database = new Database({
+    runtime,
+    proxy,
+    storage,
+    log,
+    path: dataPath,
+    recovery: { durableVersion, replayedBatches, tornLogBytes: tornBytes, recoveredVersion },
+  });
+  return database;
+}
+
+function checkCount(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new StrataError('invalid_option_value', `transact: ${name} must be a non-negative number, got ${String(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,787 @@
+/**
+ * Transactions: reads at one read version plus the transaction's own writes, committed atomically
+ * with optimistic conflict checking.
+ */
+import { KEY_SIZE_MAX, RANGE_BATCH_ROWS_FIRST, RANGE_BATCH_ROWS_MAX, TRANSACTION_SIZE_MAX, VALUE_SIZE_MAX, WATCHES_MAX } from '../limits.js';
+import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
+import type { StorageRangeResult } from '../roles/storage-server.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
+import { StrataError } from './errors.js';
+import { KeySelector } from './key-selector.js';
+import {
+  MutationType,
+  VERSIONSTAMP_BYTES,
+  makeVersionstamp,
+  readVersionstampOffset,
+  type AtomicOpName,
+  type Mutation,
+  type MutationTypeCode,
+} from './mutation.js';
+import { WriteMap, applySteps } from './write-map.js';
+
+/** A key and its value, as range reads return them. */
+export interface KeyValue {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Options of a single read. */
+export interface ReadOptions {
+  /** Read without adding a read conflict range (the read does not make the transaction conflict). */
+  snapshot?: boolean;
+}
+
+/** Options of a range read. */
+export interface RangeOptions extends ReadOptions {
+  /** Most key-value pairs to return (default: no limit). */
+  limit?: number;
+  /** Return pairs in descending key order. */
+  reverse?: boolean;
+}
+
+/** Options of a transaction (and of `db.transact`, which adds retry options). */
+export interface TransactionOptions {
+  /** Allow reads and writes of keys starting with 0xFF (the system key space). */
+  accessSystemKeys?: boolean;
+  /** Fail with `transaction_timed_out` once this many milliseconds have passed (across retries in `transact`). */
+  timeoutMs?: number;
+}
+
+/** What a transaction needs from its database (the embedded roles, or a cluster client). */
+export interface TransactionHost {
+  readonly runtime: Runtime;
+  getReadVersion(): number | Promise<number>;
+  read(key: KeyString, version: number): Uint8Array | null | Promise<Uint8Array | null>;
+  readRange(begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult>;
+  commit(request: CommitRequest): Promise<CommitResult>;
+  watch(key: KeyString, version: number, fire: () => void, fail: (error: unknown) => void): () => void;
+  readonly watchCount: number;
+}
+
+/**
+ * A watch on one key: `changed` resolves once the key's value differs from its value when the
+ * transaction committed.
+ */
+export interface Watch {
+  /** Resolves when the value changed; rejects if the transaction did not commit or the watch was cancelled. */
+  readonly changed: Promise<void>;
+  /** Cancels the watch; `changed` rejects with `operation_cancelled`. */
+  cancel(): void;
+}
+
+type State = 'active' | 'committing' | 'committed' | 'failed';
+
+interface PendingWatch {
+  key: KeyString;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  cancelled: boolean;
+  cancelStorage: (() => void) | null;
+}
+
+const ATOMIC_TYPES: Record<AtomicOpName, MutationTypeCode> = {
+  add: MutationType.add,
+  bitAnd: MutationType.bitAnd,
+  bitOr: MutationType.bitOr,
+  bitXor: MutationType.bitXor,
+  max: MutationType.max,
+  min: MutationType.min,
+  byteMax: MutationType.byteMax,
+  byteMin: MutationType.byteMin,
+  appendIfFits: MutationType.appendIfFits,
+  compareAndClear: MutationType.compareAndClear,
+};
+
+const SYSTEM_PREFIX = 0xff;
+const NORMAL_KEYS_END = '\xff';
+const SYSTEM_KEYS_END = '\xff\xff';
+
+/** Makes a promise whose rejection is never reported as unhandled (the caller may ignore it). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/**
+ * A transaction: reads see one consistent snapshot (the read version) plus the transaction's own
+ * writes; writes are buffered and committed atomically.
+ *
+ * @remarks
+ * Obtain one from `db.transact` (which commits and retries) or `db.createTransaction` (commit it
+ * yourself). Isolation is strictly serializable: a commit fails with `not_committed` if a write
+ * committed after the read version intersects what this transaction read without `snapshot`.
+ * Reads the transaction can answer from its own writes add no read conflict.
+ *
+ * @example
+ * ```ts
+ * await db.transact(async (tx) => {
+ *   const balance = await tx.get(key('alice'));
+ *   tx.set(key('alice'), encode(decode(balance) - 10));
+ * });
+ * ```
+ */
+export class Transaction {
+  readonly #host: TransactionHost;
+  readonly #accessSystemKeys: boolean;
+  readonly #deadline: number;
+  readonly #writes = new WriteMap();
+  readonly #mutations: Mutation[] = [];
+  readonly #readRanges: KeyString[] = [];
+  readonly #writeRanges: KeyString[] = [];
+  readonly #watches: PendingWatch[] = [];
+  #readVersion: number | Promise<number> | null = null;
+  #bytes = 0;
+  #state: State = 'active';
+  #committedVersion: number | null = null;
+  #versionstamp: { promise: Promise<Uint8Array>; resolve: (stamp: Uint8Array) => void; reject: (error: unknown) => void } | null = null;
+
+  /** @internal Use `db.transact` or `db.createTransaction`. */
+  constructor(host: TransactionHost, options: TransactionOptions = {}, deadline = Infinity) {
+    this.#host = host;
+    this.#accessSystemKeys = options.accessSystemKeys === true;
+    this.#deadline = options.timeoutMs === undefined ? deadline : Math.min(deadline, host.runtime.now() + options.timeoutMs);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Versions
+
+  /** The read version: the version whose snapshot this transaction reads. */
+  async getReadVersion(): Promise<number> {
+    this.#checkUsable('getReadVersion');
+    return this.#ensureReadVersion();
+  }
+
+  /**
+   * Sets the read version explicitly instead of asking for the latest.
+   * @throws StrataError `client_invalid_operation` if the transaction already has one.
+   */
+  setReadVersion(version: number): void {
+    this.#checkUsable('setReadVersion');
+    if (this.#readVersion !== null) throw new StrataError('client_invalid_operation', 'the transaction already has a read version');
+    if (!Number.isSafeInteger(version) || version < 0) throw new StrataError('invalid_argument', `setReadVersion: version must be a non-negative integer, got ${version}`);
+    this.#readVersion = version;
+  }
+
+  /**
+   * The commit version, after a successful commit that wrote something.
+   * @throws StrataError `no_commit_version` when the transaction did not commit writes.
+   */
+  getCommittedVersion(): number {
+    if (this.#committedVersion === null) throw new StrataError('no_commit_version', 'the transaction has not committed any writes');
+    return this.#committedVersion;
+  }
+
+  /**
+   * The transaction's versionstamp: the 10 bytes substituted into its versionstamped keys and
+   * values. Resolves after a successful commit; rejects with `no_commit_version` if the transaction
+   * commits without writes, or with the commit's error.
+   */
+  getVersionstamp(): Promise<Uint8Array> {
+    if (this.#versionstamp === null) {
+      let resolve!: (stamp: Uint8Array) => void;
+      let reject!: (error: unknown) => void;
+      const promise = quiet(
+        new Promise<Uint8Array>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        }),
+      );
+      this.#versionstamp = { promise, resolve, reject };
+    }
+    return this.#versionstamp.promise;
+  }
+
+  #ensureReadVersion(): number | Promise<number> {
+    if (this.#readVersion === null) {
+      const version = this.#host.getReadVersion();
+      this.#readVersion = version;
+      if (typeof version !== 'number') void version.then((resolved) => (this.#readVersion = resolved), () => {});
+    }
+    return this.#readVersion;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * The value of `key`, or `null` if it has none.
+   * @throws StrataError `key_too_large`, `key_outside_legal_range`, `transaction_too_old`, `accessed_unreadable`.
+   */
+  async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | null> {
+    this.#checkUsable('get');
+    const k = this.#checkKey(key, 'get');
+    const entry = this.#writes.entries.get(k);
+    if (entry !== undefined && entry.kind === 'value') return entry.value === null ? null : entry.value.slice();
+    if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
+    if (entry === undefined && this.#writes.isCleared(k)) return null;
+    if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
+    const readVersion = this.#ensureReadVersion();
+    const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+    const stored = this.#host.read(k, version);
+    const base = stored instanceof Promise ? await stored : stored;
+    if (options?.snapshot !== true) this.#readRanges.push(k, keyAfter(k));
+    if (entry !== undefined && entry.kind === 'ops') return applySteps(base, entry.ops);
+    return base === null ? null : base.slice();
+  }
+
+  /**
+   * Resolves a key selector to a key.
+   * @throws StrataError as {@link Transaction.get}.
+   */
+  async getKey(selector: KeySelector, options?: ReadOptions): Promise<Uint8Array> {
+    this.#checkUsable('getKey');
+    if (!(selector instanceof KeySelector)) throw new StrataError('invalid_argument', 'getKey: selector must be a KeySelector');
+    return fromKeyString(await this.#resolveSelector(selector, options?.snapshot === true));
+  }
+
+  async #resolveSelector(selector: KeySelector, snapshot: boolean): Promise<KeyString> {
+    const spaceEnd = this.#keySpaceEnd();
+    let reference = this.#rangeKey(selector.key, 'getKey', true);
+    if (reference > spaceEnd) reference = spaceEnd;
+    // Keys at or after `start` are "after" the reference point.
+    const start = selector.orEqual ? keyAfter(reference) : reference;
+    let resolved: KeyString;
+    if (selector.offset >= 1) {
+      const found = await this.#collect(minKey(start, spaceEnd), spaceEnd, selector.offset, false);
+      resolved = found.length === selector.offset ? found[found.length - 1]![0] : spaceEnd;
+      if (!snapshot) this.#addReadConflict(start, resolved === spaceEnd ? spaceEnd : keyAfter(resolved));
+    } else {
+      const count = 1 - selector.offset;
+      const found = await this.#collect('', minKey(start, spaceEnd), count, true);
+      resolved = found.length === count ? found[found.length - 1]![0] : '';
+      if (!snapshot) this.#addReadConflict(resolved, minKey(start, spaceEnd));
+    }
+    return resolved;
+  }
+
+  /**
+   * The key-value pairs with keys in `[begin, end)`, fetched in batches as the caller iterates.
+   *
+   * @remarks
+   * `begin` and `end` may be keys or {@link KeySelector}s. Without `snapshot`, the range read adds
+   * a read conflict range; when `limit` stops the read early the range is narrowed to the part read.
+   * @throws StrataError `inverted_range` is never thrown: an empty or inverted range yields nothing.
+   */
+  getRange(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): AsyncIterable<KeyValue> {
+    this.#checkUsable('getRange');
+    const limit = checkLimit(options.limit);
+    const reverse = options.reverse === true;
+    const snapshot = options.snapshot === true;
+    const beginKey = begin instanceof KeySelector ? null : this.#rangeKey(begin, 'getRange begin');
+    const endKey = end instanceof KeySelector ? null : this.#rangeKey(end, 'getRange end');
+    return {
+      [Symbol.asyncIterator]: () => this.#iterateRange(begin, end, beginKey, endKey, limit, reverse, snapshot),
+    };
+  }
+
+  /** All pairs of {@link Transaction.getRange} as one array. */
+  async getRangeAll(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): Promise<KeyValue[]> {
+    const out: KeyValue[] = [];
+    for await (const pair of this.getRange(begin, end, options)) out.push(pair);
+    return out;
+  }
+
+  async *#iterateRange(
+    beginInput: Uint8Array | KeySelector,
+    endInput: Uint8Array | KeySelector,
+    beginKey: KeyString | null,
+    endKey: KeyString | null,
+    limit: number,
+    reverse: boolean,
+    snapshot: boolean,
+  ): AsyncGenerator<KeyValue> {
+    const begin = beginKey ?? (await this.#resolveSelector(beginInput as KeySelector, snapshot));
+    const end = endKey ?? (await this.#resolveSelector(endInput as KeySelector, snapshot));
+    if (begin >= end) return;
+    let remaining = limit;
+    let batchRows = RANGE_BATCH_ROWS_FIRST;
+    // `cursor` is where the next batch starts: forward, the first key not yet read; reverse, the end.
+    let cursor = reverse ? end : begin;
+    let conflictIndex = -1;
+    for (;;) {
+      this.#checkUsable('getRange');
+      const rows = Math.min(remaining, batchRows);
+      const from = reverse ? begin : cursor;
+      const to = reverse ? cursor : end;
+      const batch = await this.#mergedBatch(from, to, rows, reverse);
+      const entries = batch.entries;
+      const exhausted = !batch.more;
+      if (!exhausted && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
+      if (!snapshot) {
+        // The conflict range covers what has been read so far.
+        const readBegin = reverse ? (exhausted ? begin : cursor) : begin;
+        const readEnd = reverse ? end : exhausted ? end : cursor;
+        if (conflictIndex < 0) {
+          conflictIndex = this.#readRanges.length;
+          this.#readRanges.push(readBegin, readEnd);
+        } else {
+          this.#readRanges[conflictIndex] = readBegin;
+          this.#readRanges[conflictIndex + 1] = readEnd;
+        }
+      }
+      for (const [key, value] of entries) yield { key: fromKeyString(key), value: value.slice() };
+      remaining -= entries.length;
+      if (exhausted || remaining <= 0) return;
+      batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
+    }
+  }
+
+  /** Up to `count` keys of the merged view in `[begin, end)`, read without conflicts (for selectors). */
+  async #collect(begin: KeyString, end: KeyString, count: number, reverse: boolean): Promise<[KeyString, Uint8Array][]> {
+    const out: [KeyString, Uint8Array][] = [];
+    let from = begin;
+    let to = end;
+    while (out.length < count && from < to) {
+      const batch = await this.#mergedBatch(from, to, count - out.length, reverse);
+      out.push(...batch.entries);
+      if (!batch.more || batch.entries.length === 0) break;
+      const last = batch.entries[batch.entries.length - 1]![0];
+      if (reverse) to = last;
+      else from = keyAfter(last);
+    }
+    return out;
+  }
+
+  /**
+   * One batch of the merged view (storage at the read version overlaid with this transaction's
+   * writes) over `[begin, end)`: at most `rows` pairs; `more` says the batch stopped at `rows`.
+   */
+  async #mergedBatch(begin: KeyString, end: KeyString, rows: number, reverse: boolean): Promise<StorageRangeResult> {
+    const writes = this.#writes;
+    if (writes.unreadable.length > 0 && writes.touchesUnreadable(begin, end)) throw unreadable(begin);
+    const readVersion = this.#ensureReadVersion();
+    const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+    const out: [KeyString, Uint8Array][] = [];
+    // `position` bounds what has been merged: forward, every key below it; reverse, every key at or above it.
+    let position = reverse ? end : begin;
+    // Storage rows come in batches; the next batch covers [storageFrom, storageTo).
+    let storage: [KeyString, Uint8Array][] = [];
+    let storageIndex = 0;
+    let storageMore = true;
+    let storageFrom = begin;
+    let storageTo = end;
+    while (out.length < rows) {
+      if (storageIndex >= storage.length && storageMore) {
+        // Storage rows inside ranges this transaction cleared are never visible: skip over them.
+        if (reverse) storageTo = maxKey(begin, writes.clearedFrom(storageTo) ?? storageTo);
+        else storageFrom = minKey(end, writes.clearedUntil(storageFrom) ?? storageFrom);
+        storageIndex = 0;
+        if (storageFrom < storageTo) {
+          const result = await this.#host.readRange(storageFrom, storageTo, version, rows - out.length, reverse);
+          storage = result.entries;
+          storageMore = result.more && storage.length > 0;
+          if (storageMore) {
+            const last = storage[storage.length - 1]![0];
+            if (reverse) storageTo = last;
+            else storageFrom = keyAfter(last);
+          }
+        } else {
+          storage = [];
+          storageMore = false;
+        }
+        continue;
+      }
+      const stored = storageIndex < storage.length ? storage[storageIndex] : undefined;
+      const pair = reverse ? writes.entries.nextLowerPair(position) : writes.entries.getPairOrNextHigher(position);
+      const write = pair !== undefined && (reverse ? pair[0] >= begin : pair[0] < end) ? pair : undefined;
+      if (stored === undefined && write === undefined) return { entries: out, more: false };
+      // A write is merged first when it comes no later than the next stored row.
+      const takeWrite = write !== undefined && (stored === undefined || (reverse ? write[0] >= stored[0] : write[0] <= stored[0]));
+      const key = takeWrite ? write![0] : stored![0];
+      let base: Uint8Array | null = null;
+      if (stored !== undefined && stored[0] === key) {
+        base = stored[1];
+        storageIndex++;
+      }
+      position = reverse ? key : keyAfter(key);
+      let value: Uint8Array | null;
+      if (takeWrite) {
+        const entry = write![1];
+        if (entry.kind === 'unreadable') throw unreadable(key);
+        value = entry.kind === 'value' ? entry.value : applySteps(base, entry.ops);
+      } else {
+        value = writes.isCleared(key) ? null : base;
+      }
+      if (value !== null) out.push([key, value]);
+    }
+    return { entries: out, more: true };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+
+  /**
+   * Sets `key` to `value`.
+   * @throws StrataError `key_too_large`, `value_too_large`, `key_outside_legal_range`, `transaction_too_large`.
+   */
+  set(key: Uint8Array, value: Uint8Array): void {
+    this.#checkUsable('set');
+    const k = this.#checkKey(key, 'set');
+    const v = checkValue(value, 'set');
+    this.#addMutation({ type: MutationType.set, key: k, param: v }, k.length + v.length);
+    this.#writes.set(k, v);
+  }
+
+  /** Removes `key`. */
+  clear(key: Uint8Array): void {
+    this.#checkUsable('clear');
+    const k = this.#checkKey(key, 'clear');
+    this.#addMutation({ type: MutationType.clear, key: k, param: null }, k.length);
+    this.#writes.clear(k);
+  }
+
+  /**
+   * Removes every key in `[begin, end)`.
+   * @throws StrataError `inverted_range` when `begin > end`.
+   */
+  clearRange(begin: Uint8Array, end: Uint8Array): void {
+    this.#checkUsable('clearRange');
+    const b = this.#rangeKey(begin, 'clearRange begin');
+    const e = this.#rangeKey(end, 'clearRange end');
+    if (b > e) throw new StrataError('inverted_range', 'clearRange: begin is greater than end');
+    if (b === e) return;
+    this.#addMutation({ type: MutationType.clearRange, key: b, param: e }, b.length + e.length, b, e);
+    this.#writes.clearRange(b, e);
+  }
+
+  /**
+   * Applies an atomic op to `key` without reading it: no read conflict, so concurrent atomic ops
+   * on the same key never conflict.
+   *
+   * @remarks
+   * `add`, `max` and `min` treat the operand and the stored value as little-endian unsigned
+   * integers of the operand's length; `byteMax` / `byteMin` compare bytes; `appendIfFits` appends
+   * unless the result would exceed the value limit; `compareAndClear` clears the key if its value
+   * equals the operand. A missing value stores the operand (except `compareAndClear`).
+   * @throws StrataError `invalid_mutation_type` for an unknown op.
+   */
+  atomicOp(op: AtomicOpName, key: Uint8Array, operand: Uint8Array): void {
+    this.#checkUsable(op);
+    const type = ATOMIC_TYPES[op];
+    if (type === undefined) throw new StrataError('invalid_mutation_type', `unknown atomic op ${JSON.stringify(op)}`);
+    const k = this.#checkKey(key, op);
+    const v = checkValue(operand, op);
+    this.#addMutation({ type, key: k, param: v }, k.length + v.length);
+    this.#writes.atomic(k, type, v);
+  }
+
+  /** Atomic little-endian add (see {@link Transaction.atomicOp}). */
+  add(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('add', key, operand);
+  }
+  /** Atomic bitwise and. */
+  bitAnd(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('bitAnd', key, operand);
+  }
+  /** Atomic bitwise or. */
+  bitOr(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('bitOr', key, operand);
+  }
+  /** Atomic bitwise xor. */
+  bitXor(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('bitXor', key, operand);
+  }
+  /** Atomic little-endian unsigned max. */
+  max(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('max', key, operand);
+  }
+  /** Atomic little-endian unsigned min. */
+  min(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('min', key, operand);
+  }
+  /** Atomic lexicographic max. */
+  byteMax(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('byteMax', key, operand);
+  }
+  /** Atomic lexicographic min. */
+  byteMin(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('byteMin', key, operand);
+  }
+  /** Atomic append, unless the result would exceed the value limit. */
+  appendIfFits(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('appendIfFits', key, operand);
+  }
+  /** Atomically clears `key` if its value equals `operand`. */
+  compareAndClear(key: Uint8Array, operand: Uint8Array): void {
+    this.atomicOp('compareAndClear', key, operand);
+  }
+
+  /**
+   * Sets a key that contains the commit's versionstamp.
+   *
+   * @remarks
+   * `keyWithOffset` holds a 10-byte placeholder and ends with the placeholder's offset as a 4-byte
+   * little-endian integer. At commit the placeholder becomes the versionstamp and the 4 bytes are
+   * dropped. The key cannot be read back in the same transaction (`accessed_unreadable`).
+   * @throws StrataError `invalid_argument` when the offset does not fit.
+   */
+  setVersionstampedKey(keyWithOffset: Uint8Array, value: Uint8Array): void {
+    this.#checkUsable('setVersionstampedKey');
+    checkBytes(keyWithOffset, 'setVersionstampedKey key');
+    const offset = readVersionstampOffset(keyWithOffset);
+    if (offset < 0) throw new StrataError('invalid_argument', 'setVersionstampedKey: the last 4 bytes must be the little-endian offset of a 10-byte placeholder inside the key');
+    const template = keyWithOffset.subarray(0, keyWithOffset.length - 4);
+    this.#checkKey(template, 'setVersionstampedKey');
+    const v = checkValue(value, 'setVersionstampedKey');
+    // The key lands somewhere between the placeholder filled with 0x00 and with 0xFF.
+    const low = template.slice();
+    const high = template.slice();
+    low.fill(0x00, offset, offset + VERSIONSTAMP_BYTES);
+    high.fill(0xff, offset, offset + VERSIONSTAMP_BYTES);
+    const begin = toKeyString(low);
+    const end = keyAfter(toKeyString(high));
+    const k = toKeyString(keyWithOffset);
+    this.#addMutation({ type: MutationType.setVersionstampedKey, key: k, param: v }, k.length + v.length, begin, end);
+    this.#writes.addUnreadableRange(begin, end);
+  }
+
+  /**
+   * Sets `key` to a value that contains the commit's versionstamp: `valueWithOffset` ends with the
+   * 4-byte little-endian offset of a 10-byte placeholder. The value cannot be read back in the same
+   * transaction.
+   */
+  setVersionstampedValue(key: Uint8Array, valueWithOffset: Uint8Array): void {
+    this.#checkUsable('setVersionstampedValue');
+    const k = this.#checkKey(key, 'setVersionstampedValue');
+    checkBytes(valueWithOffset, 'setVersionstampedValue value');
+    if (readVersionstampOffset(valueWithOffset) < 0) {
+      throw new StrataError('invalid_argument', 'setVersionstampedValue: the last 4 bytes must be the little-endian offset of a 10-byte placeholder inside the value');
+    }
+    const v = checkValue(valueWithOffset.slice(), 'setVersionstampedValue', VALUE_SIZE_MAX + 4);
+    this.#addMutation({ type: MutationType.setVersionstampedValue, key: k, param: v }, k.length + v.length);
+    this.#writes.setUnreadable(k);
+  }
+
+  /** Adds `[begin, end)` to the read conflict ranges, as if the transaction had read it. */
+  addReadConflictRange(begin: Uint8Array, end: Uint8Array): void {
+    this.#checkUsable('addReadConflictRange');
+    const b = this.#rangeKey(begin, 'addReadConflictRange begin');
+    const e = this.#rangeKey(end, 'addReadConflictRange end');
+    if (b > e) throw new StrataError('inverted_range', 'addReadConflictRange: begin is greater than end');
+    if (b < e) this.#readRanges.push(b, e);
+  }
+
+  /** Adds `[begin, end)` to the write conflict ranges, as if the transaction had written it. */
+  addWriteConflictRange(begin: Uint8Array, end: Uint8Array): void {
+    this.#checkUsable('addWriteConflictRange');
+    const b = this.#rangeKey(begin, 'addWriteConflictRange begin');
+    const e = this.#rangeKey(end, 'addWriteConflictRange end');
+    if (b > e) throw new StrataError('inverted_range', 'addWriteConflictRange: begin is greater than end');
+    if (b === e) return;
+    this.#addSize(b.length + e.length, 'addWriteConflictRange');
+    this.#writeRanges.push(b, e);
+  }
+
+  /**
+   * Watches `key`: the returned {@link Watch} resolves once the key's value differs from its
+   * value as of this transaction's commit (or read version, if it commits nothing).
+   *
+   * @remarks
+   * The watch starts only if the transaction commits; otherwise `changed` rejects with the
+   * transaction's error. It may fire late, never early.
+   * @throws StrataError `too_many_watches` beyond the database's watch limit.
+   */
+  watch(key: Uint8Array): Watch {
+    this.#checkUsable('watch');
+    const k = this.#checkKey(key, 'watch');
+    if (this.#host.watchCount + this.#watches.length >= WATCHES_MAX) {
+      throw new StrataError('too_many_watches', `at most ${WATCHES_MAX} watches may be outstanding`);
+    }
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const changed = quiet(
+      new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      }),
+    );
+    const pending: PendingWatch = { key: k, resolve, reject, cancelled: false, cancelStorage: null };
+    this.#watches.push(pending);
+    return {
+      changed,
+      cancel: () => {
+        if (pending.cancelled) return;
+        pending.cancelled = true;
+        pending.cancelStorage?.();
+        reject(new StrataError('operation_cancelled', 'the watch was cancelled'));
+      },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commit
+
+  /**
+   * Commits the transaction. A transaction that wrote nothing commits without contacting the
+   * commit path. `db.transact` calls this for you.
+   * @throws StrataError `not_committed`, `transaction_too_old`, `commit_unknown_result`, `transaction_too_large`.
+   */
+  async commit(): Promise<void> {
+    this.#checkUsable('commit');
+    this.#state = 'committing';
+    try {
+      if (this.#mutations.length === 0 && this.#writeRanges.length === 0) {
+        const readVersion = this.#ensureReadVersion();
+        const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+        this.#state = 'committed';
+        this.#versionstamp?.reject(new StrataError('no_commit_version', 'the transaction wrote nothing, so it has no versionstamp'));
+        this.#startWatches(version);
+        return;
+      }
+      let bytes = this.#bytes;
+      for (const key of this.#readRanges) bytes += key.length;
+      if (bytes > TRANSACTION_SIZE_MAX) {
+        throw new StrataError('transaction_too_large', `the transaction's mutations and conflict ranges take ${bytes} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
+          details: { bytes, limit: TRANSACTION_SIZE_MAX },
+        });
+      }
+      const readVersion = this.#readRanges.length === 0 ? null : await this.#ensureReadVersion();
+      const result = await this.#host.commit({
+        readVersion,
+        readRanges: this.#readRanges,
+        writeRanges: this.#writeRanges,
+        mutations: this.#mutations,
+        bytes,
+      });
+      this.#state = 'committed';
+      this.#committedVersion = result.version;
+      this.#versionstamp?.resolve(makeVersionstamp(result.version, result.order));
+      this.#startWatches(result.version);
+    } catch (error) {
+      this.cancel(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Ends the transaction without committing: pending watches and the versionstamp reject with
+   * `error` (default `transaction_cancelled`). Later calls fail.
+   */
+  cancel(error: unknown = new StrataError('transaction_cancelled')): void {
+    if (this.#state === 'committed' || this.#state === 'failed') return;
+    this.#state = 'failed';
+    this.#versionstamp?.reject(error);
+    for (const watch of this.#watches) if (!watch.cancelled) watch.reject(error);
+  }
+
+  #startWatches(version: number): void {
+    for (const watch of this.#watches) {
+      if (watch.cancelled) continue;
+      watch.cancelStorage = this.#host.watch(watch.key, version, watch.resolve, watch.reject);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Checks
+
+  #checkUsable(operation: string): void {
+    if (this.#state !== 'active') {
+      if (this.#state === 'committing') throw new StrataError('used_during_commit', `${operation}: the transaction is committing`);
+      throw new StrataError('client_invalid_operation', `${operation}: the transaction has already ${this.#state === 'committed' ? 'committed' : 'ended'}`);
+    }
+    if (this.#deadline !== Infinity && this.#host.runtime.now() > this.#deadline) {
+      throw new StrataError('transaction_timed_out', `${operation}: the transaction's timeout passed`);
+    }
+  }
+
+  #keySpaceEnd(): KeyString {
+    return this.#accessSystemKeys ? SYSTEM_KEYS_END : NORMAL_KEYS_END;
+  }
+
+  #addReadConflict(begin: KeyString, end: KeyString): void {
+    if (begin < end) this.#readRanges.push(begin, end);
+  }
+
+  #addSize(bytes: number, operation: string): void {
+    const total = this.#bytes + bytes;
+    if (total > TRANSACTION_SIZE_MAX) {
+      throw new StrataError('transaction_too_large', `${operation} would make the transaction ${total} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
+        details: { bytes: total, limit: TRANSACTION_SIZE_MAX },
+      });
+    }
+    this.#bytes = total;
+  }
+
+  #addMutation(mutation: Mutation, bytes: number, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
+    const begin = conflictBegin ?? mutation.key;
+    const end = conflictEnd ?? keyAfter(mutation.key);
+    this.#addSize(bytes + begin.length + end.length, mutationName(mutation.type));
+    this.#mutations.push(mutation);
+    this.#writeRanges.push(begin, end);
+  }
+
+  /** Validates a key for a point read or write: not above the key limit, not a system key without access. */
+  #checkKey(key: Uint8Array, operation: string): KeyString {
+    checkBytes(key, `${operation} key`);
+    if (key.length > KEY_SIZE_MAX) throw keyTooLarge(operation, key.length);
+    if (key.length > 0 && key[0] === SYSTEM_PREFIX && !this.#accessSystemKeys) throw outsideLegalRange(operation, toKeyString(key));
+    return toKeyString(key);
+  }
+
+  /**
+   * Validates a range boundary, which may equal the end of the key space (`\xff`, or `\xff\xff`
+   * with system access). Selector keys beyond it are allowed and clamp to it.
+   */
+  #rangeKey(key: Uint8Array, operation: string, clamp = false): KeyString {
+    checkBytes(key, operation);
+    if (key.length > KEY_SIZE_MAX + 1) throw keyTooLarge(operation, key.length);
+    const k = toKeyString(key);
+    if (!clamp && k > this.#keySpaceEnd()) throw outsideLegalRange(operation, k);
+    return k;
+  }
+}
+
+function minKey(a: KeyString, b: KeyString): KeyString {
+  return a < b ? a : b;
+}
+
+function maxKey(a: KeyString, b: KeyString): KeyString {
+  return a > b ? a : b;
+}
+
+function mutationName(type: number): string {
+  for (const [name, code] of Object.entries(MutationType)) if (code === type) return name;
+  return 'mutation';
+}
+
+function checkBytes(value: unknown, what: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw new StrataError('invalid_argument', `${what} must be a Uint8Array, got ${got}`, { details: { argument: what } });
+  }
+}
+
+function checkValue(value: unknown, operation: string, max = VALUE_SIZE_MAX): Uint8Array {
+  checkBytes(value, `${operation} value`);
+  if (value.length > max) {
+    throw new StrataError('value_too_large', `${operation}: value is ${value.length} bytes; the limit is ${VALUE_SIZE_MAX}`, {
+      details: { bytes: value.length, limit: VALUE_SIZE_MAX },
+    });
+  }
+  return value.slice();
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined || limit === 0) return Infinity;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new StrataError('invalid_argument', `getRange: limit must be a non-negative integer, got ${limit}`);
+  return limit;
+}
+
+function keyTooLarge(operation: string, length: number): StrataError {
+  return new StrataError('key_too_large', `${operation}: key is ${length} bytes; the limit is ${KEY_SIZE_MAX}`, {
+    details: { bytes: length, limit: KEY_SIZE_MAX },
+  });
+}
+
+function outsideLegalRange(operation: string, key: KeyString): StrataError {
+  return new StrataError('key_outside_legal_range', `${operation}: keys starting with 0xFF are the system key space; set accessSystemKeys to use them`, {
+    details: { keyPrefix: key.slice(0, 16) },
+  });
+}
+
+function unreadable(key: KeyString): StrataError {
+  return new StrataError('accessed_unreadable', 'the key was written with a versionstamp in this transaction and cannot be read before commit', {
+    details: { keyPrefix: key.slice(0, 16) },
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Every limit of the core in one place, with FoundationDB's values as defaults.
+ *
+ * @remarks
+ * The README lists these. Each queue, batch and cache in the core has a maximum here.
+ * @packageDocumentation
+ */
+
+/** Largest key, in bytes (FoundationDB: 10,000). */
+export const KEY_SIZE_MAX = 10_000;
+/** Largest value, in bytes (FoundationDB: 100,000). */
+export const VALUE_SIZE_MAX = 100_000;
+/** Largest transaction: mutations plus conflict ranges, in bytes (FoundationDB: 10,000,000). */
+export const TRANSACTION_SIZE_MAX = 10_000_000;
+/** Versions advance at about this many per second of wall time. */
+export const VERSIONS_PER_SECOND = 1_000_000;
+/** The MVCC window: reads and conflict checks reach this many versions back (five seconds). */
+export const MVCC_WINDOW_VERSIONS = 5_000_000;
+/** Most watches outstanding on one database (FoundationDB's default: 10,000). */
+export const WATCHES_MAX = 10_000;
+/** Most transactions in one commit batch. */
+export const COMMIT_BATCH_TRANSACTIONS_MAX = 4_096;
+/** Most mutation bytes in one commit batch (a single transaction may exceed it and forms its own batch). */
+export const COMMIT_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+/** Most commit requests queued at the commit proxy before new ones are refused with `server_overloaded`. */
+export const COMMIT_QUEUE_MAX = 100_000;
+/** A log segment file is closed and a new one started once it grows past this size. */
+export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+/** The storage server moves versions older than the window into its durable engine at this interval. */
+export const STORAGE_DURABILITY_INTERVAL_MS = 250;
+/** Most keys written to the durable engine in one batch when moving versions out of memory. */
+export const STORAGE_DURABLE_BATCH_KEYS_MAX = 50_000;
+/** Default size of the storage server's cache of durable values, in bytes. */
+export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
+/** When idle, the commit proxy commits an empty batch this often, so versions and the MVCC window advance. */
+export const EMPTY_BATCH_INTERVAL_MS = 100;
+/** Rows fetched by the first batch of a range read; later batches double up to {@link RANGE_BATCH_ROWS_MAX}. */
+export const RANGE_BATCH_ROWS_FIRST = 256;
+/** Most rows fetched by one batch of a range read. */
+export const RANGE_BATCH_ROWS_MAX = 8_192;
+/** How long a read waits for a storage server to reach its read version before failing with `future_version`. */
+export const FUTURE_VERSION_WAIT_MS = 1_000;
+/** Retry loop: first backoff delay. */
+export const RETRY_DELAY_FIRST_MS = 10;
+/** Retry loop: largest backoff delay. */
+export const RETRY_DELAY_MAX_MS = 1_000;

@@ -1,0 +1,207 @@
+/**
+ * Log server: makes commit batches durable, in version order, in append-only segment files.
+ *
+ * Invariants:
+ * 1. A batch is acknowledged only after its frame, and every earlier frame, is durable.
+ * 2. Batches arrive and are acknowledged in strictly increasing version order.
+ * 3. Many batches waiting together are written with one durable write (group commit).
+ * 4. Recovery returns every frame of every acknowledged batch; a torn tail (the last write, cut
+ *    short) is discarded; a damaged frame followed by good ones stops recovery with `file_corrupt`.
+ * 5. A segment is deleted only when every version in it is durable on the storage server.
+ */
+import { LOG_SEGMENT_BYTES_MAX } from '../limits.js';
+import { StrataError } from '../api/errors.js';
+import type { Mutation } from '../api/mutation.js';
+import { assert } from '../util/assert.js';
+import type { AppendFile, LogDisk } from '../storage/log-disk.js';
+import { decodeMutations, encodeFrame, encodeMutations, hasFrameAfter, scanSegment } from '../storage/log-frame.js';
+
+/** A batch as the log hands it on: its version and mutations. */
+export interface LoggedBatch {
+  version: number;
+  mutations: readonly Mutation[];
+}
+
+/** Called for each batch once it is durable, in version order. */
+export type LogListener = (batch: LoggedBatch) => void;
+
+interface Pending {
+  batch: LoggedBatch;
+  frame: Uint8Array | null;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface Segment {
+  name: string;
+  lastVersion: number;
+}
+
+const SEGMENT_SUFFIX = '.log';
+const segmentName = (firstVersion: number): string => String(firstVersion).padStart(20, '0') + SEGMENT_SUFFIX;
+
+/** The result of opening a log: the server and the batches recovered from its segments. */
+export interface LogRecovery {
+  log: LogServer;
+  /** Every batch found, oldest first. */
+  batches: LoggedBatch[];
+  /** Bytes of torn tail discarded, 0 when the log ended cleanly. */
+  tornBytes: number;
+}
+
+/** Group-committing write-ahead log over a {@link LogDisk}. */
+export class LogServer {
+  readonly #disk: LogDisk;
+  readonly #segments: Segment[];
+  readonly #listeners: LogListener[] = [];
+  #current: AppendFile | null = null;
+  #pending: Pending[] = [];
+  #writing = false;
+  #lastVersion: number;
+  #failure: StrataError | null = null;
+  #idle: (() => void) | null = null;
+
+  private constructor(disk: LogDisk, segments: Segment[], lastVersion: number) {
+    this.#disk = disk;
+    this.#segments = segments;
+    this.#lastVersion = lastVersion;
+  }
+
+  /**
+   * Opens the log on `disk`: reads every segment, discards a torn tail, and returns what it found.
+   * @throws StrataError `file_corrupt` when a damaged frame is followed by good data.
+   */
+  static async open(disk: LogDisk): Promise<LogRecovery> {
+    const names = (await disk.list()).filter((name) => name.endsWith(SEGMENT_SUFFIX)).sort();
+    const batches: LoggedBatch[] = [];
+    const segments: Segment[] = [];
+    let lastVersion = 0;
+    let tornBytes = 0;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const bytes = await disk.read(name);
+      const scan = scanSegment(bytes, lastVersion);
+      for (const frame of scan.frames) {
+        batches.push({ version: frame.version, mutations: decodeMutations(frame.payload) });
+        lastVersion = frame.version;
+      }
+      if (scan.stop !== null) {
+        const later = names.slice(i + 1);
+        let laterData = false;
+        for (const other of later) if ((await disk.read(other)).length > 0) laterData = true;
+        if (laterData || hasFrameAfter(bytes, scan.stop.offset, lastVersion)) {
+          throw new StrataError(
+            'file_corrupt',
+            `log segment ${name} is damaged at byte ${scan.stop.offset} (${scan.stop.reason}) and acknowledged data follows it; refusing to open rather than lose commits`,
+            { details: { segment: name, offset: scan.stop.offset, reason: scan.stop.reason } },
+          );
+        }
+        tornBytes = bytes.length - scan.validBytes;
+        await disk.truncate(name, scan.validBytes);
+        for (const other of later) await disk.remove(other);
+        if (scan.frames.length > 0) segments.push({ name, lastVersion });
+        else await disk.remove(name);
+        break;
+      }
+      if (scan.frames.length > 0) segments.push({ name, lastVersion });
+      else await disk.remove(name);
+    }
+    return { log: new LogServer(disk, segments, lastVersion), batches, tornBytes };
+  }
+
+  /** The version of the newest batch pushed. */
+  get lastVersion(): number {
+    return this.#lastVersion;
+  }
+
+  /** Registers a listener for durable batches (the storage server pulls through this). */
+  subscribe(listener: LogListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Appends a batch; resolves once it is durable and every listener has seen it.
+   * A batch without mutations advances the version and writes nothing.
+   * @throws StrataError `io_error` when the disk fails; the log then refuses every later batch.
+   */
+  push(batch: LoggedBatch): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    assert(batch.version > this.#lastVersion, `log batches arrive in version order (${batch.version} <= ${this.#lastVersion})`);
+    this.#lastVersion = batch.version;
+    const frame = batch.mutations.length > 0 ? encodeFrame(batch.version, encodeMutations(batch.mutations)) : null;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ batch, frame, resolve, reject });
+      if (!this.#writing) void this.#writeGroups();
+    });
+  }
+
+  async #writeGroups(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length > 0 && this.#failure === null) {
+      const group = this.#pending;
+      this.#pending = [];
+      try {
+        await this.#writeGroup(group);
+      } catch (cause) {
+        this.#failure = new StrataError('io_error', `writing the log failed: ${String(cause)}`, { cause });
+        for (const pending of group) pending.reject(this.#failure);
+        for (const pending of this.#pending) pending.reject(this.#failure);
+        this.#pending = [];
+        break;
+      }
+      for (const pending of group) {
+        for (const listener of this.#listeners) listener(pending.batch);
+        pending.resolve();
+      }
+    }
+    this.#writing = false;
+    if (this.#idle) this.#idle();
+  }
+
+  async #writeGroup(group: Pending[]): Promise<void> {
+    let bytes = 0;
+    let firstVersion = 0;
+    let lastVersion = 0;
+    for (const pending of group) {
+      if (pending.frame === null) continue;
+      if (bytes === 0) firstVersion = pending.batch.version;
+      bytes += pending.frame.length;
+      lastVersion = pending.batch.version;
+    }
+    if (bytes === 0) return;
+    const data = new Uint8Array(bytes);
+    let offset = 0;
+    for (const pending of group) {
+      if (pending.frame === null) continue;
+      data.set(pending.frame, offset);
+      offset += pending.frame.length;
+    }
+    if (this.#current === null || (this.#current.size > 0 && this.#current.size + bytes > LOG_SEGMENT_BYTES_MAX)) {
+      if (this.#current !== null) await this.#current.close();
+      const name = segmentName(firstVersion);
+      this.#current = await this.#disk.create(name);
+      this.#segments.push({ name, lastVersion: 0 });
+    }
+    await this.#current.appendDurable(data);
+    this.#segments[this.#segments.length - 1]!.lastVersion = lastVersion;
+  }
+
+  /**
+   * Deletes the segments whose every version is at or below `version` (durable elsewhere).
+   * The segment being appended to is kept.
+   */
+  async popThrough(version: number): Promise<void> {
+    while (this.#segments.length > 1 && this.#segments[0]!.lastVersion <= version) {
+      const segment = this.#segments.shift()!;
+      await this.#disk.remove(segment.name);
+    }
+  }
+
+  /** Waits for every pushed batch to be durable, then closes the current segment. */
+  async close(): Promise<void> {
+    if (this.#writing) await new Promise<void>((resolve) => (this.#idle = resolve));
+    this.#idle = null;
+    if (this.#current !== null) await this.#current.close();
+    this.#current = null;
+  }
+}

@@ -1,0 +1,655 @@
+/**
+ * Storage server: serves reads at any version inside the MVCC window.
+ *
+ * Invariants:
+ * 1. Batches are applied once each, in strictly increasing version order.
+ * 2. A read at version r returns the state after every mutation of every version <= r, and no
+ *    other: the in-memory window holds versions in (durableVersion, version]; the durable engine
+ *    holds the state at durableVersion.
+ * 3. Only versions older than the window move into the durable engine, with the durable version
+ *    written in the same batch; a read below the oldest readable version fails with
+ *    `transaction_too_old`, and a read above the applied version waits, then fails with
+ *    `future_version`.
+ * 4. In-memory entries that reached the durable engine are dropped only when no read that
+ *    started against the older engine snapshot is still running.
+ *
+ * Inside the window each key has a chain of entries (a value, a clear, or an atomic op whose base
+ * comes from older entries or from the engine), and range clears are kept in a boundary map: the
+ * entry at boundary b lists the clears that cover [b, next boundary). Every mutation carries a
+ * sequence number, so entries and clears of the same version order correctly.
+ */
+import { FUTURE_VERSION_WAIT_MS, MVCC_WINDOW_VERSIONS, STORAGE_CACHE_BYTES_DEFAULT, STORAGE_DURABILITY_INTERVAL_MS } from '../limits.js';
+import { StrataError } from '../api/errors.js';
+import { MutationType, applyAtomicOp, type Mutation } from '../api/mutation.js';
+import type { LoggedBatch } from './log-server.js';
+import type { Runtime, Timer } from '../runtime/runtime.js';
+import type { StorageEngine } from '../storage/storage-engine.js';
+import { assert } from '../util/assert.js';
+import { BTree } from '../util/btree.js';
+import { equalBytes, type KeyString } from '../util/bytes.js';
+
+/** One entry of a key's chain. `op` is 0 for a plain value or clear, else the atomic op type. */
+interface ChainEntry {
+  readonly version: number;
+  readonly seq: number;
+  readonly op: number;
+  /** The value (`null` for a clear), or the atomic op's operand. */
+  readonly value: Uint8Array | null;
+}
+
+interface ClearEvent {
+  readonly version: number;
+  readonly seq: number;
+}
+
+interface AppliedBatch {
+  readonly version: number;
+  readonly keys: KeyString[];
+  readonly clears: KeyString[];
+}
+
+/** A key-value pair as a storage server returns it. */
+export type StorageEntry = [KeyString, Uint8Array];
+
+/** The result of one range request. */
+export interface StorageRangeResult {
+  entries: StorageEntry[];
+  /** True when the request stopped at its limit (more entries may follow). */
+  more: boolean;
+}
+
+/** Construction options of {@link StorageServer}. */
+export interface StorageServerOptions {
+  runtime: Runtime;
+  engine: StorageEngine;
+  /** Versions kept in memory and readable (default: the five-second MVCC window). */
+  windowVersions?: number;
+  /** Bytes of durable values cached for point reads. */
+  cacheBytes?: number;
+  /** How often versions older than the window move to the engine. */
+  durabilityIntervalMs?: number;
+  /** Called after versions up to `version` are durable in the engine (the log may drop them). */
+  onDurable?: (version: number) => void;
+  /** Called when the server hits an error it cannot continue from. */
+  onFailure?: (error: unknown) => void;
+}
+
+interface Watch {
+  baseline: Uint8Array | null | undefined;
+  fire: () => void;
+  fail: (error: unknown) => void;
+}
+
+type Lookup =
+  | { kind: 'value'; value: Uint8Array | null }
+  | { kind: 'engine'; ops: ChainEntry[] }; // apply ops (oldest first) to the engine's value
+
+const ENTRY_OVERHEAD_BYTES = 64;
+
+/** Serves versioned reads from an in-memory window over a durable engine. */
+export class StorageServer {
+  readonly #runtime: Runtime;
+  readonly #engine: StorageEngine;
+  readonly #windowVersions: number;
+  readonly #cacheBytesMax: number;
+  readonly #durabilityIntervalMs: number;
+  readonly #onDurable: (version: number) => void;
+  readonly #onFailure: (error: unknown) => void;
+
+  readonly #chains = new Map<KeyString, ChainEntry[]>();
+  readonly #keys = new BTree<KeyString, undefined>();
+  readonly #clears = new BTree<KeyString, ClearEvent[]>();
+  readonly #applied: AppliedBatch[] = [];
+  #seq = 0;
+  #version: number;
+  #durableVersion: number;
+
+  // Durable values for point reads (insertion-ordered, evicted oldest first).
+  readonly #cache = new Map<KeyString, Uint8Array | null>();
+  #cacheBytes = 0;
+
+  // Engine reads in flight, and the gate a flush closes while it commits to the engine.
+  #engineReads = 0;
+  #commitGate: Promise<void> | null = null;
+  #readsDrained: (() => void) | null = null;
+
+  // Range reads that hold an engine snapshot, counted by the engine epoch they started in.
+  #epoch = 0;
+  readonly #readers = new Map<number, number>();
+  #pendingPrune: { epoch: number; version: number } | null = null;
+
+  readonly #watches = new BTree<KeyString, Set<Watch>>();
+  #watchCount = 0;
+  readonly #versionWaiters: { version: number; resolve: () => void }[] = [];
+
+  #timer: Timer | null = null;
+  #flushing: Promise<void> | null = null;
+  #closed = false;
+  #failed: unknown = null;
+
+  constructor(options: StorageServerOptions) {
+    this.#runtime = options.runtime;
+    this.#engine = options.engine;
+    this.#windowVersions = options.windowVersions ?? MVCC_WINDOW_VERSIONS;
+    this.#cacheBytesMax = options.cacheBytes ?? STORAGE_CACHE_BYTES_DEFAULT;
+    this.#durabilityIntervalMs = options.durabilityIntervalMs ?? STORAGE_DURABILITY_INTERVAL_MS;
+    this.#onDurable = options.onDurable ?? (() => {});
+    this.#onFailure = options.onFailure ?? (() => {});
+    this.#durableVersion = this.#engine.durableVersion;
+    this.#version = this.#durableVersion;
+    this.#scheduleDurability();
+  }
+
+  /** The newest version applied. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The version the durable engine holds. */
+  get durableVersion(): number {
+    return this.#durableVersion;
+  }
+
+  /** The oldest version a read may use. */
+  get oldestVersion(): number {
+    return Math.max(this.#durableVersion, this.#version - this.#windowVersions);
+  }
+
+  /** Number of watches registered. */
+  get watchCount(): number {
+    return this.#watchCount;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Applying batches
+
+  /** Applies one durable batch (called by the log, in version order). Empty batches advance the version. */
+  apply(batch: LoggedBatch): void {
+    assert(batch.version > this.#version, `storage applies batches in version order (${batch.version} <= ${this.#version})`);
+    const version = batch.version;
+    const keys: KeyString[] = [];
+    const clears: KeyString[] = [];
+    let touchedWatches: Set<KeyString> | null = null;
+    for (const mutation of batch.mutations) {
+      const seq = ++this.#seq;
+      if (mutation.type === MutationType.clearRange) {
+        const end = mutation.param as KeyString;
+        this.#addClear(mutation.key, end, { version, seq });
+        clears.push(mutation.key, end);
+        if (this.#watchCount > 0) {
+          this.#watches.forRange(mutation.key, end, false, (key) => {
+            (touchedWatches ??= new Set()).add(key);
+          });
+        }
+        continue;
+      }
+      this.#addEntry(mutation, version, seq);
+      keys.push(mutation.key);
+      if (this.#watchCount > 0 && this.#watches.has(mutation.key)) (touchedWatches ??= new Set()).add(mutation.key);
+    }
+    if (keys.length > 0 || clears.length > 0) this.#applied.push({ version, keys, clears });
+    this.#version = version;
+    if (touchedWatches !== null) for (const key of touchedWatches) this.#checkWatches(key);
+    if (this.#versionWaiters.length > 0) this.#wakeVersionWaiters();
+  }
+
+  #addEntry(mutation: Mutation, version: number, seq: number): void {
+    let op = 0;
+    let value: Uint8Array | null = null;
+    if (mutation.type === MutationType.set) value = mutation.param as Uint8Array;
+    else if (mutation.type !== MutationType.clear) {
+      op = mutation.type;
+      value = mutation.param as Uint8Array;
+    }
+    const entry: ChainEntry = { version, seq, op, value };
+    const chain = this.#chains.get(mutation.key);
+    if (chain === undefined) {
+      this.#chains.set(mutation.key, [entry]);
+      this.#keys.set(mutation.key, undefined);
+    } else chain.push(entry);
+  }
+
+  #addClear(begin: KeyString, end: KeyString, event: ClearEvent): void {
+    const clears = this.#clears;
+    // Split the boundary map at `begin` and `end` so the segments inside [begin, end) are whole.
+    for (const boundary of [end, begin]) {
+      if (!clears.has(boundary)) {
+        const floor = clears.getPairOrNextLower(boundary);
+        clears.set(boundary, floor === undefined ? [] : floor[1].slice());
+      }
+    }
+    clears.forRange(begin, end, false, (_key, events) => {
+      events.push(event);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * The value of `key` at `version`.
+   * @throws StrataError `transaction_too_old` or `future_version`.
+   */
+  get(key: KeyString, version: number): Uint8Array | null | Promise<Uint8Array | null> {
+    if (version > this.#version) return this.#waitForVersion(version).then(() => this.get(key, version));
+    this.#checkReadable(version);
+    const lookup = this.#lookup(key, version, this.#durableVersion);
+    if (lookup.kind === 'value') return lookup.value;
+    if (lookup.ops.length === 0) {
+      const cached = this.#cache.get(key);
+      if (cached !== undefined) return cached;
+    }
+    return this.#getFromEngine(key, version);
+  }
+
+  async #getFromEngine(key: KeyString, version: number): Promise<Uint8Array | null> {
+    await this.#enterEngine();
+    try {
+      // The durable version may have moved while this read waited for a flush.
+      this.#checkReadable(version);
+      const lookup = this.#lookup(key, version, this.#durableVersion);
+      if (lookup.kind === 'value') return lookup.value;
+      const base = await this.#engine.get(key);
+      if (lookup.ops.length === 0) this.#cacheDurable(key, base);
+      return applyOps(base, lookup.ops);
+    } finally {
+      this.#exitEngine();
+    }
+  }
+
+  // Engine reads and the flush's engine commit exclude each other, so a read always knows which
+  // durable version its engine data reflects. A waiting commit goes first.
+  #enterEngine(): Promise<void> | void {
+    if (this.#commitGate === null) {
+      this.#engineReads++;
+      return;
+    }
+    return this.#commitGate.then(() => this.#enterEngine());
+  }
+
+  #exitEngine(): void {
+    this.#engineReads--;
+    if (this.#engineReads === 0 && this.#readsDrained !== null) this.#readsDrained();
+  }
+
+  /**
+   * Entries of `[begin, end)` at `version`, in key order (or reverse), at most `limit`.
+   * @throws StrataError `transaction_too_old` or `future_version`.
+   */
+  async getRange(begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> {
+    if (version > this.#version) await this.#waitForVersion(version);
+    if (begin >= end || limit <= 0) {
+      this.#checkReadable(version);
+      return { entries: [], more: false };
+    }
+    await this.#enterEngine();
+    let holdsEngine = true;
+    const epoch = this.#epoch;
+    this.#readers.set(epoch, (this.#readers.get(epoch) ?? 0) + 1);
+    let cursor: ReturnType<StorageEngine['cursor']> | null = null;
+    try {
+      this.#checkReadable(version);
+      const baseVersion = this.#durableVersion;
+      cursor = this.#engine.cursor(begin, end, reverse);
+      const release = (): void => {
+        // The cursor's snapshot exists once its first batch is read; later batches read the snapshot.
+        if (holdsEngine) this.#exitEngine();
+        holdsEngine = false;
+      };
+      return await this.#mergeRange(cursor, begin, end, version, baseVersion, limit, reverse, release);
+    } finally {
+      if (holdsEngine) this.#exitEngine();
+      if (cursor !== null) void cursor.close();
+      const count = this.#readers.get(epoch)! - 1;
+      if (count === 0) this.#readers.delete(epoch);
+      else this.#readers.set(epoch, count);
+      this.#maybePrune();
+    }
+  }
+
+  async #mergeRange(
+    cursor: ReturnType<StorageEngine['cursor']>,
+    begin: KeyString,
+    end: KeyString,
+    version: number,
+    baseVersion: number,
+    limit: number,
+    reverse: boolean,
+    onSnapshot: () => void,
+  ): Promise<StorageRangeResult> {
+    const entries: StorageEntry[] = [];
+    // Memory keys are found by seeking from the last one, never by an iterator held across an
+    // await: batches are applied while this read waits for the engine.
+    const memoryAfter = (key: KeyString | null): KeyString | undefined => {
+      const next = reverse
+        ? this.#keys.nextLowerKey(key ?? end)
+        : key === null
+          ? this.#keys.getPairOrNextHigher(begin)?.[0]
+          : this.#keys.nextHigherKey(key);
+      return next !== undefined && (reverse ? next >= begin : next < end) ? next : undefined;
+    };
+    let memoryKey = memoryAfter(null);
+    let engineBatch: [KeyString, Uint8Array][] = [];
+    let engineIndex = 0;
+    let engineDone = false;
+    let fetched = false;
+    const fetchCount = Math.min(Math.max(limit, 16), 1024);
+    while (entries.length < limit) {
+      if (!engineDone && engineIndex >= engineBatch.length) {
+        engineBatch = await cursor.next(fetchCount);
+        if (!fetched) {
+          fetched = true;
+          onSnapshot();
+        }
+        engineIndex = 0;
+        if (engineBatch.length === 0) engineDone = true;
+      }
+      const engineEntry = engineDone ? undefined : engineBatch[engineIndex];
+      if (memoryKey === undefined && engineEntry === undefined) return { entries, more: false };
+      let key: KeyString;
+      let base: Uint8Array | null = null;
+      if (engineEntry === undefined || (memoryKey !== undefined && (reverse ? memoryKey > engineEntry[0] : memoryKey < engineEntry[0]))) {
+        key = memoryKey!;
+        memoryKey = memoryAfter(key);
+      } else {
+        key = engineEntry[0];
+        base = engineEntry[1];
+        engineIndex++;
+        if (memoryKey === key) memoryKey = memoryAfter(key);
+      }
+      const lookup = this.#lookup(key, version, baseVersion);
+      const value = lookup.kind === 'value' ? lookup.value : applyOps(base, lookup.ops);
+      if (value !== null) entries.push([key, value]);
+    }
+    return { entries, more: true };
+  }
+
+  /**
+   * What the window says about `key` at `version`, considering only entries newer than
+   * `baseVersion` (the engine snapshot the caller combines the answer with).
+   */
+  #lookup(key: KeyString, version: number, baseVersion: number): Lookup {
+    let clearSeq = -1;
+    if (this.#clears.size > 0) {
+      const floor = this.#clears.getPairOrNextLower(key);
+      if (floor !== undefined) {
+        const events = floor[1];
+        for (let i = events.length - 1; i >= 0; i--) {
+          const event = events[i]!;
+          if (event.version <= version) {
+            if (event.version > baseVersion) clearSeq = event.seq;
+            break;
+          }
+        }
+      }
+    }
+    const chain = this.#chains.get(key);
+    if (chain === undefined) return clearSeq >= 0 ? { kind: 'value', value: null } : ENGINE_LOOKUP;
+    let i = chain.length - 1;
+    while (i >= 0 && chain[i]!.version > version) i--;
+    const top = i;
+    // Walk back to the newest base: a plain value or clear, a range clear, or the engine.
+    while (i >= 0) {
+      const entry = chain[i]!;
+      if (entry.version <= baseVersion || entry.seq < clearSeq) break;
+      if (entry.op === 0) {
+        if (i === top) return { kind: 'value', value: entry.value };
+        return { kind: 'value', value: applyOps(entry.value, chain.slice(i + 1, top + 1)) };
+      }
+      i--;
+    }
+    // The walk stopped at the engine's version or at a newer range clear.
+    const ops = chain.slice(i + 1, top + 1);
+    if (clearSeq >= 0) return { kind: 'value', value: applyOps(null, ops) };
+    return ops.length === 0 ? ENGINE_LOOKUP : { kind: 'engine', ops };
+  }
+
+  #checkReadable(version: number): void {
+    if (this.#failed !== null) throw this.#failed;
+    if (version < this.oldestVersion) {
+      throw new StrataError('transaction_too_old', `read version ${version} is older than the oldest readable version ${this.oldestVersion}`, {
+        details: { readVersion: version, oldestVersion: this.oldestVersion },
+      });
+    }
+  }
+
+  #waitForVersion(version: number): Promise<void> {
+    if (this.#failed !== null) return Promise.reject(this.#failed);
+    return new Promise((resolve, reject) => {
+      const waiter = { version, resolve };
+      this.#versionWaiters.push(waiter);
+      const timer = this.#runtime.setTimer(FUTURE_VERSION_WAIT_MS, () => {
+        const index = this.#versionWaiters.indexOf(waiter);
+        if (index < 0) return;
+        this.#versionWaiters.splice(index, 1);
+        reject(new StrataError('future_version', `storage server has not reached version ${version} (at ${this.#version})`));
+      });
+      waiter.resolve = () => {
+        timer.cancel();
+        resolve();
+      };
+    });
+  }
+
+  #wakeVersionWaiters(): void {
+    const ready = this.#versionWaiters.filter((waiter) => waiter.version <= this.#version);
+    if (ready.length === 0) return;
+    const waiting = this.#versionWaiters.filter((waiter) => waiter.version > this.#version);
+    this.#versionWaiters.length = 0;
+    this.#versionWaiters.push(...waiting);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  #cacheDurable(key: KeyString, value: Uint8Array | null): void {
+    if (this.#cacheBytesMax <= 0) return;
+    const previous = this.#cache.get(key);
+    if (previous !== undefined) this.#cacheBytes -= cacheCost(key, previous);
+    else if (this.#cacheBytes + cacheCost(key, value) > this.#cacheBytesMax) {
+      for (const [oldKey, oldValue] of this.#cache) {
+        this.#cache.delete(oldKey);
+        this.#cacheBytes -= cacheCost(oldKey, oldValue);
+        if (this.#cacheBytes + cacheCost(key, value) <= this.#cacheBytesMax) break;
+      }
+    }
+    this.#cache.set(key, value);
+    this.#cacheBytes += cacheCost(key, value);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Watches
+
+  /**
+   * Calls `fire` once the value of `key` differs from its value at `version`.
+   * @returns a function that cancels the watch.
+   */
+  watch(key: KeyString, version: number, fire: () => void, fail: (error: unknown) => void): () => void {
+    const watch: Watch = { baseline: undefined, fire, fail };
+    let set = this.#watches.get(key);
+    if (set === undefined) this.#watches.set(key, (set = new Set()));
+    set.add(watch);
+    this.#watchCount++;
+    Promise.resolve(this.get(key, Math.max(version, this.oldestVersion))).then(
+      (value) => {
+        watch.baseline = value;
+        this.#checkWatches(key);
+      },
+      (error) => {
+        this.#removeWatch(key, watch);
+        fail(error);
+      },
+    );
+    return () => this.#removeWatch(key, watch);
+  }
+
+  #removeWatch(key: KeyString, watch: Watch): void {
+    const set = this.#watches.get(key);
+    if (set === undefined || !set.delete(watch)) return;
+    this.#watchCount--;
+    if (set.size === 0) this.#watches.delete(key);
+  }
+
+  #checkWatches(key: KeyString): void {
+    const version = this.#version;
+    Promise.resolve(this.get(key, version)).then(
+      (value) => {
+        const set = this.#watches.get(key);
+        if (set === undefined) return;
+        for (const watch of [...set]) {
+          if (watch.baseline === undefined || equalBytes(watch.baseline, value)) continue;
+          this.#removeWatch(key, watch);
+          watch.fire();
+        }
+      },
+      (error) => this.#fail(error),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Durability
+
+  #scheduleDurability(): void {
+    if (this.#closed) return;
+    this.#timer = this.#runtime.setTimer(this.#durabilityIntervalMs, () => {
+      this.#timer = null;
+      this.makeDurable(this.#version - this.#windowVersions).then(
+        () => this.#scheduleDurability(),
+        (error) => this.#fail(error),
+      );
+    });
+  }
+
+  /**
+   * Moves every version up to `target` (at most the applied version) into the durable engine.
+   * Reads below `target` then fail with `transaction_too_old`.
+   */
+  async makeDurable(target: number): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    target = Math.min(target, this.#version);
+    if (target <= this.#durableVersion) return;
+    const flushing = this.#flush(target);
+    this.#flushing = flushing;
+    try {
+      await flushing;
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  async #flush(target: number): Promise<void> {
+    const baseVersion = this.#durableVersion;
+    const keys = new Set<KeyString>();
+    const clears: KeyString[] = [];
+    for (const batch of this.#applied) {
+      if (batch.version > target) break;
+      for (const key of batch.keys) keys.add(key);
+      for (const key of batch.clears) clears.push(key);
+    }
+    // Durable keys inside cleared ranges need their new state written too (a delete, unless set later).
+    for (let i = 0; i < clears.length; i += 2) {
+      const cursor = this.#engine.cursor(clears[i]!, clears[i + 1]!, false);
+      try {
+        for (let batch = await cursor.next(1024); batch.length > 0; batch = await cursor.next(1024)) {
+          for (const [key] of batch) keys.add(key);
+        }
+      } finally {
+        await cursor.close();
+      }
+    }
+    const writes: [KeyString, Uint8Array | null][] = [];
+    for (const key of keys) {
+      const lookup = this.#lookup(key, target, baseVersion);
+      if (lookup.kind === 'value') writes.push([key, lookup.value]);
+      else if (lookup.ops.length > 0) writes.push([key, applyOps(await this.#engine.get(key), lookup.ops)]);
+    }
+    let openGate!: () => void;
+    this.#commitGate = new Promise((resolve) => (openGate = resolve));
+    try {
+      if (this.#engineReads > 0) await new Promise<void>((resolve) => (this.#readsDrained = resolve));
+      this.#readsDrained = null;
+      await this.#engine.commit(writes, target);
+      assert(this.#durableVersion === baseVersion, 'only one flush runs at a time');
+      this.#durableVersion = target;
+      this.#epoch++;
+      for (const [key, value] of writes) if (this.#cache.has(key)) this.#cacheDurable(key, value);
+    } finally {
+      this.#commitGate = null;
+      openGate();
+    }
+    this.#pendingPrune = { epoch: this.#epoch, version: target };
+    this.#maybePrune();
+    this.#onDurable(target);
+  }
+
+  #maybePrune(): void {
+    const pending = this.#pendingPrune;
+    if (pending === null) return;
+    for (const epoch of this.#readers.keys()) if (epoch < pending.epoch) return;
+    this.#pendingPrune = null;
+    this.#prune(pending.version);
+  }
+
+  // Drops window entries at or below `version`, now held by the engine.
+  #prune(version: number): void {
+    let count = 0;
+    while (count < this.#applied.length && this.#applied[count]!.version <= version) count++;
+    const batches = this.#applied.splice(0, count);
+    let clearsPruned = false;
+    for (const batch of batches) {
+      for (const key of batch.keys) {
+        const chain = this.#chains.get(key);
+        if (chain === undefined) continue;
+        let drop = 0;
+        while (drop < chain.length && chain[drop]!.version <= version) drop++;
+        if (drop === chain.length) {
+          this.#chains.delete(key);
+          this.#keys.delete(key);
+        } else if (drop > 0) chain.splice(0, drop);
+      }
+      if (batch.clears.length > 0) clearsPruned = true;
+    }
+    if (clearsPruned) {
+      const empty: KeyString[] = [];
+      let previousEmpty = true;
+      for (const [boundary, events] of this.#clears.entries()) {
+        let drop = 0;
+        while (drop < events.length && events[drop]!.version <= version) drop++;
+        if (drop > 0) events.splice(0, drop);
+        const isEmpty = events.length === 0;
+        if (isEmpty && previousEmpty) empty.push(boundary);
+        previousEmpty = isEmpty;
+      }
+      for (const boundary of empty) this.#clears.delete(boundary);
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failed !== null) return;
+    this.#failed = error instanceof StrataError ? error : new StrataError('io_error', `storage server failed: ${String(error)}`, { cause: error });
+    for (const set of this.#watches.values()) for (const watch of set) watch.fail(this.#failed);
+    this.#onFailure(this.#failed);
+  }
+
+  /** Stops the durability timer, moves every applied version into the engine and closes it. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#timer?.cancel();
+    if (this.#failed === null) await this.makeDurable(this.#version);
+    const closed = new StrataError('database_closed', 'the database was closed');
+    for (const set of this.#watches.values()) for (const watch of set) watch.fail(closed);
+    this.#watches.clear();
+    this.#watchCount = 0;
+    await this.#engine.close();
+  }
+}
+
+const ENGINE_LOOKUP: Lookup = { kind: 'engine', ops: [] };
+
+function applyOps(base: Uint8Array | null, ops: readonly ChainEntry[]): Uint8Array | null {
+  let value = base;
+  for (const entry of ops) value = entry.op === 0 ? entry.value : applyAtomicOp(entry.op, value, entry.value!);
+  return value;
+}
+
+function cacheCost(key: KeyString, value: Uint8Array | null): number {
+  return key.length + (value === null ? 0 : value.length) + ENTRY_OVERHEAD_BYTES;
+}

@@ -1,0 +1,136 @@
+/**
+ * The disk a log server writes its segment files to: the real file system, or memory.
+ *
+ * @remarks
+ * The log server reaches files only through {@link LogDisk}, so the simulator and the in-memory
+ * database can hand in another disk.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A segment file open for appending. */
+export interface AppendFile {
+  /** Current size in bytes. */
+  readonly size: number;
+  /** Appends `data` and resolves once it is durable (one synchronous-data write). */
+  appendDurable(data: Uint8Array): Promise<void>;
+  /** Closes the file. */
+  close(): Promise<void>;
+}
+
+/** A directory of segment files. */
+export interface LogDisk {
+  /** Names of the files in the directory. */
+  list(): Promise<string[]>;
+  /** The whole content of a file. */
+  read(name: string): Promise<Uint8Array>;
+  /** Creates a new, empty file and makes its directory entry durable. */
+  create(name: string): Promise<AppendFile>;
+  /** Cuts a file to `size` bytes, durably. */
+  truncate(name: string, size: number): Promise<void>;
+  /** Deletes a file. */
+  remove(name: string): Promise<void>;
+}
+
+class NodeAppendFile implements AppendFile {
+  #size = 0;
+  constructor(readonly fd: number) {}
+  get size(): number {
+    return this.#size;
+  }
+  appendDurable(data: Uint8Array): Promise<void> {
+    // The file is opened with O_DSYNC: each write returns once its data (and the size change
+    // needed to read it back) is on stable storage — a write plus fdatasync in one system call.
+    return new Promise((resolve, reject) => {
+      let written = 0;
+      const step = (): void => {
+        fs.write(this.fd, data, written, data.length - written, null, (error, bytes) => {
+          if (error) return reject(error);
+          written += bytes;
+          this.#size += bytes;
+          if (written < data.length) step();
+          else resolve();
+        });
+      };
+      step();
+    });
+  }
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => fs.close(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+}
+
+/** Segment files in a real directory. */
+export class NodeLogDisk implements LogDisk {
+  constructor(readonly directory: string) {
+    fs.mkdirSync(directory, { recursive: true });
+  }
+  async list(): Promise<string[]> {
+    return fs.promises.readdir(this.directory);
+  }
+  async read(name: string): Promise<Uint8Array> {
+    return fs.promises.readFile(path.join(this.directory, name));
+  }
+  async create(name: string): Promise<AppendFile> {
+    const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_DSYNC } = fs.constants;
+    const fd = fs.openSync(path.join(this.directory, name), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_DSYNC, 0o644);
+    await this.#syncDirectory();
+    return new NodeAppendFile(fd);
+  }
+  async truncate(name: string, size: number): Promise<void> {
+    const handle = await fs.promises.open(path.join(this.directory, name), 'r+');
+    try {
+      await handle.truncate(size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  async remove(name: string): Promise<void> {
+    await fs.promises.rm(path.join(this.directory, name), { force: true });
+  }
+  async #syncDirectory(): Promise<void> {
+    const handle = await fs.promises.open(this.directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+class MemoryAppendFile implements AppendFile {
+  constructor(readonly chunks: Uint8Array[]) {}
+  get size(): number {
+    let size = 0;
+    for (const chunk of this.chunks) size += chunk.length;
+    return size;
+  }
+  async appendDurable(data: Uint8Array): Promise<void> {
+    this.chunks.push(data.slice());
+  }
+  async close(): Promise<void> {}
+}
+
+/** Segment files in memory (the in-memory database and tests). */
+export class MemoryLogDisk implements LogDisk {
+  readonly #files = new Map<string, Uint8Array[]>();
+  async list(): Promise<string[]> {
+    return [...this.#files.keys()];
+  }
+  async read(name: string): Promise<Uint8Array> {
+    return Buffer.concat(this.#files.get(name) ?? []);
+  }
+  async create(name: string): Promise<AppendFile> {
+    const chunks: Uint8Array[] = [];
+    this.#files.set(name, chunks);
+    return new MemoryAppendFile(chunks);
+  }
+  async truncate(name: string, size: number): Promise<void> {
+    const data = await this.read(name);
+    this.#files.set(name, [data.slice(0, size)]);
+  }
+  async remove(name: string): Promise<void> {
+    this.#files.delete(name);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Log frames and segment scanning.
+ *
+ * @remarks
+ * A frame is `[length u32][crc32c u32][version u64][payload]`, little-endian; `length` counts the
+ * payload and the checksum covers version and payload. A payload is a commit batch's mutations
+ * encoded with msgpackr as `[type, key, param]` triples with keys as raw bytes.
+ *
+ * Scanning stops at the first frame that is incomplete, fails its checksum or does not advance the
+ * version. Whether that is a torn tail (the last write, cut short by a crash: safe to discard) or
+ * corruption (acknowledged data damaged: never discarded) is decided by {@link scanSegment}'s
+ * caller from what follows the bad frame.
+ */
+import { Packr } from 'msgpackr';
+import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutation.js';
+import { fromKeyString, toKeyString } from '../util/bytes.js';
+import { crc32c } from './crc32c.js';
+
+/** Bytes before a frame's payload. */
+export const FRAME_HEADER_BYTES = 16;
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/** Encodes a batch's mutations as a frame payload. */
+export function encodeMutations(mutations: readonly Mutation[]): Uint8Array {
+  const rows = new Array<unknown>(mutations.length);
+  for (let i = 0; i < mutations.length; i++) {
+    const m = mutations[i]!;
+    const param = typeof m.param === 'string' ? fromKeyString(m.param) : m.param;
+    rows[i] = [m.type, fromKeyString(m.key), param];
+  }
+  return packr.pack(rows);
+}
+
+/** Decodes a frame payload back to mutations. */
+export function decodeMutations(payload: Uint8Array): Mutation[] {
+  const rows = packr.unpack(payload) as [number, Uint8Array, Uint8Array | null][];
+  return rows.map(([type, key, param]) => ({
+    type: type as MutationTypeCode,
+    key: toKeyString(key),
+    param: type === MutationType.clearRange ? toKeyString(param!) : param,
+  }));
+}
+
+/** Builds one frame. */
+export function encodeFrame(version: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, payload.length, true);
+  view.setBigUint64(8, BigInt(version), true);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  view.setUint32(4, crc32c(frame.subarray(8)), true);
+  return frame;
+}
+
+/** A frame read back from a segment. */
+export interface ScannedFrame {
+  version: number;
+  payload: Uint8Array;
+  /** Byte offset of the frame in its segment. */
+  offset: number;
+}
+
+/** The result of scanning one segment. */
+export interface SegmentScan {
+  frames: ScannedFrame[];
+  /** Bytes from the start of the segment up to the end of the last good frame. */
+  validBytes: number;
+  /** Why scanning stopped before the end of the segment, or `null` if it read every byte. */
+  stop: null | { offset: number; reason: string };
+}
+
+function frameAt(bytes: Uint8Array, view: DataView, offset: number, afterVersion: number): ScannedFrame | string {
+  if (bytes.length - offset < FRAME_HEADER_BYTES) return 'incomplete frame header';
+  const length = view.getUint32(offset, true);
+  if (length === 0) return 'empty frame';
+  if (offset + FRAME_HEADER_BYTES + length > bytes.length) return 'frame extends past the end of the segment';
+  const expected = view.getUint32(offset + 4, true);
+  if (crc32c(bytes.subarray(offset + 8, offset + FRAME_HEADER_BYTES + length)) !== expected) return 'checksum mismatch';
+  const version = Number(view.getBigUint64(offset + 8, true));
+  if (!Number.isSafeInteger(version) || version <= afterVersion) return 'version does not advance';
+  return { version, offset, payload: bytes.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length) };
+}
+
+/** Reads frames from a segment until the end or the first bad frame. */
+export function scanSegment(bytes: Uint8Array, afterVersion: number): SegmentScan {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const frames: ScannedFrame[] = [];
+  let offset = 0;
+  let lastVersion = afterVersion;
+  while (offset < bytes.length) {
+    const frame = frameAt(bytes, view, offset, lastVersion);
+    if (typeof frame === 'string') return { frames, validBytes: offset, stop: { offset, reason: frame } };
+    frames.push(frame);
+    lastVersion = frame.version;
+    offset += FRAME_HEADER_BYTES + frame.payload.length;
+  }
+  return { frames, validBytes: offset, stop: null };
+}
+
+/**
+ * True when a well-formed frame with a version above `afterVersion` starts anywhere after `from`.
+ * A bad frame followed by a good one is corruption, not a torn tail.
+ */
+export function hasFrameAfter(bytes: Uint8Array, from: number, afterVersion: number): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let offset = from + 1; offset + FRAME_HEADER_BYTES <= bytes.length; offset++) {
+    const length = view.getUint32(offset, true);
+    if (length === 0 || offset + FRAME_HEADER_BYTES + length > bytes.length) continue;
+    if (typeof frameAt(bytes, view, offset, afterVersion) !== 'string') return true;
+  }
+  return false;
+}

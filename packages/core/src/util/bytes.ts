@@ -1,0 +1,71 @@
+/**
+ * Byte helpers and the engine's internal key representation.
+ *
+ * @remarks
+ * Inside the engine a key is a "binary string": one UTF-16 code unit per byte, each below 256.
+ * JavaScript compares such strings code unit by code unit, which is exactly bytewise order, and
+ * they hash in a `Map`, so ordered and point lookups need no custom comparator. Keys are converted
+ * once at the public API and back when they leave it.
+ */
+
+/** A key inside the engine: one char per byte (see module remarks). */
+export type KeyString = string;
+
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/** Converts bytes to the engine's key representation. */
+export function toKeyString(bytes: Uint8Array): KeyString {
+  return latin1Slice.call(bytes, 0, bytes.length);
+}
+
+/** Converts an engine key back to bytes (a fresh copy the caller owns). */
+export function fromKeyString(key: KeyString): Uint8Array {
+  return Buffer.from(key, 'latin1');
+}
+
+/** The first key after `key` in bytewise order: `key` followed by a zero byte. */
+export function keyAfter(key: KeyString): KeyString {
+  return key + '\x00';
+}
+
+/** The smallest key greater than every key that starts with `prefix` (FoundationDB's strinc). */
+export function strincKey(prefix: KeyString): KeyString | null {
+  let end = prefix.length;
+  while (end > 0 && prefix.charCodeAt(end - 1) === 0xff) end--;
+  if (end === 0) return null;
+  return prefix.slice(0, end - 1) + String.fromCharCode(prefix.charCodeAt(end - 1) + 1);
+}
+
+/** Bytewise comparison of two byte arrays: negative, zero or positive. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** True when both arrays hold the same bytes. */
+export function equalBytes(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
+  if (a == null || b == null) return a == b;
+  if (a.length !== b.length) return false;
+  return Buffer.compare(a, b) === 0;
+}
+
+/** A copy of `bytes` that the engine owns. */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/** Encodes a string as UTF-8 bytes. */
+export function utf8(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'utf8'));
+}
+
+/** Renders bytes the way FoundationDB's tools print keys: printable ASCII as is, other bytes as `\xNN`. */
+export function printable(bytes: Uint8Array | KeyString): string {
+  let out = '';
+  const length = bytes.length;
+  for (let i = 0; i < length; i++) {
+    const code = typeof bytes === 'string' ? bytes.charCodeAt(i) : bytes[i]!;
+    if (code >= 0x20 && code < 0x7f && code !== 0x5c) out += String.fromCharCode(code);
+    else out += '\\x' + code.toString(16).padStart(2, '0');
+  }
+  return out;
+}
