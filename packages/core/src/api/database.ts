@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, VERSIONS_PER_SECOND } from '../limits.js';
 import { CommitProxy, type CommitRequest, type CommitResult } from '../roles/commit-proxy.js';
 import { LogServer } from '../roles/log-server.js';
-import { Resolver } from '../roles/resolver.js';
+import { Resolver, type ResolverOptions } from '../roles/resolver.js';
 import { Sequencer } from '../roles/sequencer.js';
 import { StorageServer, type StorageRangeResult } from '../roles/storage-server.js';
 import { nodeRuntime, type Runtime } from '../runtime/runtime.js';
@@ -29,6 +29,15 @@ export interface OpenOptions {
   mvccWindowMs?: number;
   /** Clock, randomness and timers (default: the real ones). */
   runtime?: Runtime;
+  /**
+   * Hooks for the core's own tests (for example a deliberately broken resolver, to prove the
+   * serializability checker can fail). Not a stable API.
+   * @internal
+   */
+  testing?: {
+    /** Builds the resolver instead of the default one. */
+    createResolver?: (options: ResolverOptions) => Resolver;
+  };
 }
 
 /** Options of {@link Database.transact}: the transaction's options plus the retry loop's. */
@@ -249,7 +258,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (replayedBatches > 0) await storage.makeDurable(storage.version);
   const recoveredVersion = Math.max(durableVersion, log.lastVersion);
   const sequencer = new Sequencer({ runtime, recoveredVersion });
-  const resolver = new Resolver({ windowVersions });
+  const resolver = options.testing?.createResolver?.({ windowVersions }) ?? new Resolver({ windowVersions });
   log.subscribe((batch) => storage.apply(batch));
   const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
   database = new Database({

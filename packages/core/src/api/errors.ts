@@ -22,13 +22,7 @@ const row = (errno: number, description: string, retryable = false, maybeCommitt
   description,
 });
 
-/**
- * Every error code the core raises.
- *
- * @remarks
- * Codes and numbers below 7000 are FoundationDB's. Retry logic reads the flags here, never message text.
- */
-export const ERROR_CODES = {
+const TABLE = {
   operation_failed: row(1000, 'Operation failed'),
   timed_out: row(1004, 'Operation timed out'),
   transaction_too_old: row(1007, 'Transaction is too old to perform reads or be committed', true),
@@ -62,7 +56,15 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, ErrorDefinition>;
 
 /** A stable, snake_case error code from {@link ERROR_CODES}. */
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorCode = keyof typeof TABLE;
+
+/**
+ * Every error code the core raises, with its number and flags.
+ *
+ * @remarks
+ * Codes and numbers below 7000 are FoundationDB's. Retry logic reads the flags here, never message text.
+ */
+export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorDefinition>> = TABLE;
 
 /** Options of {@link StrataError}'s constructor. */
 export interface StrataErrorOptions {

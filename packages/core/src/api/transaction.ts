@@ -22,7 +22,9 @@ import { WriteMap, applySteps } from './write-map.js';
 
 /** A key and its value, as range reads return them. */
 export interface KeyValue {
+  /** The key (a fresh copy the caller owns). */
   key: Uint8Array;
+  /** The value (a fresh copy the caller owns). */
   value: Uint8Array;
 }
 

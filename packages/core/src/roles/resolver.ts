@@ -107,6 +107,13 @@ export class Resolver {
   #recordWrite(begin: KeyString, end: KeyString, version: number): void {
     if (begin >= end) return;
     const history = this.#history;
+    if (end.length === begin.length + 1 && end.charCodeAt(begin.length) === 0 && end.startsWith(begin)) {
+      // A point write [k, k\0): no boundary can lie strictly inside, so only k and k\0 change.
+      // The segment after k\0 keeps the version that held at k before this write.
+      history.setIfNotPresent(end, this.#versionAt(begin));
+      history.set(begin, version);
+      return;
+    }
     const hasEnd = history.has(end);
     const versionAtEnd = hasEnd ? 0 : this.#versionAt(end);
     history.deleteRange(begin, end, false);

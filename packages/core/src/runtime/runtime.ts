@@ -8,6 +8,7 @@
 
 /** A cancellable timer. */
 export interface Timer {
+  /** Stops the timer; its callback will not run. */
   cancel(): void;
 }
 

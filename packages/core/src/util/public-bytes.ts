@@ -19,11 +19,23 @@ export function strinc(prefix: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A key range `[begin, end)`. */
+export interface KeyRange {
+  /** The first key of the range (inclusive). */
+  begin: Uint8Array;
+  /** The end of the range (exclusive). */
+  end: Uint8Array;
+}
+
 /**
  * The range `[begin, end)` of every key that starts with `prefix`.
- * @example `for await (const { key } of tx.getRange(...Object.values(prefixRange(p)))) {}`
+ * @example
+ * ```ts
+ * const { begin, end } = prefixRange(utf8('user/'));
+ * for await (const { key, value } of tx.getRange(begin, end)) console.log(key, value);
+ * ```
  */
-export function prefixRange(prefix: Uint8Array): { begin: Uint8Array; end: Uint8Array } {
+export function prefixRange(prefix: Uint8Array): KeyRange {
   return { begin: prefix.slice(), end: strinc(prefix) };
 }
 
