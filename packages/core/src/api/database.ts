@@ -161,7 +161,8 @@ export class Database {
         if (this.#runtime.now() + wait > deadline) {
           throw new StrataError('transaction_timed_out', `transact: timed out after ${attempt + 1} attempts; last error: ${error.code}`, { cause: error });
         }
-        await new Promise<void>((resolve) => this.#runtime.setTimer(wait, resolve));
+        // A retry is work the caller awaits, so its wait keeps the process alive.
+        await this.#runtime.sleep(wait);
         delay *= 2;
       }
     }

@@ -18,8 +18,10 @@ export interface Runtime {
   now(): number;
   /** A uniformly distributed number in [0, 1). */
   random(): number;
-  /** Runs `callback` after `delayMs`. The timer never keeps the process alive on its own. */
+  /** Runs `callback` after `delayMs`. A background timer: it never keeps the process alive on its own. */
   setTimer(delayMs: number, callback: () => void): Timer;
+  /** Resolves after `delayMs`. Unlike {@link Runtime.setTimer}, a pending sleep keeps the process alive. */
+  sleep(delayMs: number): Promise<void>;
   /** Runs `callback` soon, after the current turn's I/O callbacks (a batching point). */
   defer(callback: () => void): void;
 }
@@ -32,6 +34,9 @@ export const nodeRuntime: Runtime = {
     const handle = setTimeout(callback, delayMs);
     handle.unref();
     return { cancel: () => clearTimeout(handle) };
+  },
+  sleep(delayMs) {
+    return new Promise((resolve) => setTimeout(resolve, delayMs));
   },
   defer(callback) {
     setImmediate(callback);
