@@ -10,6 +10,7 @@ export { LogServer, type LogRecovery, type LoggedBatch, type LogListener } from 
 export { StorageServer, type StorageServerOptions, type StorageEntry, type StorageRangeResult } from './roles/storage-server.js';
 export { MemoryEngine, type StorageEngine, type EngineCursor } from './storage/storage-engine.js';
 export { LevelEngine } from './storage/level-engine.js';
+export { FileLeaseStore, MemoryLeaseStore, type LeaseStore } from './storage/version-lease.js';
 export { MemoryLogDisk, NodeLogDisk, type LogDisk, type AppendFile } from './storage/log-disk.js';
 export { encodeFrame, scanSegment, encodeMutations, decodeMutations, FRAME_HEADER_BYTES } from './storage/log-frame.js';
 export { crc32c } from './storage/crc32c.js';

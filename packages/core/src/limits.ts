@@ -16,6 +16,8 @@ export const TRANSACTION_SIZE_MAX = 10_000_000;
 export const VERSIONS_PER_SECOND = 1_000_000;
 /** The MVCC window: reads and conflict checks reach this many versions back (five seconds). */
 export const MVCC_WINDOW_VERSIONS = 5_000_000;
+/** The sequencer's durable version lease reaches this far ahead of the versions it hands out (ten seconds). */
+export const VERSION_LEASE_VERSIONS = 10_000_000;
 /** Most watches outstanding on one database (FoundationDB's default: 10,000). */
 export const WATCHES_MAX = 10_000;
 /** Most transactions in one commit batch. */

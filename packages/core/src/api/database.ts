@@ -12,6 +12,7 @@ import { nodeRuntime, type Runtime } from '../runtime/runtime.js';
 import { LevelEngine } from '../storage/level-engine.js';
 import { MemoryLogDisk, NodeLogDisk } from '../storage/log-disk.js';
 import { MemoryEngine, type StorageEngine } from '../storage/storage-engine.js';
+import { FileLeaseStore, MemoryLeaseStore } from '../storage/version-lease.js';
 import type { KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
 import { Transaction, type TransactionHost, type TransactionOptions } from './transaction.js';
@@ -61,7 +62,7 @@ export interface RecoveryReport {
   replayedBatches: number;
   /** Bytes of a torn log tail (a write cut short by a crash) that were discarded. */
   tornLogBytes: number;
-  /** The newest version after recovery. */
+  /** The version new transactions start reading at: above every version used before the database was opened. */
   recoveredVersion: number;
 }
 
@@ -257,8 +258,14 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   }
   // Replayed versions go straight to the engine, so the log they came from can be dropped.
   if (replayedBatches > 0) await storage.makeDurable(storage.version);
+  // Versions at or below the stored lease may have been handed out before a crash; the sequencer
+  // starts above it.
   const recoveredVersion = Math.max(durableVersion, log.lastVersion);
-  const sequencer = new Sequencer({ runtime, recoveredVersion });
+  const lease = dataPath === null ? new MemoryLeaseStore() : new FileLeaseStore(dataPath);
+  const sequencer = await Sequencer.start({ runtime, recoveredVersion, lease, onFailure: fail });
+  // Nothing was committed between the log's last batch and the lease: the storage server holds
+  // the same data at the sequencer's starting version.
+  if (sequencer.committedVersion > storage.version) storage.apply({ version: sequencer.committedVersion, mutations: [] });
   const resolver = options.testing?.createResolver?.({ windowVersions }) ?? new Resolver({ windowVersions });
   log.subscribe((batch) => storage.apply(batch));
   const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
@@ -268,7 +275,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     storage,
     log,
     path: dataPath,
-    recovery: { durableVersion, replayedBatches, tornLogBytes: tornBytes, recoveredVersion },
+    recovery: { durableVersion, replayedBatches, tornLogBytes: tornBytes, recoveredVersion: sequencer.committedVersion },
   });
   return database;
 }

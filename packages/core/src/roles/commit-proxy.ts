@@ -63,6 +63,7 @@ export class CommitProxy {
   readonly #emptyBatchIntervalMs: number;
   #queue: Queued[] = [];
   #scheduled = false;
+  #waitingForLease = false;
   #inFlight = 0;
   #batchesSinceTick = 0;
   #timer: Timer | null = null;
@@ -94,10 +95,7 @@ export class CommitProxy {
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ request, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        this.#runtime.defer(() => this.#runBatch());
-      }
+      this.#schedule();
     });
   }
 
@@ -115,19 +113,46 @@ export class CommitProxy {
     return batch;
   }
 
-  #runBatch(): void {
-    this.#scheduled = false;
-    const batch = this.#takeBatch();
-    if (this.#queue.length > 0) {
-      this.#scheduled = true;
-      this.#runtime.defer(() => this.#runBatch());
-    }
-    this.#commitBatch(batch);
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#runtime.defer(() => this.#runBatch());
   }
 
-  #commitBatch(batch: Queued[]): void {
+  #runBatch(): void {
+    this.#scheduled = false;
+    if (this.#waitingForLease || this.#queue.length === 0) return;
+    const version = this.#nextVersion();
+    if (version === null) return;
+    const batch = this.#takeBatch();
+    if (this.#queue.length > 0) this.#schedule();
+    this.#commitBatch(version, batch);
+  }
+
+  // A commit version, or null while the sequencer extends its version lease; queued commits then
+  // wait, in order, and the batch runs once the lease is durable.
+  #nextVersion(): number | null {
+    const version = this.#sequencer.nextCommitVersion();
+    if (version !== null) return version;
+    this.#waitingForLease = true;
+    this.#sequencer.leaseExtended().then(
+      () => {
+        this.#waitingForLease = false;
+        this.#schedule();
+      },
+      (cause) => {
+        this.#failure ??= new StrataError('io_error', `extending the version lease failed: ${String(cause)}`, { cause });
+        const queued = this.#queue;
+        this.#queue = [];
+        for (const item of queued) item.reject(this.#failure);
+        this.#settled(0);
+      },
+    );
+    return null;
+  }
+
+  #commitBatch(version: number, batch: Queued[]): void {
     this.#batchesSinceTick++;
-    const { version } = this.#sequencer.nextCommitVersion();
     const resolutions = this.#resolver.resolve(
       version,
       batch.map((queued) => queued.request),
@@ -167,15 +192,18 @@ export class CommitProxy {
     );
   }
 
-  #settled(): void {
-    this.#inFlight--;
+  #settled(batches = 1): void {
+    this.#inFlight -= batches;
     if (this.#inFlight === 0 && this.#queue.length === 0 && this.#drained) this.#drained();
   }
 
   #armEmptyBatchTimer(): void {
     if (this.#closed || this.#emptyBatchIntervalMs <= 0) return;
     this.#timer = this.#runtime.setTimer(this.#emptyBatchIntervalMs, () => {
-      if (this.#batchesSinceTick === 0 && this.#failure === null && !this.#closed) this.#commitBatch([]);
+      if (this.#batchesSinceTick === 0 && this.#failure === null && !this.#closed && !this.#waitingForLease) {
+        const version = this.#nextVersion();
+        if (version !== null) this.#commitBatch(version, []);
+      }
       this.#batchesSinceTick = 0;
       this.#armEmptyBatchTimer();
     });
