@@ -1,0 +1,310 @@
+// Proves how recovery treats damaged log segments: a damaged frame followed by good data makes
+// open() fail with StrataError `file_corrupt` naming the segment and byte offset and leaves every
+// file as it was (nothing acknowledged is discarded), while a torn tail (a cut-short last frame,
+// or garbage after the last frame) is discarded: open succeeds with every complete frame's
+// commits, reports the torn bytes, accepts new commits and reopens cleanly.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../dist/index.js';
+import {
+  freshDirectory,
+  killLiveChildren,
+  logFiles,
+  removeDirectories,
+  seedFromEnvironment,
+  startChild,
+  text,
+  type Child,
+  type ChildMessage,
+} from './child-harness.js';
+
+const COMMITS = 40;
+const HEADER_BYTES = 16;
+
+// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), written here independently of the
+// engine so that the test also checks the documented frame format.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c >>> 0;
+});
+function crc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+interface Frame {
+  offset: number;
+  end: number;
+  version: number;
+}
+
+/** Parses a segment of complete, valid frames: `[length u32][crc32c u32][version u64][payload]`. */
+function parseFrames(bytes: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const length = bytes.readUInt32LE(offset);
+    const end = offset + HEADER_BYTES + length;
+    expect(end).toBeLessThanOrEqual(bytes.length);
+    expect(crc32c(bytes.subarray(offset + 8, end)), `checksum of the frame at byte ${offset}`).toBe(bytes.readUInt32LE(offset + 4));
+    const version = Number(bytes.readBigUInt64LE(offset + 8));
+    if (frames.length > 0) expect(version).toBeGreaterThan(frames[frames.length - 1]!.version);
+    frames.push({ offset, end, version });
+    offset = end;
+  }
+  return frames;
+}
+
+/** A well-formed frame with `version` around an existing frame's payload. */
+function frameWithVersion(payload: Buffer, version: number): Buffer {
+  const frame = Buffer.alloc(HEADER_BYTES + payload.length);
+  frame.writeUInt32LE(payload.length, 0);
+  frame.writeBigUInt64LE(BigInt(version), 8);
+  payload.copy(frame, HEADER_BYTES);
+  frame.writeUInt32LE(crc32c(frame.subarray(8)), 4);
+  return frame;
+}
+
+const seed = seedFromEnvironment();
+const random = seededRandom(seed);
+let base = '';
+/** The acknowledged commits of the base directory, in order: id -> value. */
+const acked: [string, string][] = [];
+
+function segments(dir: string): string[] {
+  return fs.readdirSync(path.join(dir, 'log')).filter((name) => name.endsWith('.log')).sort();
+}
+
+function segmentPath(dir: string, name: string): string {
+  return path.join(dir, 'log', name);
+}
+
+function copyOf(source: string): string {
+  const dir = freshDirectory('strata-corrupt-');
+  fs.cpSync(source, dir, { recursive: true });
+  return dir;
+}
+
+/** Runs `count` sequential commits in a child on `dir`, then kills it so the log keeps them. */
+async function writeAndKill(dir: string, prefix: string, count: number): Promise<[string, string][]> {
+  const child = startChild('sequential', dir, { prefix, count });
+  await child.waitFor('done');
+  expect(await child.kill()).toEqual({ code: null, signal: 'SIGKILL' });
+  return child.messages.filter((m) => m.type === 'ack').map((m) => [m.key!, m.value!]);
+}
+
+/** Opens `dir` in a child: resolves with the child and its `ready` or `open-failed` message. */
+async function openIn(dir: string): Promise<{ child: Child; outcome: ChildMessage }> {
+  const child = startChild('hold', dir);
+  const outcome = await Promise.race([child.waitFor('ready'), child.waitFor('open-failed')]);
+  return { child, outcome };
+}
+
+/** Expects open() on `dir` to fail with file_corrupt at `segment`/`offset`, changing no log file. */
+async function expectCorrupt(dir: string, segment: string, offset: number): Promise<void> {
+  const before = logFiles(dir);
+  const { child, outcome } = await openIn(dir);
+  expect(outcome).toMatchObject({ type: 'open-failed', name: 'StrataError', code: 'file_corrupt', errno: 1522 });
+  expect(outcome.message).toContain(segment);
+  expect(outcome.message).toContain(`byte ${offset}`);
+  expect(outcome.details).toMatchObject({ segment, offset });
+  expect(await child.exited).toEqual({ code: 1, signal: null });
+  expect(logFiles(dir)).toEqual(before);
+  // The failed open released the directory: trying again fails the same way, not with a lock error.
+  const again = await openIn(dir);
+  expect(again.outcome).toMatchObject({ type: 'open-failed', code: 'file_corrupt' });
+  await again.child.exited;
+  expect(logFiles(dir)).toEqual(before);
+}
+
+/** Reads every commit of the sequential workload under `prefix`: id -> value, checking each is whole. */
+async function readCommits(child: Child, prefix: string): Promise<Map<string, string>> {
+  const rows = (await child.request({ cmd: 'read', prefix: `${prefix}/` })).rows!;
+  const commits = new Map<string, string[]>();
+  for (const [key, value] of rows) {
+    const id = key.slice(0, key.lastIndexOf('/'));
+    commits.set(id, [...(commits.get(id) ?? []), text(value)]);
+  }
+  const whole = new Map<string, string>();
+  for (const [id, values] of commits) {
+    // Each commit wrote three keys with one value: all three or none.
+    expect(values.length, `keys of commit ${id}`).toBe(3);
+    expect(new Set(values).size).toBe(1);
+    whole.set(id, values[0]!);
+  }
+  return whole;
+}
+
+/**
+ * Opens a directory with a torn tail and checks: it opens, reports `tornBytes`, holds exactly
+ * `expected`, accepts a new commit, and reopens after a clean close with nothing to replay.
+ */
+async function expectTornTail(dir: string, tornBytes: number, expected: [string, string][]): Promise<void> {
+  const { child, outcome } = await openIn(dir);
+  expect(outcome.type, JSON.stringify(outcome)).toBe('ready');
+  expect(outcome.recovery!.tornLogBytes).toBe(tornBytes);
+  expect(outcome.recovery!.replayedBatches).toBe(expected.length);
+  expect(await readCommits(child, 'seq')).toEqual(new Map(expected));
+  await child.request({ cmd: 'commit', entries: [['after/torn', 'new commit']] });
+  await child.request({ cmd: 'close' });
+  expect(await child.exited).toEqual({ code: 0, signal: null });
+
+  const reopened = await openIn(dir);
+  expect(reopened.outcome.type, JSON.stringify(reopened.outcome)).toBe('ready');
+  expect(reopened.outcome.recovery).toMatchObject({ replayedBatches: 0, tornLogBytes: 0 });
+  expect(await readCommits(reopened.child, 'seq')).toEqual(new Map(expected));
+  const after = (await reopened.child.request({ cmd: 'read', prefix: 'after/' })).rows!;
+  expect(after.map(([key, value]) => [key, text(value)])).toEqual([['after/torn', 'new commit']]);
+  await reopened.child.request({ cmd: 'close' });
+  expect(await reopened.child.exited).toEqual({ code: 0, signal: null });
+}
+
+beforeAll(async () => {
+  console.log(`corrupt-log: seed ${seed} (replay with SEED=${seed})`);
+  base = freshDirectory('strata-corrupt-base-');
+  acked.push(...(await writeAndKill(base, 'seq', COMMITS)));
+  expect(acked.length).toBe(COMMITS);
+  // The kill left every commit in one segment, one frame per commit (they ran one after another).
+  expect(segments(base).length).toBe(1);
+  expect(parseFrames(fs.readFileSync(segmentPath(base, segments(base)[0]!))).length).toBe(COMMITS);
+});
+
+afterEach(() => {
+  killLiveChildren();
+});
+
+afterAll(() => {
+  // The base directory and every copy of it are removed only after the last test.
+  removeDirectories();
+});
+
+describe('a damaged frame followed by good data', () => {
+  it('fails open() with file_corrupt naming segment and offset, discards nothing, and recovers everything once repaired', async () => {
+    const dir = copyOf(base);
+    const [name] = segments(dir);
+    const file = segmentPath(dir, name!);
+    const original = fs.readFileSync(file);
+    const frame = parseFrames(original)[2]!;
+    const middle = Math.floor((frame.offset + frame.end) / 2);
+    const damaged = Buffer.from(original);
+    damaged[middle] = damaged[middle]! ^ 0x5a;
+    fs.writeFileSync(file, damaged);
+
+    await expectCorrupt(dir, name!, frame.offset);
+    expect(fs.readFileSync(file).equals(damaged)).toBe(true);
+
+    // Repairing the byte gives back every acknowledged commit.
+    fs.writeFileSync(file, original);
+    const { child, outcome } = await openIn(dir);
+    expect(outcome.type, JSON.stringify(outcome)).toBe('ready');
+    expect(outcome.recovery).toMatchObject({ replayedBatches: COMMITS, tornLogBytes: 0 });
+    expect(await readCommits(child, 'seq')).toEqual(new Map(acked));
+    await child.request({ cmd: 'close' });
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('detects a flipped byte anywhere in any frame but the last (seeded positions)', async () => {
+    const frames = parseFrames(fs.readFileSync(segmentPath(base, segments(base)[0]!)));
+    for (let trial = 0; trial < 5; trial++) {
+      const dir = copyOf(base);
+      const [name] = segments(dir);
+      const file = segmentPath(dir, name!);
+      const bytes = fs.readFileSync(file);
+      const frame = frames[Math.floor(random() * (frames.length - 1))]!;
+      const position = frame.offset + Math.floor(random() * (frame.end - frame.offset));
+      bytes[position] = bytes[position]! ^ (1 + Math.floor(random() * 255));
+      fs.writeFileSync(file, bytes);
+      await expectCorrupt(dir, name!, frame.offset);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('treats damage at the end of a segment that a later segment follows as corruption, not a torn tail', async () => {
+    const dir = copyOf(base);
+    // A second run on the same directory appends to a new segment.
+    const more = await writeAndKill(dir, 'more', 5);
+    expect(more.length).toBe(5);
+    const names = segments(dir);
+    expect(names.length).toBe(2);
+    const first = segmentPath(dir, names[0]!);
+    const original = fs.readFileSync(first);
+    const last = parseFrames(original).at(-1)!;
+
+    const flipped = Buffer.from(original);
+    const middle = Math.floor((last.offset + last.end) / 2);
+    flipped[middle] = flipped[middle]! ^ 0x01;
+    fs.writeFileSync(first, flipped);
+    await expectCorrupt(dir, names[0]!, last.offset);
+
+    fs.writeFileSync(first, original.subarray(0, last.offset + 10));
+    await expectCorrupt(dir, names[0]!, last.offset);
+  });
+});
+
+describe('a torn tail', () => {
+  it('discards a last frame cut short in its payload', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    const last = parseFrames(bytes).at(-1)!;
+    const keep = last.offset + HEADER_BYTES + Math.floor((last.end - last.offset - HEADER_BYTES) / 2);
+    fs.writeFileSync(file, bytes.subarray(0, keep));
+    await expectTornTail(dir, keep - last.offset, acked.slice(0, -1));
+  });
+
+  it('discards a last frame cut short in its header', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    const last = parseFrames(bytes).at(-1)!;
+    fs.writeFileSync(file, bytes.subarray(0, last.offset + 7));
+    await expectTornTail(dir, 7, acked.slice(0, -1));
+  });
+
+  it('discards a partial frame appended after the last complete one', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    const last = parseFrames(bytes).at(-1)!;
+    // The header of a 1000-byte frame with the next version, but only 100 bytes of its payload.
+    const partial = Buffer.alloc(HEADER_BYTES + 100, 0x61);
+    partial.writeUInt32LE(1000, 0);
+    partial.writeUInt32LE(0x12345678, 4);
+    partial.writeBigUInt64LE(BigInt(last.version + 1), 8);
+    fs.appendFileSync(file, partial);
+    await expectTornTail(dir, partial.length, acked);
+  });
+});
+
+describe('garbage after the last frame', () => {
+  it('is a torn tail when no valid frame follows it (seeded random bytes)', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const garbage = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 4096) }, () => Math.floor(random() * 256)));
+    fs.appendFileSync(file, garbage);
+    await expectTornTail(dir, garbage.length, acked);
+  });
+
+  it('is a torn tail when it is zeros (a file extended but never written)', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    fs.appendFileSync(file, Buffer.alloc(4096));
+    await expectTornTail(dir, 4096, acked);
+  });
+
+  it('is corruption when a valid newer frame follows it', async () => {
+    const dir = copyOf(base);
+    const [name] = segments(dir);
+    const file = segmentPath(dir, name!);
+    const bytes = fs.readFileSync(file);
+    const frames = parseFrames(bytes);
+    const last = frames.at(-1)!;
+    const payload = bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end);
+    const garbage = Buffer.from(Array.from({ length: 64 + Math.floor(random() * 512) }, () => Math.floor(random() * 256)));
+    fs.appendFileSync(file, Buffer.concat([garbage, frameWithVersion(payload, last.version + 1000)]));
+    await expectCorrupt(dir, name!, bytes.length);
+  });
+});
