@@ -6,7 +6,8 @@
  * 2. Batches arrive and are acknowledged in strictly increasing version order.
  * 3. Many batches waiting together are written with one durable write (group commit).
  * 4. Recovery returns every frame of every acknowledged batch; a torn tail (the last write, cut
- *    short) is discarded; a damaged frame followed by good ones stops recovery with `file_corrupt`.
+ *    short) is discarded; a damaged frame followed by good data (a later frame in the segment,
+ *    or any later segment with data) stops recovery with `file_corrupt` and changes no file.
  * 5. A segment is deleted only when every version in it is durable on the storage server.
  */
 import { LOG_SEGMENT_BYTES_MAX } from '../limits.js';
@@ -89,7 +90,7 @@ export class LogServer {
         const later = names.slice(i + 1);
         let laterData = false;
         for (const other of later) if ((await disk.read(other)).length > 0) laterData = true;
-        if (laterData || hasFrameAfter(bytes, scan.stop.offset, lastVersion)) {
+        if (laterData || (scan.stop.searchFrom !== null && hasFrameAfter(bytes, scan.stop.searchFrom, lastVersion))) {
           throw new StrataError(
             'file_corrupt',
             `log segment ${name} is damaged at byte ${scan.stop.offset} (${scan.stop.reason}) and acknowledged data follows it; refusing to open rather than lose commits`,

@@ -463,12 +463,18 @@ export class StorageServer {
    * @returns a function that cancels the watch.
    */
   watch(key: KeyString, version: number, fire: () => void, fail: (error: unknown) => void): () => void {
+    if (this.#failed !== null) {
+      const failure = this.#failed;
+      queueMicrotask(() => fail(failure));
+      return () => {};
+    }
     const watch: Watch = { baseline: undefined, fire, fail };
     let set = this.#watches.get(key);
     if (set === undefined) this.#watches.set(key, (set = new Set()));
     set.add(watch);
     this.#watchCount++;
-    Promise.resolve(this.get(key, Math.max(version, this.oldestVersion))).then(
+    // The baseline read may throw synchronously (too old, failed); route that to `fail` too.
+    new Promise<Uint8Array | null>((resolve) => resolve(this.get(key, Math.max(version, this.oldestVersion)))).then(
       (value) => {
         watch.baseline = value;
         this.#checkWatches(key);

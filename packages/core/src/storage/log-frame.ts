@@ -2,14 +2,17 @@
  * Log frames and segment scanning.
  *
  * @remarks
- * A frame is `[length u32][crc32c u32][version u64][payload]`, little-endian; `length` counts the
- * payload and the checksum covers version and payload. A payload is a commit batch's mutations
- * encoded with msgpackr as `[type, key, param]` triples with keys as raw bytes.
+ * A frame is `[length u32][crc32c u32][version u64][header crc32c u32][payload]`, little-endian:
+ * `length` counts the payload, the first checksum covers version and payload, and the header
+ * checksum covers the 16 bytes before it. A payload is a commit batch's mutations encoded with
+ * msgpackr as `[type, key, param]` triples with keys as raw bytes.
  *
- * Scanning stops at the first frame that is incomplete, fails its checksum or does not advance the
+ * Scanning stops at the first frame that is incomplete, fails a checksum or does not advance the
  * version. Whether that is a torn tail (the last write, cut short by a crash: safe to discard) or
- * corruption (acknowledged data damaged: never discarded) is decided by {@link scanSegment}'s
- * caller from what follows the bad frame.
+ * corruption (acknowledged data damaged: never discarded) depends on what follows. The header
+ * checksum is what makes that decidable: a frame with a sound header that runs past the end of
+ * the file was cut short, so nothing can follow it, even if its payload happens to contain bytes
+ * that look like a frame; only after a damaged header must the rest of the file be searched.
  */
 import { Packr } from 'msgpackr';
 import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutation.js';
@@ -17,7 +20,7 @@ import { fromKeyString, toKeyString } from '../util/bytes.js';
 import { crc32c } from './crc32c.js';
 
 /** Bytes before a frame's payload. */
-export const FRAME_HEADER_BYTES = 16;
+export const FRAME_HEADER_BYTES = 20;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -49,7 +52,8 @@ export function encodeFrame(version: number, payload: Uint8Array): Uint8Array {
   view.setUint32(0, payload.length, true);
   view.setBigUint64(8, BigInt(version), true);
   frame.set(payload, FRAME_HEADER_BYTES);
-  view.setUint32(4, crc32c(frame.subarray(8)), true);
+  view.setUint32(4, crc32c(payload, crc32c(frame.subarray(8, 16))), true);
+  view.setUint32(16, crc32c(frame.subarray(0, 16)), true);
   return frame;
 }
 
@@ -61,25 +65,43 @@ export interface ScannedFrame {
   offset: number;
 }
 
+/** Where and why scanning stopped before the end of a segment. */
+export interface ScanStop {
+  offset: number;
+  reason: string;
+  /**
+   * Where a later frame could start if the bad frame is damage rather than a torn tail, or `null`
+   * when nothing can follow it (it runs to the end of the segment).
+   */
+  searchFrom: number | null;
+}
+
 /** The result of scanning one segment. */
 export interface SegmentScan {
   frames: ScannedFrame[];
   /** Bytes from the start of the segment up to the end of the last good frame. */
   validBytes: number;
   /** Why scanning stopped before the end of the segment, or `null` if it read every byte. */
-  stop: null | { offset: number; reason: string };
+  stop: ScanStop | null;
 }
 
-function frameAt(bytes: Uint8Array, view: DataView, offset: number, afterVersion: number): ScannedFrame | string {
-  if (bytes.length - offset < FRAME_HEADER_BYTES) return 'incomplete frame header';
+function frameAt(bytes: Uint8Array, view: DataView, offset: number, afterVersion: number): ScannedFrame | Omit<ScanStop, 'offset'> {
+  if (bytes.length - offset < FRAME_HEADER_BYTES) return { reason: 'incomplete frame header', searchFrom: null };
+  if (crc32c(bytes.subarray(offset, offset + 16)) !== view.getUint32(offset + 16, true)) {
+    return { reason: 'damaged frame header', searchFrom: offset + 1 };
+  }
   const length = view.getUint32(offset, true);
-  if (length === 0) return 'empty frame';
-  if (offset + FRAME_HEADER_BYTES + length > bytes.length) return 'frame extends past the end of the segment';
-  const expected = view.getUint32(offset + 4, true);
-  if (crc32c(bytes.subarray(offset + 8, offset + FRAME_HEADER_BYTES + length)) !== expected) return 'checksum mismatch';
+  const end = offset + FRAME_HEADER_BYTES + length;
+  if (end > bytes.length) return { reason: 'frame extends past the end of the segment', searchFrom: null };
+  const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, end);
+  if (crc32c(payload, crc32c(bytes.subarray(offset + 8, offset + 16))) !== view.getUint32(offset + 4, true)) {
+    return { reason: 'payload checksum mismatch', searchFrom: end };
+  }
   const version = Number(view.getBigUint64(offset + 8, true));
-  if (!Number.isSafeInteger(version) || version <= afterVersion) return 'version does not advance';
-  return { version, offset, payload: bytes.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length) };
+  if (length === 0 || !Number.isSafeInteger(version) || version <= afterVersion) {
+    return { reason: 'version does not advance', searchFrom: end };
+  }
+  return { version, offset, payload };
 }
 
 /** Reads frames from a segment until the end or the first bad frame. */
@@ -90,7 +112,7 @@ export function scanSegment(bytes: Uint8Array, afterVersion: number): SegmentSca
   let lastVersion = afterVersion;
   while (offset < bytes.length) {
     const frame = frameAt(bytes, view, offset, lastVersion);
-    if (typeof frame === 'string') return { frames, validBytes: offset, stop: { offset, reason: frame } };
+    if (!('payload' in frame)) return { frames, validBytes: offset, stop: { offset, ...frame } };
     frames.push(frame);
     lastVersion = frame.version;
     offset += FRAME_HEADER_BYTES + frame.payload.length;
@@ -99,15 +121,13 @@ export function scanSegment(bytes: Uint8Array, afterVersion: number): SegmentSca
 }
 
 /**
- * True when a well-formed frame with a version above `afterVersion` starts anywhere after `from`.
- * A bad frame followed by a good one is corruption, not a torn tail.
+ * True when a well-formed frame with a version above `afterVersion` starts at or after `from`.
+ * A bad frame followed by a good one is damage, not a torn tail.
  */
 export function hasFrameAfter(bytes: Uint8Array, from: number, afterVersion: number): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let offset = from + 1; offset + FRAME_HEADER_BYTES <= bytes.length; offset++) {
-    const length = view.getUint32(offset, true);
-    if (length === 0 || offset + FRAME_HEADER_BYTES + length > bytes.length) continue;
-    if (typeof frameAt(bytes, view, offset, afterVersion) !== 'string') return true;
+  for (let offset = from; offset + FRAME_HEADER_BYTES <= bytes.length; offset++) {
+    if ('payload' in frameAt(bytes, view, offset, afterVersion)) return true;
   }
   return false;
 }

@@ -1,0 +1,584 @@
+// Proves the log server's invariants on a real directory (NodeLogDisk) and in memory (MemoryLogDisk):
+// batches are acknowledged in version order and only once durable, waiting batches share one write
+// (group commit), recovery returns every acknowledged batch, a torn tail is discarded and the log is
+// writable again, damage followed by good frames refuses to open without touching the file, and
+// popThrough and segment rotation keep exactly the segments that hold versions still needed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StrataError } from '../api/errors.js';
+import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutation.js';
+import { seededRandom } from '../runtime/runtime.js';
+import { FRAME_HEADER_BYTES, encodeFrame, encodeMutations, scanSegment } from '../storage/log-frame.js';
+import { MemoryLogDisk, NodeLogDisk, type AppendFile, type LogDisk } from '../storage/log-disk.js';
+import { AssertionError } from '../util/assert.js';
+import { toKeyString, type KeyString } from '../util/bytes.js';
+import { LogServer, type LoggedBatch } from './log-server.js';
+
+// Segments rotate at 64 MiB in production; a small limit makes rotation and popThrough cheap to test.
+const SEGMENT_BYTES_MAX = 8192;
+vi.mock('../limits.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../limits.js')>()),
+  LOG_SEGMENT_BYTES_MAX: 8192,
+}));
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+// ------------------------------------------------------------------------------------------------
+// Disks
+
+interface TestDisk {
+  /** The disk as a freshly started process would see it. */
+  reopen(): LogDisk;
+  names(): Promise<string[]>;
+  readFile(name: string): Promise<Uint8Array>;
+  writeFile(name: string, bytes: Uint8Array): Promise<void>;
+}
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function nodeDisk(): TestDisk {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-log-test-'));
+  cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
+  return {
+    reopen: () => new NodeLogDisk(directory),
+    names: async () => fs.readdirSync(directory).sort(),
+    readFile: async (name) => new Uint8Array(fs.readFileSync(path.join(directory, name))),
+    writeFile: async (name, bytes) => fs.writeFileSync(path.join(directory, name), bytes),
+  };
+}
+
+function memoryDisk(): TestDisk {
+  const disk = new MemoryLogDisk();
+  return {
+    reopen: () => disk,
+    names: async () => (await disk.list()).sort(),
+    readFile: async (name) => new Uint8Array(await disk.read(name)),
+    async writeFile(name, bytes) {
+      await disk.remove(name);
+      const file = await disk.create(name);
+      await file.appendDurable(bytes);
+    },
+  };
+}
+
+/** Wraps a disk to count durable writes and, when `gated`, hold each one until the test releases it. */
+class InstrumentedDisk implements LogDisk {
+  appendCalls = 0;
+  appendedBytes: number[] = [];
+  readonly held: (() => void)[] = [];
+  failWrites = false;
+  constructor(
+    readonly inner: LogDisk,
+    readonly gated = false,
+  ) {}
+  list(): Promise<string[]> {
+    return this.inner.list();
+  }
+  read(name: string): Promise<Uint8Array> {
+    return this.inner.read(name);
+  }
+  truncate(name: string, size: number): Promise<void> {
+    return this.inner.truncate(name, size);
+  }
+  remove(name: string): Promise<void> {
+    return this.inner.remove(name);
+  }
+  async create(name: string): Promise<AppendFile> {
+    const file = await this.inner.create(name);
+    const outer = this;
+    return {
+      get size() {
+        return file.size;
+      },
+      async appendDurable(data) {
+        outer.appendCalls++;
+        if (outer.gated) await new Promise<void>((resolve) => outer.held.push(resolve));
+        if (outer.failWrites) throw new Error('EIO: simulated write failure');
+        await file.appendDurable(data);
+        outer.appendedBytes.push(data.length);
+      },
+      close: () => file.close(),
+    };
+  }
+}
+
+/** Lets pending I/O callbacks and promise chains run (no clock involved). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 10_000 && !condition(); i++) await settle();
+  if (!condition()) throw new Error(`never happened: ${what}`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batches
+
+const ALL_TYPES = Object.values(MutationType) as MutationTypeCode[];
+
+function randomBytes(random: () => number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
+  return bytes;
+}
+
+function randomMutations(random: () => number, count: number, valueBytes = 8): Mutation[] {
+  const mutations: Mutation[] = [];
+  for (let i = 0; i < count; i++) {
+    const type = ALL_TYPES[Math.floor(random() * ALL_TYPES.length)]!;
+    const key: KeyString = toKeyString(randomBytes(random, 1 + Math.floor(random() * 6)));
+    if (type === MutationType.clear) mutations.push({ type, key, param: null });
+    else if (type === MutationType.clearRange) mutations.push({ type, key, param: key + '\xff' });
+    else mutations.push({ type, key, param: randomBytes(random, Math.floor(random() * valueBytes)) });
+  }
+  return mutations;
+}
+
+/** Batches with increasing versions after `after`, each with at least one mutation. */
+function randomBatches(random: () => number, after: number, count: number, valueBytes = 8): LoggedBatch[] {
+  const batches: LoggedBatch[] = [];
+  let version = after;
+  for (let i = 0; i < count; i++) {
+    version += 1 + Math.floor(random() * 1000);
+    batches.push({ version, mutations: randomMutations(random, 1 + Math.floor(random() * 4), valueBytes) });
+  }
+  return batches;
+}
+
+/** A comparable rendering of batches. */
+function render(batches: readonly LoggedBatch[]): string[] {
+  return batches.map((batch) =>
+    JSON.stringify([
+      batch.version,
+      batch.mutations.map((m) => [
+        m.type,
+        Buffer.from(m.key, 'latin1').toString('hex'),
+        m.param === null ? null : typeof m.param === 'string' ? 'end:' + Buffer.from(m.param, 'latin1').toString('hex') : Buffer.from(m.param).toString('hex'),
+      ]),
+    ]),
+  );
+}
+
+const frameBytes = (batch: LoggedBatch): number => encodeFrame(batch.version, encodeMutations(batch.mutations)).length;
+
+async function pushAll(log: LogServer, batches: readonly LoggedBatch[]): Promise<void> {
+  for (const batch of batches) await log.push(batch);
+}
+
+async function expectCorrupt(disk: LogDisk, segment: string, offset: number): Promise<void> {
+  const error = await LogServer.open(disk).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StrataError);
+  expect((error as StrataError).code).toBe('file_corrupt');
+  expect((error as StrataError).details).toMatchObject({ segment, offset });
+  expect((error as StrataError).message).toContain(segment);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+describe.each([
+  ['NodeLogDisk', nodeDisk],
+  ['MemoryLogDisk', memoryDisk],
+])('LogServer on %s', (_name, makeDisk) => {
+  it('acknowledges each batch only after its write is durable, in version order', async () => {
+    console.log(`log-server ack SEED=${SEED}`);
+    const random = seededRandom(SEED);
+    const disk = new InstrumentedDisk(makeDisk().reopen(), true);
+    const { log } = await LogServer.open(disk);
+    const heard: number[] = [];
+    log.subscribe((batch) => heard.push(batch.version));
+    const batches = randomBatches(random, 0, 10);
+    const acknowledged: number[] = [];
+    const pushes = batches.map((batch) => log.push(batch).then(() => acknowledged.push(batch.version)));
+
+    await until(() => disk.held.length === 1, 'the first write is issued');
+    await settle();
+    expect(acknowledged).toEqual([]);
+    expect(heard).toEqual([]);
+    disk.held.shift()!();
+    // The first batch was alone in the first write; the other nine wait together for the second.
+    await until(() => disk.held.length === 1 && acknowledged.length === 1, 'the first batch is acknowledged');
+    expect(acknowledged).toEqual([batches[0]!.version]);
+    expect(heard).toEqual([batches[0]!.version]);
+    disk.held.shift()!();
+    await Promise.all(pushes);
+    expect(acknowledged).toEqual(batches.map((b) => b.version));
+    expect(heard).toEqual(batches.map((b) => b.version));
+    expect(log.lastVersion).toBe(batches.at(-1)!.version);
+    await log.close();
+  });
+
+  it('writes many concurrent batches with few durable writes (group commit)', async () => {
+    console.log(`log-server group SEED=${SEED}`);
+    const random = seededRandom(SEED + 1);
+    const testDisk = makeDisk();
+    const disk = new InstrumentedDisk(testDisk.reopen());
+    const { log } = await LogServer.open(disk);
+    const batches = randomBatches(random, 0, 200);
+    await Promise.all(batches.map((batch) => log.push(batch)));
+    // One write for the batch that found the log idle, one for the 199 that queued behind it.
+    expect(disk.appendCalls).toBeLessThanOrEqual(2);
+    expect(disk.appendCalls).toBeLessThan(batches.length);
+    await log.close();
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(render(recovery.batches)).toEqual(render(batches));
+    await recovery.log.close();
+  });
+
+  it('empty batches advance the version, reach listeners and write nothing', async () => {
+    const testDisk = makeDisk();
+    const disk = new InstrumentedDisk(testDisk.reopen());
+    const { log } = await LogServer.open(disk);
+    const heard: number[] = [];
+    log.subscribe((batch) => heard.push(batch.version));
+    await log.push({ version: 5, mutations: [] });
+    await Promise.all([log.push({ version: 6, mutations: [] }), log.push({ version: 9, mutations: [] })]);
+    expect(heard).toEqual([5, 6, 9]);
+    expect(log.lastVersion).toBe(9);
+    expect(disk.appendCalls).toBe(0);
+    expect(await testDisk.names()).toEqual([]);
+    expect(() => log.push({ version: 9, mutations: [] })).toThrow(AssertionError);
+
+    const real: LoggedBatch = { version: 12, mutations: [{ type: MutationType.set, key: 'k', param: new Uint8Array([1]) }] };
+    await Promise.all([log.push({ version: 10, mutations: [] }), log.push(real), log.push({ version: 13, mutations: [] })]);
+    await log.close();
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(render(recovery.batches)).toEqual(render([real]));
+    expect(recovery.log.lastVersion).toBe(12);
+    await recovery.log.close();
+  });
+
+  it('refuses batches out of version order', async () => {
+    const { log } = await LogServer.open(makeDisk().reopen());
+    await log.push({ version: 10, mutations: [{ type: MutationType.clear, key: 'a', param: null }] });
+    expect(() => log.push({ version: 10, mutations: [] })).toThrow(AssertionError);
+    expect(() => log.push({ version: 3, mutations: [] })).toThrow(AssertionError);
+    await log.close();
+  });
+
+  it('reopening returns every batch of every session, and versions continue', async () => {
+    console.log(`log-server reopen SEED=${SEED}`);
+    const random = seededRandom(SEED + 2);
+    const testDisk = makeDisk();
+    const all: LoggedBatch[] = [];
+    for (let session = 0; session < 5; session++) {
+      const recovery = await LogServer.open(testDisk.reopen());
+      expect(recovery.tornBytes).toBe(0);
+      expect(render(recovery.batches)).toEqual(render(all));
+      expect(recovery.log.lastVersion).toBe(all.at(-1)?.version ?? 0);
+      const batches = randomBatches(random, recovery.log.lastVersion, 1 + Math.floor(random() * 20));
+      if (random() < 0.5) await pushAll(recovery.log, batches);
+      else await Promise.all(batches.map((batch) => recovery.log.push(batch)));
+      all.push(...batches);
+      await recovery.log.close();
+    }
+    const final = await LogServer.open(testDisk.reopen());
+    expect(render(final.batches)).toEqual(render(all));
+    await final.log.close();
+  });
+
+  it('close waits for batches still being written', async () => {
+    const random = seededRandom(SEED + 3);
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    const batches = randomBatches(random, 0, 20);
+    const pushes = batches.map((batch) => log.push(batch));
+    await log.close();
+    await Promise.all(pushes);
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(render(recovery.batches)).toEqual(render(batches));
+    await recovery.log.close();
+  });
+
+  it('discards a torn last frame, reports its bytes, and is writable again', async () => {
+    console.log(`log-server torn SEED=${SEED}`);
+    const random = seededRandom(SEED + 4);
+    for (let trial = 0; trial < 12; trial++) {
+      const testDisk = makeDisk();
+      let { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 1 + Math.floor(random() * 6), 40);
+      const split = Math.floor(random() * batches.length);
+      await pushAll(log, batches.slice(0, split));
+      if (random() < 0.5) {
+        // A second session puts the remaining batches in a second segment.
+        await log.close();
+        ({ log } = await LogServer.open(testDisk.reopen()));
+      }
+      await pushAll(log, batches.slice(split));
+      await log.close();
+
+      const names = await testDisk.names();
+      const last = names.at(-1)!;
+      const bytes = await testDisk.readFile(last);
+      const lastFrameStart = bytes.length - frameBytes(batches.at(-1)!);
+      const cut = lastFrameStart + 1 + Math.floor(random() * (bytes.length - lastFrameStart - 1));
+      await testDisk.writeFile(last, bytes.subarray(0, cut));
+
+      const recovery = await LogServer.open(testDisk.reopen());
+      const context = `SEED=${SEED} trial ${trial}: cut ${cut} of ${bytes.length}, last frame at ${lastFrameStart}`;
+      expect(recovery.tornBytes, context).toBe(cut - lastFrameStart);
+      expect(render(recovery.batches), context).toEqual(render(batches.slice(0, -1)));
+      if (lastFrameStart > 0) expect((await testDisk.readFile(last)).length, context).toBe(lastFrameStart);
+      else expect(await testDisk.names(), context).not.toContain(last);
+
+      // The torn batch was never acknowledged, so its version may be used again.
+      const again = randomBatches(random, batches.at(-1)!.version - 1, 2);
+      await pushAll(recovery.log, again);
+      await recovery.log.close();
+      const reopened = await LogServer.open(testDisk.reopen());
+      expect(reopened.tornBytes, context).toBe(0);
+      expect(render(reopened.batches), context).toEqual(render([...batches.slice(0, -1), ...again]));
+      await reopened.log.close();
+    }
+  });
+
+  it('discards a partial garbage frame appended after the last good frame', async () => {
+    const random = seededRandom(SEED + 5);
+    for (let trial = 0; trial < 10; trial++) {
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 1 + Math.floor(random() * 5));
+      await pushAll(log, batches);
+      await log.close();
+      const [name] = await testDisk.names();
+      const bytes = await testDisk.readFile(name!);
+      const garbage = randomBytes(random, 1 + Math.floor(random() * (FRAME_HEADER_BYTES + 40)));
+      await testDisk.writeFile(name!, Buffer.concat([bytes, garbage]));
+
+      const recovery = await LogServer.open(testDisk.reopen());
+      expect(recovery.tornBytes).toBe(garbage.length);
+      expect(render(recovery.batches)).toEqual(render(batches));
+      expect(await testDisk.readFile(name!)).toEqual(bytes);
+      const more = randomBatches(random, batches.at(-1)!.version, 3);
+      await pushAll(recovery.log, more);
+      await recovery.log.close();
+      const reopened = await LogServer.open(testDisk.reopen());
+      expect(render(reopened.batches)).toEqual(render([...batches, ...more]));
+      await reopened.log.close();
+    }
+  });
+
+  it('discards every frame of a group write cut short, keeping all earlier writes', async () => {
+    console.log(`log-server torn group SEED=${SEED}`);
+    const random = seededRandom(SEED + 11);
+    for (let trial = 0; trial < 8; trial++) {
+      const testDisk = makeDisk();
+      const disk = new InstrumentedDisk(testDisk.reopen());
+      const { log } = await LogServer.open(disk);
+      const early = randomBatches(random, 0, 1 + Math.floor(random() * 3));
+      await pushAll(log, early);
+      // The first concurrent push finds the log idle and is written alone; the rest form one group.
+      const group = randomBatches(random, early.at(-1)!.version, 4 + Math.floor(random() * 6), 30);
+      await Promise.all(group.map((batch) => log.push(batch)));
+      await log.close();
+      const groupBytes = disk.appendedBytes.at(-1)!;
+      const grouped = group.slice(1);
+      expect(groupBytes).toBe(grouped.reduce((sum, batch) => sum + frameBytes(batch), 0));
+
+      const [name] = await testDisk.names();
+      const bytes = await testDisk.readFile(name!);
+      const groupStart = bytes.length - groupBytes;
+      const cut = groupStart + 1 + Math.floor(random() * (groupBytes - 1));
+      await testDisk.writeFile(name!, bytes.subarray(0, cut));
+      // Frames of the group that were written whole before the cut survive; the cut one and later go.
+      let kept = 0;
+      let end = groupStart;
+      while (kept < grouped.length && end + frameBytes(grouped[kept]!) <= cut) end += frameBytes(grouped[kept++]!);
+      const recovery = await LogServer.open(testDisk.reopen());
+      const context = `SEED=${SEED} trial ${trial} cut ${cut}`;
+      expect(render(recovery.batches), context).toEqual(render([...early, group[0]!, ...grouped.slice(0, kept)]));
+      expect(recovery.tornBytes, context).toBe(cut - end);
+      await recovery.log.close();
+    }
+  });
+
+  it('ignores files that are not segments', async () => {
+    const random = seededRandom(SEED + 12);
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    const batches = randomBatches(random, 0, 3);
+    await pushAll(log, batches);
+    await log.close();
+    await testDisk.writeFile('version-lease', new Uint8Array([1, 2, 3]));
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(render(recovery.batches)).toEqual(render(batches));
+    expect(await testDisk.names()).toContain('version-lease');
+    await recovery.log.popThrough(Number.MAX_SAFE_INTEGER);
+    expect(await testDisk.names()).toContain('version-lease');
+    await recovery.log.close();
+  });
+
+  it('removes an empty segment left by a crash right after it was created', async () => {
+    const random = seededRandom(SEED + 6);
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    const batches = randomBatches(random, 0, 3);
+    await pushAll(log, batches);
+    await log.close();
+    const empty = String(batches.at(-1)!.version + 1).padStart(20, '0') + '.log';
+    await testDisk.writeFile(empty, new Uint8Array(0));
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(recovery.tornBytes).toBe(0);
+    expect(render(recovery.batches)).toEqual(render(batches));
+    expect(await testDisk.names()).not.toContain(empty);
+    await recovery.log.close();
+  });
+
+  it('refuses to open, without modifying the file, when a damaged frame is followed by good ones', async () => {
+    console.log(`log-server corrupt SEED=${SEED}`);
+    const random = seededRandom(SEED + 7);
+    for (let trial = 0; trial < 12; trial++) {
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 2 + Math.floor(random() * 5), 30);
+      await pushAll(log, batches);
+      await log.close();
+      const [name] = await testDisk.names();
+      const bytes = await testDisk.readFile(name!);
+      const starts: number[] = [];
+      let offset = 0;
+      for (const batch of batches) {
+        starts.push(offset);
+        offset += frameBytes(batch);
+      }
+      expect(offset).toBe(bytes.length);
+      const victim = Math.floor(random() * (batches.length - 1));
+      const at = starts[victim]! + Math.floor(random() * (starts[victim + 1]! - starts[victim]!));
+      const damaged = bytes.slice();
+      damaged[at]! ^= 1 << Math.floor(random() * 8);
+      await testDisk.writeFile(name!, damaged);
+
+      await expectCorrupt(testDisk.reopen(), name!, starts[victim]!);
+      expect(await testDisk.readFile(name!), `SEED=${SEED} trial ${trial} byte ${at}`).toEqual(damaged);
+      expect(await testDisk.names()).toEqual([name]);
+    }
+  });
+
+  it('refuses to open when a damaged earlier segment is followed by a segment with data', async () => {
+    const random = seededRandom(SEED + 8);
+    const testDisk = makeDisk();
+    let { log } = await LogServer.open(testDisk.reopen());
+    const first = randomBatches(random, 0, 3);
+    await pushAll(log, first);
+    await log.close();
+    ({ log } = await LogServer.open(testDisk.reopen()));
+    await pushAll(log, randomBatches(random, first.at(-1)!.version, 2));
+    await log.close();
+    const names = await testDisk.names();
+    expect(names.length).toBe(2);
+    // Tear the last frame of the first segment: it looks torn on its own, but data follows it.
+    const bytes = await testDisk.readFile(names[0]!);
+    const lastStart = bytes.length - frameBytes(first.at(-1)!);
+    const cut = bytes.subarray(0, lastStart + 5);
+    await testDisk.writeFile(names[0]!, cut);
+    await expectCorrupt(testDisk.reopen(), names[0]!, lastStart);
+    expect(await testDisk.readFile(names[0]!)).toEqual(new Uint8Array(cut));
+    expect(await testDisk.names()).toEqual(names);
+  });
+
+  it('a torn frame whose value happens to contain a well-formed newer frame is still a torn tail', async () => {
+    // A crash while writing the last frame must never make the log unopenable, whatever user
+    // values hold: here a value carries the bytes of a frame (say, a stored copy of a log record).
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    await log.push({ version: 10, mutations: [{ type: MutationType.set, key: 'a', param: new Uint8Array([1]) }] });
+    const embedded = encodeFrame(1_000, encodeMutations([{ type: MutationType.set, key: 'x', param: new Uint8Array([2]) }]));
+    const last: LoggedBatch = { version: 20, mutations: [{ type: MutationType.set, key: 'blob', param: Buffer.concat([embedded, new Uint8Array(64)]) }] };
+    await log.push(last);
+    await log.close();
+    const [name] = await testDisk.names();
+    const bytes = await testDisk.readFile(name!);
+    // Cut the last frame short after the embedded frame but before its own end.
+    await testDisk.writeFile(name!, bytes.subarray(0, bytes.length - 10));
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(recovery.batches.map((b) => b.version)).toEqual([10]);
+    expect(recovery.tornBytes).toBe(frameBytes(last) - 10);
+    await recovery.log.close();
+  });
+
+  it('rotates segments near the size limit, naming each after its first version', async () => {
+    console.log(`log-server rotation SEED=${SEED}`);
+    const random = seededRandom(SEED + 9);
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    const batches: LoggedBatch[] = [];
+    let version = 0;
+    for (let i = 0; i < 40; i++) {
+      version += 1 + Math.floor(random() * 100);
+      // Mostly ~1 KiB batches; now and then one larger than the whole segment limit.
+      const valueBytes = random() < 0.1 ? SEGMENT_BYTES_MAX + 100 : 200 + Math.floor(random() * 1500);
+      batches.push({ version, mutations: [{ type: MutationType.set, key: `k${i}`, param: randomBytes(random, valueBytes) }] });
+    }
+    await pushAll(log, batches);
+    await log.close();
+
+    const names = await testDisk.names();
+    expect(names.length).toBeGreaterThan(3);
+    const segments = await Promise.all(names.map(async (name) => ({ name, scan: scanSegment(await testDisk.readFile(name), 0) })));
+    for (const [i, { name, scan }] of segments.entries()) {
+      expect(scan.stop).toBeNull();
+      expect(name).toBe(String(scan.frames[0]!.version).padStart(20, '0') + '.log');
+      // A segment only exceeds the limit when one write alone is larger than it.
+      if (scan.validBytes > SEGMENT_BYTES_MAX) expect(scan.frames.length).toBe(1);
+      // Rotation happened only because the next frame did not fit.
+      const next = segments[i + 1];
+      if (next !== undefined) expect(scan.validBytes + next.scan.frames[0]!.payload.length + FRAME_HEADER_BYTES).toBeGreaterThan(SEGMENT_BYTES_MAX);
+    }
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(render(recovery.batches)).toEqual(render(batches));
+    await recovery.log.close();
+  });
+
+  it('popThrough deletes only segments entirely at or below the version, never the current one', async () => {
+    console.log(`log-server pop SEED=${SEED}`);
+    const random = seededRandom(SEED + 10);
+    for (let trial = 0; trial < 4; trial++) {
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 30, 1);
+      for (const batch of batches) (batch.mutations as Mutation[]).push({ type: MutationType.set, key: 'pad', param: randomBytes(random, 1200) });
+      await pushAll(log, batches);
+      const before = await testDisk.names();
+      expect(before.length).toBeGreaterThan(3);
+      const lastVersionOf = new Map<string, number>();
+      for (const name of before) lastVersionOf.set(name, scanSegment(await testDisk.readFile(name), 0).frames.at(-1)!.version);
+
+      const cutVersions = [0, batches[Math.floor(random() * batches.length)]!.version, batches[Math.floor(random() * batches.length)]!.version + 1];
+      cutVersions.sort((a, b) => a - b);
+      for (const cutVersion of cutVersions) {
+        await log.popThrough(cutVersion);
+        const expected = before.filter((name, i) => i === before.length - 1 || lastVersionOf.get(name)! > cutVersion);
+        expect(await testDisk.names(), `SEED=${SEED} popThrough(${cutVersion})`).toEqual(expected);
+      }
+      // Everything durable elsewhere: only the segment being appended to remains, and it keeps working.
+      await log.popThrough(Number.MAX_SAFE_INTEGER);
+      expect(await testDisk.names()).toEqual([before.at(-1)]);
+      const more = randomBatches(random, batches.at(-1)!.version, 2);
+      await pushAll(log, more);
+      await log.close();
+
+      const recovery = await LogServer.open(testDisk.reopen());
+      const firstKept = scanSegment(await testDisk.readFile(before.at(-1)!), 0).frames[0]!.version;
+      expect(render(recovery.batches)).toEqual(render([...batches, ...more].filter((b) => b.version >= firstKept)));
+      await recovery.log.close();
+    }
+  });
+
+  it('fails every batch with io_error once a durable write fails', async () => {
+    const disk = new InstrumentedDisk(makeDisk().reopen());
+    const { log } = await LogServer.open(disk);
+    await log.push({ version: 1, mutations: [{ type: MutationType.set, key: 'a', param: new Uint8Array([1]) }] });
+    disk.failWrites = true;
+    const failed = log.push({ version: 2, mutations: [{ type: MutationType.set, key: 'b', param: new Uint8Array([1]) }] });
+    await expect(failed).rejects.toMatchObject({ code: 'io_error' });
+    disk.failWrites = false;
+    await expect(log.push({ version: 3, mutations: [] })).rejects.toMatchObject({ code: 'io_error' });
+    await log.close();
+  });
+});

@@ -1,0 +1,236 @@
+// Proves the resolver's invariants: a transaction is rejected as a conflict exactly when a write
+// committed after its read version (or by an earlier accepted transaction of its batch) intersects
+// one of its read conflict ranges, as too old exactly when its read version is below the window,
+// and that pruning old history never changes an answer (checked against a brute-force reference).
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../runtime/runtime.js';
+import { AssertionError } from '../util/assert.js';
+import type { KeyString } from '../util/bytes.js';
+import { Resolver, type Resolution, type ResolveTransaction } from './resolver.js';
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+const point = (key: KeyString): KeyString[] => [key, key + '\x00'];
+const tx = (readVersion: number | null, readRanges: KeyString[], writeRanges: KeyString[]): ResolveTransaction => ({
+  readVersion,
+  readRanges,
+  writeRanges,
+});
+
+/** Brute force: every write range ever committed, with its version; nothing is ever pruned. */
+class ReferenceResolver {
+  readonly writes: { begin: KeyString; end: KeyString; version: number }[] = [];
+  constructor(readonly windowVersions: number) {}
+
+  resolve(version: number, transactions: readonly ResolveTransaction[]): Resolution[] {
+    return transactions.map((t) => {
+      if (t.readVersion !== null) {
+        if (t.readVersion < version - this.windowVersions) return 'too_old';
+        for (let i = this.writes.length - 1; i >= 0 && this.writes[i]!.version > t.readVersion; i--) {
+          const w = this.writes[i]!;
+          for (let j = 0; j < t.readRanges.length; j += 2) {
+            const begin = t.readRanges[j]!;
+            const end = t.readRanges[j + 1]!;
+            if (begin < w.end && w.begin < end) return 'conflict';
+          }
+        }
+      }
+      for (let j = 0; j < t.writeRanges.length; j += 2) {
+        const begin = t.writeRanges[j]!;
+        const end = t.writeRanges[j + 1]!;
+        if (begin < end) this.writes.push({ begin, end, version });
+      }
+      return 'committed';
+    });
+  }
+}
+
+describe('Resolver', () => {
+  it('a point write conflicts with a point read only when written after the read version', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    expect(resolver.resolve(10, [tx(null, [], point('k'))])).toEqual(['committed']);
+    expect(resolver.resolve(11, [tx(9, point('k'), [])])).toEqual(['conflict']);
+    expect(resolver.resolve(12, [tx(10, point('k'), [])])).toEqual(['committed']);
+    expect(resolver.resolve(13, [tx(11, point('k'), [])])).toEqual(['committed']);
+    // Neighbouring keys are different keys.
+    expect(resolver.resolve(14, [tx(9, point('k\x00'), []), tx(9, point('j\xff'), []), tx(9, point('kk'), [])])).toEqual([
+      'committed',
+      'committed',
+      'committed',
+    ]);
+  });
+
+  it('a range read conflicts with point writes inside [begin, end) and not outside', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    for (const [i, key] of ['b', 'c', 'c\xff\xff', 'a\xff', 'd', 'd\x00'].entries()) {
+      resolver.resolve(100 + i, [tx(null, [], point(key))]);
+    }
+    // Each write above is at version 100 + i: read at 99 sees all of them as newer.
+    const cases: [KeyString, KeyString, Resolution][] = [
+      ['b', 'd', 'conflict'], // begin is inclusive
+      ['b\x00', 'c', 'committed'], // strictly between b and c nothing was written
+      ['c\x00', 'd', 'conflict'], // c\xff\xff is inside
+      ['c\xff\xff\x00', 'd', 'committed'], // end is exclusive
+      ['a', 'a\xff', 'committed'],
+      ['a', 'a\xff\x00', 'conflict'],
+      ['', 'b', 'conflict'], // a\xff
+      ['d\x00\x00', '\xff', 'committed'],
+      ['d', 'd\x00', 'conflict'],
+    ];
+    let version = 200;
+    for (const [begin, end, expected] of cases) {
+      expect(resolver.resolve(++version, [tx(99, [begin, end], [])]), `[${begin}, ${end})`).toEqual([expected]);
+    }
+  });
+
+  it('range writes conflict with overlapping reads, not with adjacent ones', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [tx(null, [], ['c', 'f'])]);
+    expect(resolver.resolve(11, [tx(5, ['a', 'c'], [])])).toEqual(['committed']);
+    expect(resolver.resolve(12, [tx(5, ['f', 'z'], [])])).toEqual(['committed']);
+    expect(resolver.resolve(13, [tx(5, ['a', 'c\x00'], [])])).toEqual(['conflict']);
+    expect(resolver.resolve(14, [tx(5, ['e\xff', 'z'], [])])).toEqual(['conflict']);
+    expect(resolver.resolve(15, [tx(5, point('d'), [])])).toEqual(['conflict']);
+    expect(resolver.resolve(16, [tx(5, ['a', 'b', 'x', 'y', 'd', 'e'], [])])).toEqual(['conflict']);
+  });
+
+  it('an earlier accepted transaction of the batch conflicts a later one; a rejected one does not', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [tx(null, [], point('x'))]);
+    const results = resolver.resolve(20, [
+      tx(15, point('a'), point('b')), // accepted: writes b
+      tx(15, point('b'), point('c')), // reads b written earlier in the batch: conflict, c not written
+      tx(15, point('c'), []), // c was only written by a rejected transaction
+      tx(5, point('x'), point('d')), // conflicts with x@10: d not written
+      tx(15, ['d', 'e'], []),
+      tx(null, point('b'), point('e')), // no read version: cannot conflict
+      tx(15, point('e'), []),
+    ]);
+    expect(results).toEqual(['committed', 'conflict', 'committed', 'conflict', 'committed', 'committed', 'conflict']);
+  });
+
+  it('rejects read versions older than the window as too_old, and their writes are not recorded', () => {
+    const resolver = new Resolver({ windowVersions: 100 });
+    resolver.resolve(500, [tx(null, [], point('k'))]);
+    expect(resolver.resolve(1_000, [tx(899, [], point('w')), tx(900, point('k'), [])])).toEqual(['too_old', 'committed']);
+    expect(resolver.resolve(1_001, [tx(950, point('w'), [])])).toEqual(['committed']);
+    // The boundary moves with each batch: the oldest accepted read version is version - window.
+    expect(resolver.resolve(1_002, [tx(902, [], []), tx(901, [], [])])).toEqual(['committed', 'too_old']);
+  });
+
+  it('a transaction without a read version never conflicts, however old its ranges', () => {
+    const resolver = new Resolver({ windowVersions: 10 });
+    resolver.resolve(100, [tx(null, [], ['', '\xff'])]);
+    expect(resolver.resolve(101, [tx(null, ['', '\xff'], ['', '\xff'])])).toEqual(['committed']);
+    expect(resolver.resolve(1_000, [tx(null, ['a', 'b'], point('a'))])).toEqual(['committed']);
+  });
+
+  it('asserts that batches arrive in increasing version order', () => {
+    const resolver = new Resolver();
+    resolver.resolve(5, []);
+    expect(() => resolver.resolve(5, [])).toThrow(AssertionError);
+    expect(() => resolver.resolve(4, [])).toThrow(AssertionError);
+  });
+
+  it('agrees with a brute-force reference over random batches, including after pruning (randomized)', () => {
+    console.log(`resolver SEED=${SEED}`);
+    const random = seededRandom(SEED);
+    const alphabet = ['\x00', 'a', 'b', 'c', 'd', 'e', 'f', 'g', '\xff'];
+    const randomKey = (): KeyString => {
+      // Mostly short keys so that transactions collide; sometimes long ones so the history grows.
+      const length = random() < 0.5 ? 1 + Math.floor(random() * 2) : 3 + Math.floor(random() * 3);
+      let key = '';
+      for (let i = 0; i < length; i++) key += alphabet[Math.floor(random() * alphabet.length)];
+      return key;
+    };
+    const randomRange = (): KeyString[] => {
+      if (random() < 0.6) return point(randomKey());
+      if (random() < 0.01) return ['', '\xff\xff'];
+      let a = randomKey();
+      let b = randomKey();
+      if (a === b) b = a + '\x00';
+      if (a > b) [a, b] = [b, a];
+      return [a, b];
+    };
+    const ranges = (max: number): KeyString[] => {
+      const out: KeyString[] = [];
+      for (let i = Math.floor(random() * (max + 1)); i > 0; i--) out.push(...randomRange());
+      return out;
+    };
+    // Writes are mostly points (and a few narrow ranges) over many keys, so the history grows past the
+    // size that triggers pruning instead of being flattened by wide range writes.
+    const writes = (max: number): KeyString[] => {
+      const out: KeyString[] = [];
+      for (let i = Math.floor(random() * (max + 1)); i > 0; i--) {
+        const key = randomKey();
+        out.push(...(random() < 0.9 ? point(key) : [key, key + '\x00\xff']));
+      }
+      return out;
+    };
+
+    let transactions = 0;
+    let prunes = 0;
+    const counts: Record<Resolution, number> = { committed: 0, conflict: 0, too_old: 0 };
+    for (let run = 0; run < 4; run++) {
+      const windowVersions = 2 + Math.floor(random() * 40);
+      const resolver = new Resolver({ windowVersions });
+      const reference = new ReferenceResolver(windowVersions);
+      let version = Math.floor(random() * 100);
+      let previousSize = 0;
+      for (let batch = 0; batch < 1500; batch++) {
+        version += 1 + Math.floor(random() * 4);
+        const batchTransactions: ResolveTransaction[] = [];
+        for (let i = Math.floor(random() * 8); i > 0; i--) {
+          // A third of the read versions sit at the edge of the window, where pruning decides.
+          const r = random();
+          const readVersion =
+            r < 0.1
+              ? null
+              : r < 0.4
+                ? Math.max(0, version - windowVersions - 1 + Math.floor(random() * 4))
+                : Math.max(0, version - 1 - Math.floor(random() * (windowVersions + 6)));
+          batchTransactions.push(tx(readVersion, ranges(3), writes(8)));
+        }
+        const expected = reference.resolve(version, batchTransactions);
+        const actual = resolver.resolve(version, batchTransactions);
+        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+          throw new Error(
+            `SEED=${SEED} run ${run} window ${windowVersions} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batchTransactions)}`,
+          );
+        }
+        for (const result of actual) counts[result]++;
+        transactions += batchTransactions.length;
+        // Pruning is the only way the history can halve once it is large: writes here are narrow.
+        const pruned = previousSize >= 1024 && resolver.historySize <= previousSize / 2;
+        if (pruned) prunes++;
+        previousSize = resolver.historySize;
+        if (pruned || random() < 0.05) {
+          // Probe the edge right after pruning: read each recent write's range at the version just
+          // before it, so every probe must conflict unless that version is older than the window.
+          version += 1;
+          const probes: ResolveTransaction[] = [];
+          for (let i = reference.writes.length - 1; i >= 0 && probes.length < 64; i--) {
+            const write = reference.writes[i]!;
+            if (write.version - 1 < version - windowVersions - 1) break;
+            probes.push(tx(write.version - 1, [write.begin, write.end], []));
+          }
+          const probeExpected = reference.resolve(version, probes);
+          const probeActual = resolver.resolve(version, probes);
+          if (JSON.stringify(probeActual) !== JSON.stringify(probeExpected)) {
+            throw new Error(
+              `SEED=${SEED} run ${run} window ${windowVersions} probe batch at version ${version}: expected ${JSON.stringify(probeExpected)}, got ${JSON.stringify(probeActual)}; transactions ${JSON.stringify(probes)}`,
+            );
+          }
+          for (const result of probeActual) counts[result]++;
+          transactions += probes.length;
+        }
+      }
+    }
+    console.log(`resolver: ${transactions} transactions, ${JSON.stringify(counts)}, ${prunes} prunes`);
+    // The comparison is only meaningful if every outcome occurred and pruning actually ran.
+    expect(counts.committed).toBeGreaterThan(100);
+    expect(counts.conflict).toBeGreaterThan(100);
+    expect(counts.too_old).toBeGreaterThan(10);
+    expect(prunes).toBeGreaterThan(10);
+  });
+});

@@ -1,0 +1,738 @@
+// Proves that a storage server answers every read inside its window exactly as a model that keeps
+// the full history of every version would, over a MemoryEngine and a real LevelEngine directory,
+// while versions move into the engine underneath concurrent reads; that reads outside the window
+// fail with transaction_too_old / future_version; that watches fire on real changes only; and that
+// a closed server's LevelEngine directory serves the same data to a new server.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StrataError } from '../api/errors.js';
+import { MutationType, type Mutation } from '../api/mutation.js';
+import { FUTURE_VERSION_WAIT_MS } from '../limits.js';
+import { seededRandom, type Runtime, type Timer } from '../runtime/runtime.js';
+import { LevelEngine } from '../storage/level-engine.js';
+import { MemoryEngine, type StorageEngine } from '../storage/storage-engine.js';
+import { AssertionError } from '../util/assert.js';
+import type { KeyString } from '../util/bytes.js';
+import { StorageServer, type StorageRangeResult } from './storage-server.js';
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+// ------------------------------------------------------------------------------------------------
+// A runtime whose clock and timers move only when the test advances them.
+
+class ManualRuntime implements Runtime {
+  nowMs = 0;
+  #timers: { at: number; seq: number; callback: () => void; cancelled: boolean }[] = [];
+  #seq = 0;
+  now(): number {
+    return this.nowMs;
+  }
+  random(): number {
+    return 0.5;
+  }
+  setTimer(delayMs: number, callback: () => void): Timer {
+    const timer = { at: this.nowMs + delayMs, seq: this.#seq++, callback, cancelled: false };
+    this.#timers.push(timer);
+    return { cancel: () => void (timer.cancelled = true) };
+  }
+  sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => this.setTimer(delayMs, resolve));
+  }
+  defer(callback: () => void): void {
+    queueMicrotask(callback);
+  }
+  /** Moves the clock forward by `ms`, running due timers in order. */
+  advance(ms: number): void {
+    const target = this.nowMs + ms;
+    for (;;) {
+      this.#timers = this.#timers.filter((t) => !t.cancelled);
+      const due = this.#timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      this.#timers.splice(this.#timers.indexOf(due), 1);
+      this.nowMs = due.at;
+      due.callback();
+    }
+    this.nowMs = target;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The reference: the full state after every version, and atomic ops written from their definitions.
+
+type State = Map<KeyString, Uint8Array>;
+
+function referenceAtomic(type: number, existing: Uint8Array | null, operand: Uint8Array): Uint8Array | null {
+  if (type === MutationType.compareAndClear) {
+    if (existing === null) return null;
+    return Buffer.from(existing).equals(Buffer.from(operand)) ? null : existing;
+  }
+  if (existing === null) return operand;
+  // Little-endian integers of the operand's length: the stored value is truncated or zero-extended.
+  const fitted = Uint8Array.from({ length: operand.length }, (_, i) => (i < existing.length ? existing[i]! : 0));
+  const asBigInt = (bytes: Uint8Array): bigint => bytes.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n);
+  const fromBigInt = (n: bigint, length: number): Uint8Array =>
+    Uint8Array.from({ length }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+  switch (type) {
+    case MutationType.add:
+      return fromBigInt(asBigInt(fitted) + asBigInt(operand), operand.length);
+    case MutationType.max:
+      return asBigInt(fitted) >= asBigInt(operand) ? fitted : operand;
+    case MutationType.bitXor:
+      return fitted.map((byte, i) => byte ^ operand[i]!);
+    case MutationType.byteMin:
+      return Buffer.compare(Buffer.from(existing), Buffer.from(operand)) <= 0 ? existing : operand;
+    case MutationType.appendIfFits:
+      return existing.length + operand.length > 100_000 ? existing : Uint8Array.from([...existing, ...operand]);
+    default:
+      throw new Error(`no reference for atomic op ${type}`);
+  }
+}
+
+class Model {
+  readonly versions: number[];
+  readonly states: State[];
+  constructor(version = 0, state: State = new Map()) {
+    this.versions = [version];
+    this.states = [state];
+  }
+  get version(): number {
+    return this.versions.at(-1)!;
+  }
+  apply(version: number, mutations: readonly Mutation[]): void {
+    const state = new Map(this.states.at(-1)!);
+    for (const m of mutations) {
+      if (m.type === MutationType.set) state.set(m.key, m.param as Uint8Array);
+      else if (m.type === MutationType.clear) state.delete(m.key);
+      else if (m.type === MutationType.clearRange) {
+        for (const key of [...state.keys()]) if (key >= m.key && key < (m.param as string)) state.delete(key);
+      } else {
+        const value = referenceAtomic(m.type, state.get(m.key) ?? null, m.param as Uint8Array);
+        if (value === null) state.delete(m.key);
+        else state.set(m.key, value);
+      }
+    }
+    this.versions.push(version);
+    this.states.push(state);
+  }
+  at(version: number): State {
+    let lo = 0;
+    let hi = this.versions.length - 1;
+    if (version < this.versions[0]!) throw new Error(`model has no version ${version}`);
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.versions[mid]! <= version) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.states[lo]!;
+  }
+  get(key: KeyString, version: number): Uint8Array | null {
+    return this.at(version).get(key) ?? null;
+  }
+  range(begin: KeyString, end: KeyString, version: number, reverse: boolean): [KeyString, Uint8Array][] {
+    const entries = [...this.at(version).entries()].filter(([key]) => key >= begin && key < end);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (reverse) entries.reverse();
+    return entries;
+  }
+  /** Forgets states no read can reach any more (everything before the one covering `version`). */
+  forgetBefore(version: number): void {
+    let keep = 0;
+    while (keep + 1 < this.versions.length && this.versions[keep + 1]! <= version) keep++;
+    this.versions.splice(0, keep);
+    this.states.splice(0, keep);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+const hex = (value: Uint8Array | null | undefined): string => (value == null ? 'null' : Buffer.from(value).toString('hex'));
+const showKey = (key: KeyString): string => JSON.stringify(key);
+const renderEntries = (entries: readonly [KeyString, Uint8Array][]): string => entries.map(([k, v]) => `${showKey(k)}=${hex(v)}`).join(' ');
+const renderMutation = (m: Mutation): string => {
+  const name = Object.entries(MutationType).find(([, code]) => code === m.type)![0];
+  const param = m.param === null ? '' : typeof m.param === 'string' ? showKey(m.param) : hex(m.param);
+  return `${name}(${showKey(m.key)}${param === '' ? '' : ', ' + param})`;
+};
+
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (bounded) until `condition` holds, letting engine reads and promise chains run. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 10_000 && !condition(); i++) await settle();
+  if (!condition()) throw new Error(`never happened: ${what}`);
+}
+
+/**
+ * Lets every engine read already issued finish: LevelDB answers on its own threads, so a few turns
+ * of the event loop plus full engine round trips come after them.
+ */
+async function quiesce(server: StorageServer): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await settle();
+    await server.getRange('', '\xff\xff', server.version, 1_000, false);
+  }
+}
+
+async function caught(read: () => unknown): Promise<unknown> {
+  try {
+    await read();
+    return null;
+  } catch (error) {
+    return error;
+  }
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  // Every cleanup runs (servers close before their directories go), even when one of them fails.
+  const errors: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+});
+
+function tempDirectory(): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-storage-test-'));
+  cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+type EngineKind = 'MemoryEngine' | 'LevelEngine';
+
+async function openEngine(kind: EngineKind, directory?: string): Promise<StorageEngine> {
+  return kind === 'MemoryEngine' ? new MemoryEngine() : LevelEngine.open(directory ?? tempDirectory());
+}
+
+// ------------------------------------------------------------------------------------------------
+// The randomized model test
+
+interface Workload {
+  random: () => number;
+  keys: KeyString[];
+}
+
+function makeWorkload(seed: number): Workload {
+  const random = seededRandom(seed);
+  // Few, short keys with the extreme bytes, so clears, ranges and atomic ops keep colliding.
+  const alphabet = ['\x00', 'a', 'b', 'c', '\xff'];
+  const keys: KeyString[] = [];
+  for (const a of alphabet) {
+    keys.push(a);
+    for (const b of alphabet) {
+      keys.push(a + b);
+      for (const c of ['\x00', 'b', '\xff']) keys.push(a + b + c);
+    }
+  }
+  keys.sort();
+  return { random, keys };
+}
+
+function randomValue(random: () => number, maxLength = 4): Uint8Array {
+  return Uint8Array.from({ length: Math.floor(random() * (maxLength + 1)) }, () => Math.floor(random() * 256));
+}
+
+function randomBatch(w: Workload, model: Model): Mutation[] {
+  const { random, keys } = w;
+  if (random() < 0.1) return [];
+  const key = (): KeyString => keys[Math.floor(random() * keys.length)]!;
+  const mutations: Mutation[] = [];
+  for (let i = 1 + Math.floor(random() * 6); i > 0; i--) {
+    const r = random();
+    const k = key();
+    if (r < 0.35) mutations.push({ type: MutationType.set, key: k, param: randomValue(random) });
+    else if (r < 0.45) mutations.push({ type: MutationType.clear, key: k, param: null });
+    else if (r < 0.55) {
+      let [begin, end] = [key(), key()];
+      if (random() < 0.1) begin = '';
+      if (random() < 0.1) end = '\xff\xff\xff\xff';
+      if (begin > end) [begin, end] = [end, begin];
+      if (begin === end) end = begin + '\x00';
+      mutations.push({ type: MutationType.clearRange, key: begin, param: end });
+    } else if (r < 0.67) mutations.push({ type: MutationType.add, key: k, param: randomValue(random, 3) });
+    else if (r < 0.77) mutations.push({ type: MutationType.max, key: k, param: randomValue(random, 3) });
+    else if (r < 0.85) mutations.push({ type: MutationType.appendIfFits, key: k, param: randomValue(random, 2) });
+    else if (r < 0.93) {
+      // Half the time the operand equals the current value, so the clear really happens.
+      const current = model.states.at(-1)!.get(k);
+      mutations.push({ type: MutationType.compareAndClear, key: k, param: current !== undefined && random() < 0.5 ? current : randomValue(random, 2) });
+    } else if (r < 0.97) mutations.push({ type: MutationType.bitXor, key: k, param: randomValue(random, 3) });
+    else mutations.push({ type: MutationType.byteMin, key: k, param: randomValue(random, 3) });
+  }
+  // An add with an empty operand is legal but degenerate; give it one byte.
+  return mutations.map((m) => (m.type === MutationType.add && (m.param as Uint8Array).length === 0 ? { ...m, param: new Uint8Array([1]) } : m));
+}
+
+interface Read {
+  description: string;
+  version: number;
+  run: () => unknown;
+  /** Returns a mismatch description, or null when `result` is right. */
+  check: (result: unknown) => string | null;
+}
+
+function randomRead(w: Workload, model: Model, server: StorageServer, version: number): Read {
+  const { random, keys } = w;
+  if (random() < 0.6) {
+    const key = random() < 0.9 ? keys[Math.floor(random() * keys.length)]! : 'zz';
+    const expected = model.get(key, version);
+    return {
+      description: `get(${showKey(key)}, ${version})`,
+      version,
+      run: () => server.get(key, version),
+      check: (result) => (hex(result as Uint8Array | null) === hex(expected) ? null : `expected ${hex(expected)}, got ${hex(result as Uint8Array | null)}`),
+    };
+  }
+  let begin = random() < 0.1 ? '' : keys[Math.floor(random() * keys.length)]!;
+  let end = random() < 0.1 ? '\xff\xff\xff\xff\xff' : keys[Math.floor(random() * keys.length)]!;
+  if (begin > end && random() < 0.9) [begin, end] = [end, begin];
+  const limit = random() < 0.3 ? 1000 : 1 + Math.floor(random() * 8);
+  const reverse = random() < 0.5;
+  const all = begin < end ? model.range(begin, end, version, reverse) : [];
+  const expected = all.slice(0, limit);
+  return {
+    description: `getRange(${showKey(begin)}, ${showKey(end)}, ${version}, limit ${limit}, ${reverse ? 'reverse' : 'forward'})`,
+    version,
+    run: () => server.getRange(begin, end, version, limit, reverse),
+    check: (result) => {
+      const { entries, more } = result as StorageRangeResult;
+      if (renderEntries(entries) !== renderEntries(expected)) return `expected [${renderEntries(expected)}], got [${renderEntries(entries)}]`;
+      // `more` must be set when entries were left out, and clear when fewer than the limit exist.
+      if (all.length > limit && !more) return `more is false but ${all.length - limit} entries were left out`;
+      if (all.length < limit && more) return 'more is true but every entry was returned';
+      return null;
+    },
+  };
+}
+
+async function runModelTest(kind: EngineKind, seed: number, batches: number): Promise<void> {
+  const w = makeWorkload(seed);
+  const { random } = w;
+  const windowVersions = 10 + Math.floor(random() * 20);
+  const cacheBytes = [0, 600, 64 << 20][Math.floor(random() * 3)]!;
+  const directory = kind === 'LevelEngine' ? tempDirectory() : undefined;
+  const runtime = new ManualRuntime();
+  const durable: number[] = [];
+  let failure: unknown = null;
+  const server = new StorageServer({
+    runtime,
+    engine: await openEngine(kind, directory),
+    windowVersions,
+    cacheBytes,
+    durabilityIntervalMs: 250,
+    onDurable: (version) => durable.push(version),
+    onFailure: (error) => (failure = error),
+  });
+  const model = new Model();
+  const history: string[] = [];
+  const stats = { reads: 0, tooOld: 0, concurrent: 0, flushes: 0 };
+  let expectedDurable = 0;
+  let version = 0;
+
+  const fail = (message: string): never => {
+    throw new Error(
+      `${kind} SEED=${seed} window ${windowVersions} cacheBytes ${cacheBytes}: ${message}\n` +
+        `durable ${server.durableVersion}, applied ${server.version}; last operations:\n  ${history.slice(-40).join('\n  ')}`,
+    );
+  };
+  const applyBatch = (): void => {
+    version += 1 + Math.floor(random() * 3);
+    const mutations = randomBatch(w, model);
+    model.apply(version, mutations);
+    server.apply({ version, mutations });
+    history.push(`apply @${version}: ${mutations.map(renderMutation).join(' ') || '(empty)'}`);
+  };
+  const moveDurable = (target: number): void => {
+    if (Math.min(target, version) > expectedDurable) {
+      expectedDurable = Math.min(target, version);
+      stats.flushes++;
+    }
+  };
+  const readableVersion = (): number => server.oldestVersion + Math.floor(random() * (version - server.oldestVersion + 1));
+  const verify = async (read: Read): Promise<void> => {
+    stats.reads++;
+    let result: unknown;
+    try {
+      result = await read.run();
+    } catch (error) {
+      fail(`${read.description} threw ${String(error)}`);
+    }
+    const mismatch = read.check(result);
+    if (mismatch !== null) fail(`${read.description}: ${mismatch}`);
+  };
+
+  for (let i = 0; i < batches; i++) {
+    applyBatch();
+
+    const r = random();
+    if (r < 0.12) {
+      history.push(`makeDurable(${version - windowVersions})`);
+      moveDurable(version - windowVersions);
+      await server.makeDurable(version - windowVersions);
+    } else if (r < 0.16) {
+      const target = expectedDurable + 1 + Math.floor(random() * (version - expectedDurable));
+      history.push(`makeDurable(${target})`);
+      moveDurable(target);
+      await server.makeDurable(target);
+    } else if (r < 0.19) {
+      // The server's own durability timer: it moves what fell out of the window.
+      history.push(`durability timer (makeDurable(${version - windowVersions}))`);
+      moveDurable(version - windowVersions);
+      runtime.advance(250);
+      await server.makeDurable(-1); // waits for the timer's flush
+    }
+    if (server.durableVersion !== expectedDurable) fail(`durable version ${server.durableVersion}, expected ${expectedDurable}`);
+    if (server.oldestVersion !== Math.max(expectedDurable, version - windowVersions)) fail(`oldest version ${server.oldestVersion}`);
+    model.forgetBefore(server.oldestVersion);
+
+    for (let j = 0; j < 4; j++) await verify(randomRead(w, model, server, readableVersion()));
+
+    if (server.oldestVersion > 0 && random() < 0.15) {
+      const tooOld = Math.max(0, server.oldestVersion - 1 - Math.floor(random() * 3));
+      stats.tooOld++;
+      for (const read of [() => server.get(w.keys[0]!, tooOld), () => server.getRange('', '\xff', tooOld, 10, random() < 0.5)]) {
+        const error = await caught(read);
+        if (!(error instanceof StrataError) || error.code !== 'transaction_too_old') fail(`read at ${tooOld} < oldest ${server.oldestVersion} gave ${String(error)}`);
+      }
+    }
+
+    if (random() < 0.08) {
+      // Reads started before a flush, and others started while it runs, with batches applied in between.
+      stats.concurrent++;
+      type Outcome = { status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: unknown };
+      const started: { read: Read; before: boolean; promise: Promise<Outcome> }[] = [];
+      const start = (count: number, before: boolean): void => {
+        for (let j = 0; j < count; j++) {
+          const read = randomRead(w, model, server, readableVersion());
+          // Settled into a value at once, so a rejection is never unhandled while the flush is awaited.
+          const promise = (async () => read.run())().then(
+            (value) => ({ status: 'fulfilled' as const, value }),
+            (reason: unknown) => ({ status: 'rejected' as const, reason }),
+          );
+          started.push({ read, before, promise });
+        }
+      };
+      start(2 + Math.floor(random() * 4), true);
+      for (let j = Math.floor(random() * 3); j > 0; j--) applyBatch();
+      const choice = random();
+      const target = choice < 0.4 ? version - windowVersions : choice < 0.7 ? version : expectedDurable + Math.floor(random() * (version - expectedDurable + 1));
+      history.push(`concurrent makeDurable(${target}) with ${started.length} reads in flight`);
+      moveDurable(target);
+      const flush = server.makeDurable(target);
+      start(2 + Math.floor(random() * 4), false);
+      for (let j = Math.floor(random() * 3); j > 0; j--) applyBatch();
+      await flush;
+      const outcomes = await Promise.all(started.map((s) => s.promise));
+      for (const [j, outcome] of outcomes.entries()) {
+        const { read, before } = started[j]!;
+        stats.reads++;
+        if (outcome.status === 'fulfilled') {
+          const mismatch = read.check(outcome.value);
+          if (mismatch !== null) fail(`concurrent ${read.description} (started ${before ? 'before' : 'during'} the flush): ${mismatch}`);
+        } else {
+          // Only transaction_too_old, and only for a read whose version left the readable window while
+          // it ran: through batches applied meanwhile (the window slides), or, for a read that had not
+          // reached the engine yet, through the flush. The flush alone must not fail a read started before it.
+          const error = outcome.reason;
+          const oldest = before ? server.version - windowVersions : server.oldestVersion;
+          const tolerated = error instanceof StrataError && error.code === 'transaction_too_old' && read.version < oldest;
+          if (!tolerated) fail(`concurrent ${read.description} (started ${before ? 'before' : 'during'} the flush) threw ${String(error)}`);
+        }
+      }
+    }
+    if (failure !== null) fail(`server failed: ${String(failure)}`);
+  }
+
+  expect(durable).toEqual([...durable].sort((a, b) => a - b));
+  expect(new Set(durable).size).toBe(durable.length);
+  expect(durable.at(-1) ?? 0).toBe(server.durableVersion);
+  console.log(`${kind} SEED=${seed}: ${batches} batches, window ${windowVersions}, cacheBytes ${cacheBytes}, ${JSON.stringify(stats)}`);
+  // The run is only meaningful if versions really moved into the engine under the reads.
+  expect(stats.flushes).toBeGreaterThan(batches / 20);
+  expect(stats.concurrent).toBeGreaterThan(0);
+
+  if (kind === 'LevelEngine') {
+    // close() moves every applied version to the engine; a new server over the directory serves it.
+    await server.close();
+    const reopened = new StorageServer({ runtime, engine: await LevelEngine.open(directory!), windowVersions });
+    cleanups.push(() => reopened.close());
+    expect(reopened.durableVersion).toBe(version);
+    expect(reopened.version).toBe(version);
+    expect(reopened.oldestVersion).toBe(version);
+    const all = await reopened.getRange('', '\xff\xff\xff\xff\xff', version, 10_000, false);
+    expect(renderEntries(all.entries)).toBe(renderEntries(model.range('', '\xff\xff\xff\xff\xff', version, false)));
+    for (const key of w.keys) expect(hex(await reopened.get(key, version)), showKey(key)).toBe(hex(model.get(key, version)));
+    await expect(caught(() => reopened.get('a', version - 1))).resolves.toMatchObject({ code: 'transaction_too_old' });
+    // Versions continue above the durable version.
+    reopened.apply({ version: version + 1, mutations: [{ type: MutationType.add, key: 'a', param: new Uint8Array([1, 0]) }] });
+    const expectedA = referenceAtomic(MutationType.add, model.get('a', version), new Uint8Array([1, 0]));
+    expect(hex(await reopened.get('a', version + 1))).toBe(hex(expectedA));
+  } else {
+    await server.close();
+  }
+}
+
+describe('StorageServer against a full-history model (randomized)', () => {
+  it('MemoryEngine', async () => {
+    console.log(`storage-server MemoryEngine SEED=${SEED}`);
+    await runModelTest('MemoryEngine', SEED, 3000);
+  });
+
+  it('LevelEngine in a temp directory, then reopened', async () => {
+    console.log(`storage-server LevelEngine SEED=${SEED}`);
+    await runModelTest('LevelEngine', SEED + 1, 1200);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (kind) => {
+  async function newServer(windowVersions = 1_000): Promise<{ server: StorageServer; runtime: ManualRuntime }> {
+    const runtime = new ManualRuntime();
+    const server = new StorageServer({ runtime, engine: await openEngine(kind), windowVersions });
+    cleanups.push(() => server.close());
+    return { server, runtime };
+  }
+  const set = (key: KeyString, ...bytes: number[]): Mutation => ({ type: MutationType.set, key, param: new Uint8Array(bytes) });
+
+  it('reads started before makeDurable and finishing after it see their own version', async () => {
+    console.log(`storage-server concurrent SEED=${SEED}`);
+    const random = seededRandom(SEED + 2);
+    const { server } = await newServer(1_000_000);
+    const model = new Model();
+    const KEYS = 5_000;
+    const key = (i: number): KeyString => `k${String(i).padStart(5, '0')}`;
+    // Many durable keys: a full range read takes several engine cursor batches (1,024 rows each), so
+    // it keeps reading its engine snapshot after the flush has committed, while the window entries it
+    // still needs wait for it to finish before they are pruned.
+    let version = 10;
+    const base: Mutation[] = Array.from({ length: KEYS }, (_, i) => set(key(i), i & 0xff, i >> 8));
+    model.apply(version, base);
+    server.apply({ version, mutations: base });
+    await server.makeDurable(version);
+    const change = (rich: boolean): Mutation[] => {
+      const out: Mutation[] = [];
+      for (let j = 0; j < 300; j++) {
+        const k = key(Math.floor(random() * (KEYS + 100)));
+        const r = random();
+        if (r < 0.6 || !rich) out.push(r < 0.3 ? { type: MutationType.clear, key: k, param: null } : set(k, Math.floor(random() * 256)));
+        else if (r < 0.9) out.push({ type: MutationType.add, key: k, param: new Uint8Array([1, 0, 0]) });
+        else {
+          // A range clear, then a set inside it in the same batch.
+          const end = key(Math.floor(random() * (KEYS + 100)));
+          if (k < end) out.push({ type: MutationType.clearRange, key: k, param: end }, set(k, 0xee));
+        }
+      }
+      return out;
+    };
+    const applyChange = (rich: boolean): void => {
+      const mutations = change(rich);
+      model.apply(++version, mutations);
+      server.apply({ version, mutations });
+    };
+    const check = async (what: string, promise: Promise<string>, expected: string): Promise<void> => {
+      expect(await promise, `${what} (SEED=${SEED})`).toBe(expected);
+    };
+    for (let round = 0; round < 6; round++) {
+      // Even rounds hold only sets and clears, so the flush computes its writes without awaiting
+      // the engine and commits while the range reads below are still running.
+      const rich = round % 2 === 1;
+      const first = version + 1;
+      for (let j = 0; j < 5; j++) applyChange(rich);
+      const reads: Promise<void>[] = [];
+      for (const v of [first - 1, first, first + 2, version]) {
+        for (const reverse of [false, true]) {
+          const expected = renderEntries(model.range('', '\xff', v, reverse));
+          reads.push(check(`getRange at ${v} ${reverse ? 'reverse' : 'forward'}`, server.getRange('', '\xff', v, 10_000, reverse).then((r) => renderEntries(r.entries)), expected));
+        }
+        for (let j = 0; j < 20; j++) {
+          const k = key(Math.floor(random() * (KEYS + 100)));
+          reads.push(check(`get(${k}) at ${v}`, Promise.resolve(server.get(k, v)).then(hex), hex(model.get(k, v))));
+        }
+      }
+      // Everything, including the versions those reads use, moves into the engine now.
+      const flush = server.makeDurable(version);
+      const flushedTo = version;
+      for (let j = 0; j < 3; j++) applyChange(rich);
+      await flush;
+      // Reads at the new durable version and above while older reads may still hold their snapshot.
+      for (const v of [flushedTo, version]) {
+        for (let j = 0; j < 20; j++) {
+          const k = key(Math.floor(random() * (KEYS + 100)));
+          reads.push(check(`get(${k}) at ${v} after the flush`, Promise.resolve(server.get(k, v)).then(hex), hex(model.get(k, v))));
+          const b = key(Math.floor(random() * KEYS));
+          const expected = renderEntries(model.range(b, '\xff', v, false).slice(0, 5));
+          reads.push(check(`getRange(${b}) at ${v} after the flush`, server.getRange(b, '\xff', v, 5, false).then((r) => renderEntries(r.entries)), expected));
+        }
+      }
+      await Promise.all(reads);
+      await server.makeDurable(version);
+      const after = await server.getRange('', '\xff', version, 10_000, false);
+      expect(renderEntries(after.entries)).toBe(renderEntries(model.range('', '\xff', version, false)));
+    }
+  });
+
+  it('a read above the applied version waits for it, and fails with future_version after the wait', async () => {
+    const { server, runtime } = await newServer();
+    server.apply({ version: 10, mutations: [set('a', 1)] });
+    let answered: unknown = 'pending';
+    const waiting = Promise.resolve(server.get('a', 12)).then((v) => (answered = hex(v)));
+    const waitingRange = server.getRange('', '\xff', 12, 10, false);
+    runtime.advance(FUTURE_VERSION_WAIT_MS - 1);
+    await settle();
+    expect(answered).toBe('pending');
+    server.apply({ version: 11, mutations: [set('a', 2)] });
+    await settle();
+    expect(answered).toBe('pending');
+    server.apply({ version: 13, mutations: [set('a', 3)] });
+    await waiting;
+    expect(answered).toBe('02');
+    expect(renderEntries((await waitingRange).entries)).toBe(renderEntries([['a', new Uint8Array([2])]]));
+
+    const late = caught(() => server.get('a', 20));
+    const lateRange = caught(() => server.getRange('', '\xff', 20, 10, true));
+    runtime.advance(FUTURE_VERSION_WAIT_MS);
+    for (const error of [await late, await lateRange]) {
+      expect(error).toBeInstanceOf(StrataError);
+      expect(error).toMatchObject({ code: 'future_version', retryable: true });
+    }
+    // The server is unharmed: the version arrives later and reads work.
+    server.apply({ version: 20, mutations: [set('a', 4)] });
+    expect(hex(await server.get('a', 20))).toBe('04');
+  });
+
+  it('reads below the oldest readable version fail with transaction_too_old', async () => {
+    const { server } = await newServer(10);
+    for (let v = 1; v <= 30; v++) server.apply({ version: v, mutations: [set('a', v)] });
+    expect(server.oldestVersion).toBe(20);
+    expect(hex(await server.get('a', 20))).toBe('14');
+    await expect(caught(() => server.get('a', 19))).resolves.toMatchObject({ code: 'transaction_too_old', retryable: true });
+    await server.makeDurable(25);
+    expect(server.oldestVersion).toBe(25);
+    expect(hex(await server.get('a', 25))).toBe('19');
+    await expect(caught(() => server.get('a', 24))).resolves.toMatchObject({ code: 'transaction_too_old' });
+    await expect(caught(() => server.getRange('a', 'b', 24, 1, false))).resolves.toMatchObject({ code: 'transaction_too_old' });
+    // makeDurable never passes the applied version.
+    await server.makeDurable(1_000);
+    expect(server.durableVersion).toBe(30);
+  });
+
+  it('asserts that batches are applied in increasing version order', async () => {
+    const { server } = await newServer();
+    server.apply({ version: 5, mutations: [] });
+    expect(() => server.apply({ version: 5, mutations: [] })).toThrow(AssertionError);
+    expect(() => server.apply({ version: 4, mutations: [set('a', 1)] })).toThrow(AssertionError);
+    expect(server.version).toBe(5);
+  });
+
+  it('a watch fires when the value changes, not when it is set to the same value', async () => {
+    const { server } = await newServer();
+    const failures: unknown[] = [];
+    server.apply({ version: 1, mutations: [set('k', 1), set('other', 1)] });
+    let fired = 0;
+    server.watch('k', 1, () => fired++, (e) => failures.push(e));
+    await quiesce(server);
+    expect(server.watchCount).toBe(1);
+    server.apply({ version: 2, mutations: [set('k', 1)] });
+    server.apply({ version: 3, mutations: [set('other', 2), set('k\x00', 2)] });
+    server.apply({ version: 4, mutations: [{ type: MutationType.clearRange, key: 'k\x00', param: 'z' }] });
+    server.apply({ version: 5, mutations: [{ type: MutationType.max, key: 'k', param: new Uint8Array([0]) }] });
+    await quiesce(server);
+    expect(fired).toBe(0);
+    server.apply({ version: 6, mutations: [set('k', 2)] });
+    await until(() => fired === 1, 'the watch fires');
+    expect(server.watchCount).toBe(0);
+    server.apply({ version: 7, mutations: [set('k', 3)] });
+    await quiesce(server);
+    expect(fired).toBe(1);
+    expect(failures).toEqual([]);
+  });
+
+  it('a watch fires on a clearRange covering the key, and on an atomic op over a durable value', async () => {
+    const { server } = await newServer(5);
+    const failures: unknown[] = [];
+    server.apply({ version: 1, mutations: [set('k', 1), set('m', 7)] });
+    await server.makeDurable(1);
+    const fired = { k: 0, m: 0, missing: 0 };
+    for (const key of ['k', 'm', 'missing'] as const) server.watch(key, 1, () => fired[key]++, (e) => failures.push(e));
+    await quiesce(server);
+    // No change: a clear of a missing key, a compareAndClear that does not match, a range clear elsewhere.
+    server.apply({ version: 2, mutations: [{ type: MutationType.clear, key: 'missing', param: null }] });
+    server.apply({ version: 3, mutations: [{ type: MutationType.compareAndClear, key: 'm', param: new Uint8Array([8]) }] });
+    server.apply({ version: 4, mutations: [{ type: MutationType.clearRange, key: 'n', param: 'z' }] });
+    await quiesce(server);
+    expect(fired).toEqual({ k: 0, m: 0, missing: 0 });
+    server.apply({ version: 5, mutations: [{ type: MutationType.clearRange, key: 'a', param: 'l' }] });
+    server.apply({ version: 6, mutations: [{ type: MutationType.add, key: 'm', param: new Uint8Array([1]) }] });
+    await until(() => fired.k === 1 && fired.m === 1, 'the watches on k and m fire');
+    await quiesce(server);
+    expect(fired).toEqual({ k: 1, m: 1, missing: 0 });
+    server.apply({ version: 7, mutations: [set('missing')] });
+    await until(() => fired.missing === 1, 'the watch on a missing key fires when it is set to an empty value');
+    expect(failures).toEqual([]);
+  });
+
+  it('a watch set at an older version fires at once if the key changed since; a cancelled one never fires', async () => {
+    const { server } = await newServer();
+    const failures: unknown[] = [];
+    server.apply({ version: 1, mutations: [set('k', 1)] });
+    server.apply({ version: 2, mutations: [set('k', 2)] });
+    let fired = 0;
+    server.watch('k', 1, () => fired++, (e) => failures.push(e));
+    await until(() => fired === 1, 'the watch on an already changed key fires');
+    let cancelledFired = 0;
+    const cancel = server.watch('k', 2, () => cancelledFired++, (e) => failures.push(e));
+    await quiesce(server);
+    cancel();
+    expect(server.watchCount).toBe(0);
+    server.apply({ version: 3, mutations: [set('k', 3)] });
+    await quiesce(server);
+    expect(cancelledFired).toBe(0);
+    expect(failures).toEqual([]);
+  });
+
+  it('close fails the watches still waiting with database_closed', async () => {
+    const runtime = new ManualRuntime();
+    const server = new StorageServer({ runtime, engine: await openEngine(kind), windowVersions: 100 });
+    server.apply({ version: 1, mutations: [set('k', 1)] });
+    const failures: unknown[] = [];
+    server.watch('k', 1, () => failures.push('fired'), (e) => failures.push(e));
+    await quiesce(server);
+    expect(failures).toEqual([]);
+    await server.close();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ code: 'database_closed' });
+  });
+});
+
+describe('StorageServer after an engine failure', () => {
+  it('fails reads with the failure, and a new watch fails through its callback without staying registered', async () => {
+    const runtime = new ManualRuntime();
+    const engine = new MemoryEngine();
+    engine.commit = async () => {
+      throw new Error('EIO: simulated engine failure');
+    };
+    const failures: unknown[] = [];
+    const server = new StorageServer({ runtime, engine, windowVersions: 1, durabilityIntervalMs: 250, onFailure: (e) => failures.push(e) });
+    server.apply({ version: 5, mutations: [{ type: MutationType.set, key: 'k', param: new Uint8Array([1]) }] });
+    runtime.advance(250); // the durability timer's flush hits the failing engine
+    await until(() => failures.length === 1, 'the server reports its failure');
+    expect(failures[0]).toMatchObject({ code: 'io_error' });
+    await expect(caught(() => server.get('k', 5))).resolves.toMatchObject({ code: 'io_error' });
+
+    let outcome: unknown = 'nothing';
+    // The watch API reports errors through `fail`; a synchronous throw would leave the watch counted.
+    const register = (): unknown => server.watch('k', 5, () => (outcome = 'fired'), (e) => (outcome = e));
+    expect(register).not.toThrow();
+    await until(() => outcome !== 'nothing', 'the watch is answered');
+    expect(outcome).toMatchObject({ code: 'io_error' });
+    expect(server.watchCount).toBe(0);
+  });
+});
