@@ -136,13 +136,19 @@ export class Transaction {
   #bytes = 0;
   #state: State = 'active';
   #committedVersion: number | null = null;
+  #committedStamp: Uint8Array | null = null;
+  #failure: unknown = null;
   #versionstamp: { promise: Promise<Uint8Array>; resolve: (stamp: Uint8Array) => void; reject: (error: unknown) => void } | null = null;
 
   /** @internal Use `db.transact` or `db.createTransaction`. */
   constructor(host: TransactionHost, options: TransactionOptions = {}, deadline = Infinity) {
     this.#host = host;
     this.#accessSystemKeys = options.accessSystemKeys === true;
-    this.#deadline = options.timeoutMs === undefined ? deadline : Math.min(deadline, host.runtime.now() + options.timeoutMs);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
+      throw new StrataError('invalid_option_value', `timeoutMs must be a non-negative number, got ${String(timeoutMs)}`);
+    }
+    this.#deadline = timeoutMs === undefined ? deadline : Math.min(deadline, host.runtime.now() + timeoutMs);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -190,6 +196,10 @@ export class Transaction {
         }),
       );
       this.#versionstamp = { promise, resolve, reject };
+      // Asked after the outcome is known: settle at once.
+      if (this.#committedStamp !== null) resolve(this.#committedStamp);
+      else if (this.#state === 'committed') reject(noCommitVersion());
+      else if (this.#state === 'failed') reject(this.#failure);
     }
     return this.#versionstamp.promise;
   }
@@ -627,7 +637,7 @@ export class Transaction {
         const readVersion = this.#ensureReadVersion();
         const version = typeof readVersion === 'number' ? readVersion : await readVersion;
         this.#state = 'committed';
-        this.#versionstamp?.reject(new StrataError('no_commit_version', 'the transaction wrote nothing, so it has no versionstamp'));
+        this.#versionstamp?.reject(noCommitVersion());
         this.#startWatches(version);
         return;
       }
@@ -638,7 +648,13 @@ export class Transaction {
           details: { bytes, limit: TRANSACTION_SIZE_MAX },
         });
       }
-      const readVersion = this.#readRanges.length === 0 ? null : await this.#ensureReadVersion();
+      // A known read version is used without awaiting, so the request reaches the commit proxy in
+      // this turn (a close() right after commit() then waits for it rather than refusing it).
+      let readVersion: number | null = null;
+      if (this.#readRanges.length > 0) {
+        const known = this.#ensureReadVersion();
+        readVersion = typeof known === 'number' ? known : await known;
+      }
       const result = await this.#host.commit({
         readVersion,
         readRanges: this.#readRanges,
@@ -648,7 +664,8 @@ export class Transaction {
       });
       this.#state = 'committed';
       this.#committedVersion = result.version;
-      this.#versionstamp?.resolve(makeVersionstamp(result.version, result.order));
+      this.#committedStamp = makeVersionstamp(result.version, result.order);
+      this.#versionstamp?.resolve(this.#committedStamp);
       this.#startWatches(result.version);
     } catch (error) {
       this.cancel(error);
@@ -663,6 +680,7 @@ export class Transaction {
   cancel(error: unknown = new StrataError('transaction_cancelled')): void {
     if (this.#state === 'committed' || this.#state === 'failed') return;
     this.#state = 'failed';
+    this.#failure = error;
     this.#versionstamp?.reject(error);
     for (const watch of this.#watches) if (!watch.cancelled) watch.reject(error);
   }
@@ -732,6 +750,10 @@ export class Transaction {
     if (!clamp && k > this.#keySpaceEnd()) throw outsideLegalRange(operation, k);
     return k;
   }
+}
+
+function noCommitVersion(): StrataError {
+  return new StrataError('no_commit_version', 'the transaction wrote nothing, so it has no versionstamp');
 }
 
 function minKey(a: KeyString, b: KeyString): KeyString {
