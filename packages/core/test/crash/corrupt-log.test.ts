@@ -2,7 +2,9 @@
 // open() fail with StrataError `file_corrupt` naming the segment and byte offset and leaves every
 // file as it was (nothing acknowledged is discarded), while a torn tail (a cut-short last frame,
 // or garbage after the last frame) is discarded: open succeeds with every complete frame's
-// commits, reports the torn bytes, accepts new commits and reopens cleanly.
+// commits, reports the torn bytes, accepts new commits and reopens cleanly. A damaged length field
+// is corruption, not a torn tail, and a torn last frame whose written part holds a well-formed
+// newer frame is still a torn tail. It also checks the documented frame format with its own parser.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,8 @@ import {
 } from './child-harness.js';
 
 const COMMITS = 40;
-const HEADER_BYTES = 16;
+/** `[length u32][crc32c u32][version u64][header crc32c u32]` before the payload. */
+const HEADER_BYTES = 20;
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), written here independently of the
 // engine so that the test also checks the documented frame format.
@@ -29,11 +32,13 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
   return c >>> 0;
 });
-function crc32c(bytes: Uint8Array): number {
+/** One CRC-32C over `parts` one after another. */
+function crc32c(...parts: Uint8Array[]): number {
   let crc = 0xffffffff;
-  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  for (const part of parts) for (const byte of part) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
+expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
 
 interface Frame {
   offset: number;
@@ -41,15 +46,28 @@ interface Frame {
   version: number;
 }
 
-/** Parses a segment of complete, valid frames: `[length u32][crc32c u32][version u64][payload]`. */
+/**
+ * Parses a segment of complete, valid frames:
+ * `[length u32][crc32c u32][version u64][header crc32c u32][payload]`, little-endian, where the
+ * first checksum covers the version bytes followed by the payload and the header checksum covers
+ * the 16 bytes before it.
+ */
 function parseFrames(bytes: Buffer): Frame[] {
   const frames: Frame[] = [];
   let offset = 0;
   while (offset < bytes.length) {
+    expect(offset + HEADER_BYTES).toBeLessThanOrEqual(bytes.length);
+    expect(crc32c(bytes.subarray(offset, offset + 16)), `header checksum of the frame at byte ${offset}`).toBe(
+      bytes.readUInt32LE(offset + 16),
+    );
     const length = bytes.readUInt32LE(offset);
+    expect(length).toBeGreaterThan(0);
     const end = offset + HEADER_BYTES + length;
     expect(end).toBeLessThanOrEqual(bytes.length);
-    expect(crc32c(bytes.subarray(offset + 8, end)), `checksum of the frame at byte ${offset}`).toBe(bytes.readUInt32LE(offset + 4));
+    const versionBytes = bytes.subarray(offset + 8, offset + 16);
+    expect(crc32c(versionBytes, bytes.subarray(offset + HEADER_BYTES, end)), `payload checksum of the frame at byte ${offset}`).toBe(
+      bytes.readUInt32LE(offset + 4),
+    );
     const version = Number(bytes.readBigUInt64LE(offset + 8));
     if (frames.length > 0) expect(version).toBeGreaterThan(frames[frames.length - 1]!.version);
     frames.push({ offset, end, version });
@@ -58,14 +76,21 @@ function parseFrames(bytes: Buffer): Frame[] {
   return frames;
 }
 
-/** A well-formed frame with `version` around an existing frame's payload. */
-function frameWithVersion(payload: Buffer, version: number): Buffer {
-  const frame = Buffer.alloc(HEADER_BYTES + payload.length);
-  frame.writeUInt32LE(payload.length, 0);
-  frame.writeBigUInt64LE(BigInt(version), 8);
-  payload.copy(frame, HEADER_BYTES);
-  frame.writeUInt32LE(crc32c(frame.subarray(8)), 4);
-  return frame;
+/** A frame header with a sound header checksum for a payload of `length` bytes whose checksum is `payloadCrc`. */
+function frameHeader(length: number, payloadCrc: number, version: number): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32LE(length, 0);
+  header.writeUInt32LE(payloadCrc, 4);
+  header.writeBigUInt64LE(BigInt(version), 8);
+  header.writeUInt32LE(crc32c(header.subarray(0, 16)), 16);
+  return header;
+}
+
+/** A well-formed frame with `version` around `payload` (say, an existing frame's payload). */
+function frameWithVersion(payload: Uint8Array, version: number): Buffer {
+  const versionBytes = Buffer.alloc(8);
+  versionBytes.writeBigUInt64LE(BigInt(version));
+  return Buffer.concat([frameHeader(payload.length, crc32c(versionBytes, payload), version), payload]);
 }
 
 const seed = seedFromEnvironment();
@@ -103,14 +128,18 @@ async function openIn(dir: string): Promise<{ child: Child; outcome: ChildMessag
   return { child, outcome };
 }
 
-/** Expects open() on `dir` to fail with file_corrupt at `segment`/`offset`, changing no log file. */
-async function expectCorrupt(dir: string, segment: string, offset: number): Promise<void> {
+/**
+ * Expects open() on `dir` to fail with file_corrupt at `segment`/`offset` (and for `reason`, when
+ * given), changing no log file.
+ */
+async function expectCorrupt(dir: string, segment: string, offset: number, reason?: string): Promise<void> {
   const before = logFiles(dir);
   const { child, outcome } = await openIn(dir);
   expect(outcome).toMatchObject({ type: 'open-failed', name: 'StrataError', code: 'file_corrupt', errno: 1522 });
   expect(outcome.message).toContain(segment);
   expect(outcome.message).toContain(`byte ${offset}`);
   expect(outcome.details).toMatchObject({ segment, offset });
+  if (reason !== undefined) expect(outcome.details).toMatchObject({ reason });
   expect(await child.exited).toEqual({ code: 1, signal: null });
   expect(logFiles(dir)).toEqual(before);
   // The failed open released the directory: trying again fails the same way, not with a lock error.
@@ -188,12 +217,12 @@ describe('a damaged frame followed by good data', () => {
     const file = segmentPath(dir, name!);
     const original = fs.readFileSync(file);
     const frame = parseFrames(original)[2]!;
-    const middle = Math.floor((frame.offset + frame.end) / 2);
+    const middle = Math.floor((frame.offset + HEADER_BYTES + frame.end) / 2);
     const damaged = Buffer.from(original);
     damaged[middle] = damaged[middle]! ^ 0x5a;
     fs.writeFileSync(file, damaged);
 
-    await expectCorrupt(dir, name!, frame.offset);
+    await expectCorrupt(dir, name!, frame.offset, 'payload checksum mismatch');
     expect(fs.readFileSync(file).equals(damaged)).toBe(true);
 
     // Repairing the byte gives back every acknowledged commit.
@@ -214,12 +243,29 @@ describe('a damaged frame followed by good data', () => {
       const file = segmentPath(dir, name!);
       const bytes = fs.readFileSync(file);
       const frame = frames[Math.floor(random() * (frames.length - 1))]!;
-      const position = frame.offset + Math.floor(random() * (frame.end - frame.offset));
+      // The first trial damages the length field, the second the header checksum, the rest any byte.
+      const within =
+        trial === 0 ? Math.floor(random() * 4) : trial === 1 ? 16 + Math.floor(random() * 4) : Math.floor(random() * (frame.end - frame.offset));
+      const position = frame.offset + within;
       bytes[position] = bytes[position]! ^ (1 + Math.floor(random() * 255));
       fs.writeFileSync(file, bytes);
-      await expectCorrupt(dir, name!, frame.offset);
+      await expectCorrupt(dir, name!, frame.offset, within < HEADER_BYTES ? 'damaged frame header' : 'payload checksum mismatch');
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('detects a length field damaged to point past the end of the segment as a damaged header, not a torn frame', async () => {
+    const dir = copyOf(base);
+    const [name] = segments(dir);
+    const file = segmentPath(dir, name!);
+    const bytes = fs.readFileSync(file);
+    const frames = parseFrames(bytes);
+    const frame = frames[Math.floor(frames.length / 2)]!;
+    // One flipped bit in the top byte: the frame now claims 16 MiB more payload than the file holds.
+    bytes[frame.offset + 3] = bytes[frame.offset + 3]! ^ 0x01;
+    expect(frame.offset + HEADER_BYTES + bytes.readUInt32LE(frame.offset)).toBeGreaterThan(bytes.length);
+    fs.writeFileSync(file, bytes);
+    await expectCorrupt(dir, name!, frame.offset, 'damaged frame header');
   });
 
   it('treats damage at the end of a segment that a later segment follows as corruption, not a torn tail', async () => {
@@ -234,13 +280,17 @@ describe('a damaged frame followed by good data', () => {
     const last = parseFrames(original).at(-1)!;
 
     const flipped = Buffer.from(original);
-    const middle = Math.floor((last.offset + last.end) / 2);
+    const middle = Math.floor((last.offset + HEADER_BYTES + last.end) / 2);
     flipped[middle] = flipped[middle]! ^ 0x01;
     fs.writeFileSync(first, flipped);
-    await expectCorrupt(dir, names[0]!, last.offset);
+    await expectCorrupt(dir, names[0]!, last.offset, 'payload checksum mismatch');
 
+    // Cut short in its header, or in its payload under a sound header: torn on its own, but the
+    // later segment holds acknowledged data.
     fs.writeFileSync(first, original.subarray(0, last.offset + 10));
-    await expectCorrupt(dir, names[0]!, last.offset);
+    await expectCorrupt(dir, names[0]!, last.offset, 'incomplete frame header');
+    fs.writeFileSync(first, original.subarray(0, last.offset + HEADER_BYTES + 5));
+    await expectCorrupt(dir, names[0]!, last.offset, 'frame extends past the end of the segment');
   });
 });
 
@@ -269,13 +319,26 @@ describe('a torn tail', () => {
     const file = segmentPath(dir, segments(dir)[0]!);
     const bytes = fs.readFileSync(file);
     const last = parseFrames(bytes).at(-1)!;
-    // The header of a 1000-byte frame with the next version, but only 100 bytes of its payload.
-    const partial = Buffer.alloc(HEADER_BYTES + 100, 0x61);
-    partial.writeUInt32LE(1000, 0);
-    partial.writeUInt32LE(0x12345678, 4);
-    partial.writeBigUInt64LE(BigInt(last.version + 1), 8);
+    // The sound header of a 1000-byte frame with the next version, but only 100 bytes of its payload.
+    const partial = frameWithVersion(Buffer.alloc(1000, 0x61), last.version + 1).subarray(0, HEADER_BYTES + 100);
     fs.appendFileSync(file, partial);
     await expectTornTail(dir, partial.length, acked);
+  });
+
+  it('discards a torn last frame whose written part contains a well-formed newer frame', async () => {
+    // A crash while writing the last frame must never make the log unopenable, whatever its payload
+    // holds: here the bytes of a complete frame with a newer version (say, a stored log record).
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    const frames = parseFrames(bytes);
+    const last = frames.at(-1)!;
+    const embedded = frameWithVersion(bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end), last.version + 1000);
+    const payload = Buffer.concat([Buffer.alloc(7, 0x62), embedded, Buffer.alloc(200, 0x63)]);
+    const torn = frameWithVersion(payload, last.version + 1).subarray(0, HEADER_BYTES + 7 + embedded.length + 50);
+    expect(parseFrames(embedded).map((f) => f.version)).toEqual([last.version + 1000]);
+    fs.appendFileSync(file, torn);
+    await expectTornTail(dir, torn.length, acked);
   });
 });
 
@@ -305,6 +368,6 @@ describe('garbage after the last frame', () => {
     const payload = bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end);
     const garbage = Buffer.from(Array.from({ length: 64 + Math.floor(random() * 512) }, () => Math.floor(random() * 256)));
     fs.appendFileSync(file, Buffer.concat([garbage, frameWithVersion(payload, last.version + 1000)]));
-    await expectCorrupt(dir, name!, bytes.length);
+    await expectCorrupt(dir, name!, bytes.length, 'damaged frame header');
   });
 });
