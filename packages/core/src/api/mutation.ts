@@ -149,7 +149,7 @@ export function makeVersionstamp(version: number, order: number): Uint8Array {
 export function substituteVersionstamp(bytes: Uint8Array, stamp: Uint8Array): Uint8Array {
   const offset = readVersionstampOffset(bytes);
   assert(offset >= 0, 'versionstamp offset validated when the mutation was added');
-  const out = bytes.slice(0, bytes.length - 4);
+  const out = new Uint8Array(bytes.subarray(0, bytes.length - 4));
   out.set(stamp, offset);
   return out;
 }

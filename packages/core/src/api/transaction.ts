@@ -4,9 +4,9 @@
  */
 import { KEY_SIZE_MAX, RANGE_BATCH_ROWS_FIRST, RANGE_BATCH_ROWS_MAX, TRANSACTION_SIZE_MAX, VALUE_SIZE_MAX, WATCHES_MAX } from '../limits.js';
 import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
-import type { StorageRangeResult } from '../roles/storage-server.js';
+import type { StorageEntry, StorageRangeResult } from '../roles/storage-server.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
+import { copyBytes, fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import {
@@ -136,7 +136,7 @@ export class Transaction {
   #bytes = 0;
   #state: State = 'active';
   #committedVersion: number | null = null;
-  #committedStamp: Uint8Array | null = null;
+  #committedOrder = 0;
   #failure: unknown = null;
   #versionstamp: { promise: Promise<Uint8Array>; resolve: (stamp: Uint8Array) => void; reject: (error: unknown) => void } | null = null;
 
@@ -197,7 +197,7 @@ export class Transaction {
       );
       this.#versionstamp = { promise, resolve, reject };
       // Asked after the outcome is known: settle at once.
-      if (this.#committedStamp !== null) resolve(this.#committedStamp);
+      if (this.#committedVersion !== null) resolve(makeVersionstamp(this.#committedVersion, this.#committedOrder));
       else if (this.#state === 'committed') reject(noCommitVersion());
       else if (this.#state === 'failed') reject(this.#failure);
     }
@@ -224,7 +224,7 @@ export class Transaction {
     this.#checkUsable('get');
     const k = this.#checkKey(key, 'get');
     const entry = this.#writes.entries.get(k);
-    if (entry !== undefined && entry.kind === 'value') return entry.value === null ? null : entry.value.slice();
+    if (entry !== undefined && entry.kind === 'value') return entry.value === null ? null : copyBytes(entry.value);
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
     if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
@@ -234,7 +234,7 @@ export class Transaction {
     const base = stored instanceof Promise ? await stored : stored;
     if (options?.snapshot !== true) this.#readRanges.push(k, keyAfter(k));
     if (entry !== undefined && entry.kind === 'ops') return applySteps(base, entry.ops);
-    return base === null ? null : base.slice();
+    return base === null ? null : copyBytes(base);
   }
 
   /**
@@ -276,35 +276,42 @@ export class Transaction {
    * @throws StrataError `inverted_range` is never thrown: an empty or inverted range yields nothing.
    */
   getRange(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): AsyncIterable<KeyValue> {
+    // Arguments are checked now, so a bad call fails where it is made rather than at iteration.
     this.#checkUsable('getRange');
-    const limit = checkLimit(options.limit);
-    const reverse = options.reverse === true;
-    const snapshot = options.snapshot === true;
-    const beginKey = begin instanceof KeySelector ? null : this.#rangeKey(begin, 'getRange begin');
-    const endKey = end instanceof KeySelector ? null : this.#rangeKey(end, 'getRange end');
-    return {
-      [Symbol.asyncIterator]: () => this.#iterateRange(begin, end, beginKey, endKey, limit, reverse, snapshot),
-    };
+    checkLimit(options.limit);
+    if (!(begin instanceof KeySelector)) this.#rangeKey(begin, 'getRange begin');
+    if (!(end instanceof KeySelector)) this.#rangeKey(end, 'getRange end');
+    return { [Symbol.asyncIterator]: () => this.#rangeRows(begin, end, options) };
   }
 
   /** All pairs of {@link Transaction.getRange} as one array. */
   async getRangeAll(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): Promise<KeyValue[]> {
     const out: KeyValue[] = [];
-    for await (const pair of this.getRange(begin, end, options)) out.push(pair);
+    for await (const batch of this.#rangeBatches(begin, end, options)) {
+      for (const [key, value] of batch) out.push({ key: fromKeyString(key), value: copyBytes(value) });
+    }
     return out;
   }
 
-  async *#iterateRange(
+  async *#rangeRows(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions): AsyncGenerator<KeyValue> {
+    for await (const batch of this.#rangeBatches(begin, end, options)) {
+      for (const [key, value] of batch) yield { key: fromKeyString(key), value: copyBytes(value) };
+    }
+  }
+
+  /** The merged view of a range, batch by batch, adding the read conflict range as it goes. */
+  async *#rangeBatches(
     beginInput: Uint8Array | KeySelector,
     endInput: Uint8Array | KeySelector,
-    beginKey: KeyString | null,
-    endKey: KeyString | null,
-    limit: number,
-    reverse: boolean,
-    snapshot: boolean,
-  ): AsyncGenerator<KeyValue> {
-    const begin = beginKey ?? (await this.#resolveSelector(beginInput as KeySelector, snapshot));
-    const end = endKey ?? (await this.#resolveSelector(endInput as KeySelector, snapshot));
+    options: RangeOptions,
+  ): AsyncGenerator<readonly StorageEntry[]> {
+    this.#checkUsable('getRange');
+    const limit = checkLimit(options.limit);
+    const reverse = options.reverse === true;
+    const snapshot = options.snapshot === true;
+    const begin =
+      beginInput instanceof KeySelector ? await this.#resolveSelector(beginInput, snapshot) : this.#rangeKey(beginInput, 'getRange begin');
+    const end = endInput instanceof KeySelector ? await this.#resolveSelector(endInput, snapshot) : this.#rangeKey(endInput, 'getRange end');
     if (begin >= end) return;
     let remaining = limit;
     let batchRows = RANGE_BATCH_ROWS_FIRST;
@@ -314,9 +321,7 @@ export class Transaction {
     for (;;) {
       this.#checkUsable('getRange');
       const rows = Math.min(remaining, batchRows);
-      const from = reverse ? begin : cursor;
-      const to = reverse ? cursor : end;
-      const batch = await this.#mergedBatch(from, to, rows, reverse);
+      const batch = await this.#mergedBatch(reverse ? begin : cursor, reverse ? cursor : end, rows, reverse);
       const entries = batch.entries;
       const exhausted = !batch.more;
       if (!exhausted && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
@@ -332,7 +337,7 @@ export class Transaction {
           this.#readRanges[conflictIndex + 1] = readEnd;
         }
       }
-      for (const [key, value] of entries) yield { key: fromKeyString(key), value: value.slice() };
+      if (entries.length > 0) yield entries;
       remaining -= entries.length;
       if (exhausted || remaining <= 0) return;
       batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
@@ -537,8 +542,8 @@ export class Transaction {
     this.#checkKey(template, 'setVersionstampedKey');
     const v = checkValue(value, 'setVersionstampedKey');
     // The key lands somewhere between the placeholder filled with 0x00 and with 0xFF.
-    const low = template.slice();
-    const high = template.slice();
+    const low = copyBytes(template);
+    const high = copyBytes(template);
     low.fill(0x00, offset, offset + VERSIONSTAMP_BYTES);
     high.fill(0xff, offset, offset + VERSIONSTAMP_BYTES);
     const begin = toKeyString(low);
@@ -560,7 +565,7 @@ export class Transaction {
     if (readVersionstampOffset(valueWithOffset) < 0) {
       throw new StrataError('invalid_argument', 'setVersionstampedValue: the last 4 bytes must be the little-endian offset of a 10-byte placeholder inside the value');
     }
-    const v = checkValue(valueWithOffset.slice(), 'setVersionstampedValue', VALUE_SIZE_MAX + 4);
+    const v = checkValue(valueWithOffset, 'setVersionstampedValue', VALUE_SIZE_MAX + 4);
     this.#addMutation({ type: MutationType.setVersionstampedValue, key: k, param: v }, k.length + v.length);
     this.#writes.setUnreadable(k);
   }
@@ -664,8 +669,8 @@ export class Transaction {
       });
       this.#state = 'committed';
       this.#committedVersion = result.version;
-      this.#committedStamp = makeVersionstamp(result.version, result.order);
-      this.#versionstamp?.resolve(this.#committedStamp);
+      this.#committedOrder = result.order;
+      this.#versionstamp?.resolve(makeVersionstamp(result.version, result.order));
       this.#startWatches(result.version);
     } catch (error) {
       this.cancel(error);
@@ -713,10 +718,11 @@ export class Transaction {
     if (begin < end) this.#readRanges.push(begin, end);
   }
 
-  #addSize(bytes: number, operation: string): void {
+  #addSize(bytes: number, operation: string | number): void {
     const total = this.#bytes + bytes;
     if (total > TRANSACTION_SIZE_MAX) {
-      throw new StrataError('transaction_too_large', `${operation} would make the transaction ${total} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
+      const name = typeof operation === 'number' ? mutationName(operation) : operation;
+      throw new StrataError('transaction_too_large', `${name} would make the transaction ${total} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
         details: { bytes: total, limit: TRANSACTION_SIZE_MAX },
       });
     }
@@ -726,7 +732,7 @@ export class Transaction {
   #addMutation(mutation: Mutation, bytes: number, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
     const begin = conflictBegin ?? mutation.key;
     const end = conflictEnd ?? keyAfter(mutation.key);
-    this.#addSize(bytes + begin.length + end.length, mutationName(mutation.type));
+    this.#addSize(bytes + begin.length + end.length, mutation.type);
     this.#mutations.push(mutation);
     this.#writeRanges.push(begin, end);
   }
@@ -783,7 +789,7 @@ function checkValue(value: unknown, operation: string, max = VALUE_SIZE_MAX): Ui
       details: { bytes: value.length, limit: VALUE_SIZE_MAX },
     });
   }
-  return value.slice();
+  return copyBytes(value);
 }
 
 function checkLimit(limit: number | undefined): number {

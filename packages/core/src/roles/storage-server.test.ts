@@ -722,7 +722,8 @@ describe('StorageServer after an engine failure', () => {
     const failures: unknown[] = [];
     const server = new StorageServer({ runtime, engine, windowVersions: 1, durabilityIntervalMs: 250, onFailure: (e) => failures.push(e) });
     server.apply({ version: 5, mutations: [{ type: MutationType.set, key: 'k', param: new Uint8Array([1]) }] });
-    runtime.advance(250); // the durability timer's flush hits the failing engine
+    server.apply({ version: 10, mutations: [] });
+    runtime.advance(250); // the durability timer's flush (to version 9) hits the failing engine
     await until(() => failures.length === 1, 'the server reports its failure');
     expect(failures[0]).toMatchObject({ code: 'io_error' });
     await expect(caught(() => server.get('k', 5))).resolves.toMatchObject({ code: 'io_error' });

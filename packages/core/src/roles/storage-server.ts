@@ -572,10 +572,14 @@ export class StorageServer {
     try {
       if (this.#engineReads > 0) await new Promise<void>((resolve) => (this.#readsDrained = resolve));
       this.#readsDrained = null;
-      await this.#engine.commit(writes, target);
+      // With only empty batches since the last flush the engine already holds the state at
+      // `target`, and recovery from its older recorded version replays nothing: skip the synced write.
+      if (keys.size > 0) {
+        await this.#engine.commit(writes, target);
+        this.#epoch++;
+      }
       assert(this.#durableVersion === baseVersion, 'only one flush runs at a time');
       this.#durableVersion = target;
-      this.#epoch++;
       for (const [key, value] of writes) if (this.#cache.has(key)) this.#cacheDurable(key, value);
     } finally {
       this.#commitGate = null;

@@ -107,7 +107,7 @@ class MemoryAppendFile implements AppendFile {
     return size;
   }
   async appendDurable(data: Uint8Array): Promise<void> {
-    this.chunks.push(data.slice());
+    this.chunks.push(new Uint8Array(data));
   }
   async close(): Promise<void> {}
 }

@@ -18,9 +18,15 @@ export function toKeyString(bytes: Uint8Array): KeyString {
   return latin1Slice.call(bytes, 0, bytes.length);
 }
 
-/** Converts an engine key back to bytes (a fresh copy the caller owns). */
+/**
+ * Converts an engine key back to bytes: a fresh, unpooled array the caller owns (a pooled
+ * `Buffer` would keep a whole pool chunk alive for as long as the caller holds the key).
+ */
 export function fromKeyString(key: KeyString): Uint8Array {
-  return Buffer.from(key, 'latin1');
+  const length = key.length;
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = key.charCodeAt(i);
+  return bytes;
 }
 
 /** The first key after `key` in bytewise order: `key` followed by a zero byte. */
@@ -48,7 +54,10 @@ export function equalBytes(a: Uint8Array | null | undefined, b: Uint8Array | nul
   return Buffer.compare(a, b) === 0;
 }
 
-/** A copy of `bytes` that the engine owns. */
+/**
+ * A copy of `bytes` in a new plain `Uint8Array`. (`Buffer.prototype.slice` does not copy, so
+ * `.slice()` is not a copy for callers who pass Node Buffers.)
+ */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }

@@ -14,7 +14,7 @@ export function strinc(prefix: Uint8Array): Uint8Array {
   let end = prefix.length;
   while (end > 0 && prefix[end - 1] === 0xff) end--;
   if (end === 0) throw new StrataError('invalid_argument', 'strinc: the prefix must contain a byte other than 0xFF');
-  const out = prefix.slice(0, end);
+  const out = new Uint8Array(prefix.subarray(0, end));
   out[end - 1]!++;
   return out;
 }
@@ -36,7 +36,7 @@ export interface KeyRange {
  * ```
  */
 export function prefixRange(prefix: Uint8Array): KeyRange {
-  return { begin: prefix.slice(), end: strinc(prefix) };
+  return { begin: new Uint8Array(prefix), end: strinc(prefix) };
 }
 
 /**
