@@ -8,44 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { open, type Database } from './database.js';
-import { ERROR_CODES, StrataError, type ErrorCode } from './errors.js';
+import { StrataError } from './errors.js';
 import type { Transaction } from './transaction.js';
+import { b, rejectsCode, s, throwsCode } from './test-support.js';
 
-const b = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
-const s = (bytes: Uint8Array | null): string | null => (bytes === null ? null : Buffer.from(bytes).toString('latin1'));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function expectStrataError(error: unknown, code: ErrorCode): StrataError {
-  expect(error).toBeInstanceOf(StrataError);
-  const strata = error as StrataError;
-  expect(strata.code).toBe(code);
-  expect(strata.errno).toBe(ERROR_CODES[code].errno);
-  expect(strata.retryable).toBe(ERROR_CODES[code].retryable);
-  expect(strata.maybeCommitted).toBe(ERROR_CODES[code].maybeCommitted);
-  return strata;
-}
 
-async function rejectsCode(promise: Promise<unknown>, code: ErrorCode): Promise<StrataError> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the promise to reject with ${code}`);
-  return expectStrataError(error, code);
-}
 
-function throwsCode(fn: () => unknown, code: ErrorCode): StrataError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the call to throw ${code}`);
-  return expectStrataError(error, code);
-}
 
 /** Polls `condition` until it holds; fails after `limitMs` so a broken engine cannot hang the suite. */
 async function waitFor(condition: () => Promise<boolean> | boolean, what: string, limitMs = 10_000): Promise<void> {

@@ -10,9 +10,8 @@ import { open, type Database } from './database.js';
 import { ERROR_CODES, StrataError, isStrataError, type ErrorCode } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import type { Transaction } from './transaction.js';
+import { b, rejectsCode, s, throwsCode } from './test-support.js';
 
-const b = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
-const s = (bytes: Uint8Array | null): string | null => (bytes === null ? null : Buffer.from(bytes).toString('latin1'));
 /** A key of `length` bytes that starts with `prefix`. */
 const keyOf = (length: number, prefix = 'k'): Uint8Array => {
   const key = new Uint8Array(length).fill(0x61);
@@ -20,37 +19,8 @@ const keyOf = (length: number, prefix = 'k'): Uint8Array => {
   return key;
 };
 
-function expectStrataError(error: unknown, code: ErrorCode): StrataError {
-  expect(error).toBeInstanceOf(StrataError);
-  const strata = error as StrataError;
-  expect(strata.code).toBe(code);
-  expect(strata.errno).toBe(ERROR_CODES[code].errno);
-  expect(strata.retryable).toBe(ERROR_CODES[code].retryable);
-  expect(strata.maybeCommitted).toBe(ERROR_CODES[code].maybeCommitted);
-  return strata;
-}
 
-function throwsCode(fn: () => unknown, code: ErrorCode): StrataError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the call to throw ${code}`);
-  return expectStrataError(error, code);
-}
 
-async function rejectsCode(promise: Promise<unknown>, code: ErrorCode): Promise<StrataError> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the promise to reject with ${code}`);
-  return expectStrataError(error, code);
-}
 
 let db: Database;
 

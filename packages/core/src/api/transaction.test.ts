@@ -6,22 +6,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../runtime/runtime.js';
 import { encodeVersionstampOffset } from '../util/public-bytes.js';
 import { open, type Database } from './database.js';
-import { ERROR_CODES, StrataError, type ErrorCode } from './errors.js';
+import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import type { AtomicOpName } from './mutation.js';
 import type { KeyValue, Transaction } from './transaction.js';
+import { b, rejectsCode, s, throwsCode } from './test-support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 /** Bytes of a string, one byte per character (so '\xff' is the byte 0xFF). */
-const b = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
-/** The string of bytes, one character per byte; `null` stays `null`. */
-function s(bytes: Uint8Array): string;
-function s(bytes: Uint8Array | null): string | null;
-function s(bytes: Uint8Array | null): string | null {
-  return bytes === null ? null : Buffer.from(bytes).toString('latin1');
-}
 const pairs = (rows: KeyValue[]): [string, string][] => rows.map((row) => [s(row.key), s(row.value)]);
 const keysOf = (rows: KeyValue[]): string[] => rows.map((row) => s(row.key));
 
@@ -36,38 +30,8 @@ function le(n: number, width: number): Uint8Array {
   return out;
 }
 
-/** Checks that `error` is a StrataError with `code` and the number and flags of the error table. */
-function expectStrataError(error: unknown, code: ErrorCode): StrataError {
-  expect(error).toBeInstanceOf(StrataError);
-  const strata = error as StrataError;
-  expect(strata.code).toBe(code);
-  expect(strata.errno).toBe(ERROR_CODES[code].errno);
-  expect(strata.retryable).toBe(ERROR_CODES[code].retryable);
-  expect(strata.maybeCommitted).toBe(ERROR_CODES[code].maybeCommitted);
-  return strata;
-}
 
-function throwsCode(fn: () => unknown, code: ErrorCode): StrataError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the call to throw ${code}`);
-  return expectStrataError(error, code);
-}
 
-async function rejectsCode(promise: Promise<unknown>, code: ErrorCode): Promise<StrataError> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (caught) {
-    error = caught;
-  }
-  if (error === undefined) throw new Error(`expected the promise to reject with ${code}`);
-  return expectStrataError(error, code);
-}
 
 /** Lets pending callbacks (storage applying batches, watch checks) run. */
 async function settle(): Promise<void> {
