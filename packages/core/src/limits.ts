@@ -28,6 +28,11 @@ export const COMMIT_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 export const COMMIT_QUEUE_MAX = 100_000;
 /** A log segment file is closed and a new one started once it grows past this size. */
 export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * A log segment is extended this far ahead of its last frame, with zeros, in the same write that
+ * crosses its end: later writes then overwrite allocated space and need no file-size change.
+ */
+export const LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 /** The storage server moves versions older than the window into its durable engine at this interval. */
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
 /** Most keys written to the durable engine in one batch when moving versions out of memory. */

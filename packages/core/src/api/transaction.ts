@@ -287,16 +287,12 @@ export class Transaction {
   /** All pairs of {@link Transaction.getRange} as one array. */
   async getRangeAll(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): Promise<KeyValue[]> {
     const out: KeyValue[] = [];
-    for await (const batch of this.#rangeBatches(begin, end, options)) {
-      for (const [key, value] of batch) out.push({ key: fromKeyString(key), value: copyBytes(value) });
-    }
+    for await (const batch of this.#rangeBatches(begin, end, options)) out.push(...materialize(batch));
     return out;
   }
 
   async *#rangeRows(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions): AsyncGenerator<KeyValue> {
-    for await (const batch of this.#rangeBatches(begin, end, options)) {
-      for (const [key, value] of batch) yield { key: fromKeyString(key), value: copyBytes(value) };
-    }
+    for await (const batch of this.#rangeBatches(begin, end, options)) yield* materialize(batch);
   }
 
   /** The merged view of a range, batch by batch, adding the read conflict range as it goes. */
@@ -369,6 +365,8 @@ export class Transaction {
     if (writes.unreadable.length > 0 && writes.touchesUnreadable(begin, end)) throw unreadable(begin);
     const readVersion = this.#ensureReadVersion();
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+    // Nothing written in this transaction: storage's answer is the answer.
+    if (writes.entries.size === 0 && writes.clears.size === 0) return this.#host.readRange(begin, end, version, rows, reverse);
     const out: [KeyString, Uint8Array][] = [];
     // `position` bounds what has been merged: forward, every key below it; reverse, every key at or above it.
     let position = reverse ? end : begin;
@@ -756,6 +754,31 @@ export class Transaction {
     if (!clamp && k > this.#keySpaceEnd()) throw outsideLegalRange(operation, k);
     return k;
   }
+}
+
+/**
+ * The caller's copy of a batch of range results: one allocation holds every key and value of the
+ * batch, and each row is a pair of views into it. (A small typed array costs far more to allocate
+ * than to fill, so one arena per batch instead of two arrays per row.)
+ */
+function materialize(batch: readonly StorageEntry[]): KeyValue[] {
+  let size = 0;
+  for (let i = 0; i < batch.length; i++) size += batch[i]![0].length + batch[i]![1].length;
+  const buffer = new ArrayBuffer(size);
+  const arena = new Uint8Array(buffer);
+  const rows = new Array<KeyValue>(batch.length);
+  let offset = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const [key, value] = batch[i]!;
+    const keyStart = offset;
+    const keyLength = key.length;
+    for (let j = 0; j < keyLength; j++) arena[offset + j] = key.charCodeAt(j);
+    offset += keyLength;
+    arena.set(value, offset);
+    rows[i] = { key: new Uint8Array(buffer, keyStart, keyLength), value: new Uint8Array(buffer, offset, value.length) };
+    offset += value.length;
+  }
+  return rows;
 }
 
 function noCommitVersion(): StrataError {

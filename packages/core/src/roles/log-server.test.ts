@@ -1,8 +1,12 @@
-// Proves the log server's invariants on a real directory (NodeLogDisk) and in memory (MemoryLogDisk):
-// batches are acknowledged in version order and only once durable, waiting batches share one write
-// (group commit), recovery returns every acknowledged batch, a torn tail is discarded and the log is
-// writable again, damage followed by good frames refuses to open without touching the file, and
-// popThrough and segment rotation keep exactly the segments that hold versions still needed.
+// Proves the log server's invariants on a real directory (NodeLogDisk, with its default preallocation
+// and with none) and in memory (MemoryLogDisk): batches are acknowledged in version order and only
+// once durable, waiting batches share one write (group commit), recovery returns every acknowledged
+// batch, a torn tail is discarded and the log is writable again, damage followed by good frames (in
+// the segment, even after a run of zeros, or in a later segment) refuses to open without touching
+// the file, and popThrough and segment rotation keep exactly the segments that hold versions still
+// needed. A segment's frames may be followed by zeros (space allocated ahead and never written):
+// that is a clean end, given back on open, and a torn frame followed by zeros is still a torn tail.
+// NodeLogDisk extends a segment by `preallocateBytes` of zeros whenever a write crosses its end.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +14,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StrataError } from '../api/errors.js';
 import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutation.js';
 import { seededRandom } from '../runtime/runtime.js';
-import { FRAME_HEADER_BYTES, encodeFrame, encodeMutations, scanSegment } from '../storage/log-frame.js';
+import { FRAME_HEADER_BYTES, UNWRITTEN_SPACE, encodeFrame, encodeMutations, scanSegment } from '../storage/log-frame.js';
 import { MemoryLogDisk, NodeLogDisk, type AppendFile, type LogDisk } from '../storage/log-disk.js';
+import { LOG_PREALLOCATE_BYTES } from '../limits.js';
 import { AssertionError } from '../util/assert.js';
 import { toKeyString, type KeyString } from '../util/bytes.js';
 import { LogServer, type LoggedBatch } from './log-server.js';
@@ -29,6 +34,8 @@ const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
 // Disks
 
 interface TestDisk {
+  /** Zeros the disk writes ahead of the data when a write grows a segment (0: append-only files). */
+  preallocateBytes: number;
   /** The disk as a freshly started process would see it. */
   reopen(): LogDisk;
   names(): Promise<string[]>;
@@ -41,11 +48,13 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function nodeDisk(): TestDisk {
+/** A real directory; `preallocateBytes` as NodeLogDisk takes it (its default when undefined). */
+function nodeDisk(preallocateBytes?: number): TestDisk {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-log-test-'));
   cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
   return {
-    reopen: () => new NodeLogDisk(directory),
+    preallocateBytes: preallocateBytes ?? LOG_PREALLOCATE_BYTES,
+    reopen: () => new NodeLogDisk(directory, preallocateBytes),
     names: async () => fs.readdirSync(directory).sort(),
     readFile: async (name) => new Uint8Array(fs.readFileSync(path.join(directory, name))),
     writeFile: async (name, bytes) => fs.writeFileSync(path.join(directory, name), bytes),
@@ -55,6 +64,7 @@ function nodeDisk(): TestDisk {
 function memoryDisk(): TestDisk {
   const disk = new MemoryLogDisk();
   return {
+    preallocateBytes: 0,
     reopen: () => disk,
     names: async () => (await disk.list()).sort(),
     readFile: async (name) => new Uint8Array(await disk.read(name)),
@@ -110,8 +120,10 @@ class InstrumentedDisk implements LogDisk {
 /** Lets pending I/O callbacks and promise chains run (no clock involved). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Settles until `condition` holds; real writes (megabytes of preallocated zeros, synchronously) may take a while. */
 async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 10_000 && !condition(); i++) await settle();
+  const deadline = Date.now() + 20_000;
+  while (!condition() && Date.now() < deadline) await settle();
   if (!condition()) throw new Error(`never happened: ${what}`);
 }
 
@@ -169,6 +181,66 @@ async function pushAll(log: LogServer, batches: readonly LoggedBatch[]): Promise
   for (const batch of batches) await log.push(batch);
 }
 
+// ------------------------------------------------------------------------------------------------
+// Segment files: frames, then (when the disk preallocates) zeros up to the allocated end
+
+const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0);
+
+/** Expects a file to hold exactly `expected` (compared as buffers: files run to megabytes of zeros). */
+function expectBytes(actual: Uint8Array, expected: Uint8Array, context = ''): void {
+  const same = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected);
+  if (!same) {
+    let at = 0;
+    while (at < actual.length && at < expected.length && actual[at] === expected[at]) at++;
+    expect.fail(`${context} file of ${actual.length} bytes differs from the expected ${expected.length} bytes at byte ${at}`);
+  }
+}
+
+/**
+ * Where the frames of an undamaged segment end: walks the length fields (not the engine's scanner)
+ * until the end of the file or a header of zeros, and checks that only zeros follow.
+ */
+function dataEnd(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  while (offset < bytes.length && !isZero(bytes.subarray(offset, offset + FRAME_HEADER_BYTES))) {
+    offset += FRAME_HEADER_BYTES + view.getUint32(offset, true);
+  }
+  expect(offset).toBeLessThanOrEqual(bytes.length);
+  expect(isZero(bytes.subarray(offset)), 'only zeros after the last frame').toBe(true);
+  return offset;
+}
+
+/** Reads a segment written by the log and checks its zero tail is no longer than the disk preallocates. */
+async function readSegment(testDisk: TestDisk, name: string): Promise<{ bytes: Uint8Array; end: number }> {
+  const bytes = await testDisk.readFile(name);
+  const end = dataEnd(bytes);
+  expect(bytes.length - end).toBeLessThanOrEqual(testDisk.preallocateBytes);
+  return { bytes, end };
+}
+
+/**
+ * How a test tears the written data at a byte: `truncate` cuts the file there (a crash while a write
+ * was growing the file); `zero` clears the written bytes from there to the end of the data and keeps
+ * the file's length (a crash while writing into space allocated ahead).
+ */
+type Tear = 'truncate' | 'zero';
+const TEARS: readonly Tear[] = ['truncate', 'zero'];
+
+function tear(bytes: Uint8Array, end: number, at: number, how: Tear): Uint8Array {
+  if (how === 'truncate') return bytes.slice(0, at);
+  const torn = bytes.slice();
+  torn.fill(0, at, end);
+  return torn;
+}
+
+/**
+ * The torn bytes open() reports when the good frames end at `from`: everything after them, unless
+ * all of it is zeros (space never written, a clean end; a frame torn after bytes that happen to be
+ * zeros cannot be told apart from that).
+ */
+const expectedTorn = (bytes: Uint8Array, from: number): number => (isZero(bytes.subarray(from)) ? 0 : bytes.length - from);
+
 async function expectCorrupt(disk: LogDisk, segment: string, offset: number): Promise<void> {
   const error = await LogServer.open(disk).then(
     () => null,
@@ -183,7 +255,8 @@ async function expectCorrupt(disk: LogDisk, segment: string, offset: number): Pr
 // ------------------------------------------------------------------------------------------------
 
 describe.each([
-  ['NodeLogDisk', nodeDisk],
+  ['NodeLogDisk (preallocating)', () => nodeDisk()],
+  ['NodeLogDisk without preallocation', () => nodeDisk(0)],
   ['MemoryLogDisk', memoryDisk],
 ])('LogServer on %s', (_name, makeDisk) => {
   it('acknowledges each batch only after its write is durable, in version order', async () => {
@@ -300,6 +373,7 @@ describe.each([
     console.log(`log-server torn SEED=${SEED}`);
     const random = seededRandom(SEED + 4);
     for (let trial = 0; trial < 12; trial++) {
+      const how = TEARS[trial % 2]!;
       const testDisk = makeDisk();
       let { log } = await LogServer.open(testDisk.reopen());
       const batches = randomBatches(random, 0, 1 + Math.floor(random() * 6), 40);
@@ -315,14 +389,16 @@ describe.each([
 
       const names = await testDisk.names();
       const last = names.at(-1)!;
-      const bytes = await testDisk.readFile(last);
-      const lastFrameStart = bytes.length - frameBytes(batches.at(-1)!);
-      const cut = lastFrameStart + 1 + Math.floor(random() * (bytes.length - lastFrameStart - 1));
-      await testDisk.writeFile(last, bytes.subarray(0, cut));
+      const { bytes, end } = await readSegment(testDisk, last);
+      const lastFrameStart = end - frameBytes(batches.at(-1)!);
+      const cut = lastFrameStart + 1 + Math.floor(random() * (end - lastFrameStart - 1));
+      const torn = tear(bytes, end, cut, how);
+      await testDisk.writeFile(last, torn);
 
       const recovery = await LogServer.open(testDisk.reopen());
-      const context = `SEED=${SEED} trial ${trial}: cut ${cut} of ${bytes.length}, last frame at ${lastFrameStart}`;
-      expect(recovery.tornBytes, context).toBe(cut - lastFrameStart);
+      const context = `SEED=${SEED} trial ${trial}: ${how} at ${cut} of ${end} (file ${bytes.length}), last frame at ${lastFrameStart}`;
+      expect(recovery.tornBytes, context).toBe(expectedTorn(torn, lastFrameStart));
+      if (how === 'truncate' && torn.length - lastFrameStart >= FRAME_HEADER_BYTES) expect(recovery.tornBytes, context).toBe(cut - lastFrameStart);
       expect(render(recovery.batches), context).toEqual(render(batches.slice(0, -1)));
       if (lastFrameStart > 0) expect((await testDisk.readFile(last)).length, context).toBe(lastFrameStart);
       else expect(await testDisk.names(), context).not.toContain(last);
@@ -338,7 +414,7 @@ describe.each([
     }
   });
 
-  it('discards a partial garbage frame appended after the last good frame', async () => {
+  it('discards a partial garbage frame written after the last good frame, or appended after the zeros', async () => {
     const random = seededRandom(SEED + 5);
     for (let trial = 0; trial < 10; trial++) {
       const testDisk = makeDisk();
@@ -347,14 +423,19 @@ describe.each([
       await pushAll(log, batches);
       await log.close();
       const [name] = await testDisk.names();
-      const bytes = await testDisk.readFile(name!);
+      const { bytes, end } = await readSegment(testDisk, name!);
       const garbage = randomBytes(random, 1 + Math.floor(random() * (FRAME_HEADER_BYTES + 40)));
-      await testDisk.writeFile(name!, Buffer.concat([bytes, garbage]));
+      // Even trials write the garbage where the next frame would go (into any space allocated
+      // ahead); odd ones append it to the file, after the zeros. Neither is followed by a frame.
+      const damaged = trial % 2 === 0 ? Buffer.concat([bytes.subarray(0, end), garbage, bytes.subarray(end + garbage.length)]) : Buffer.concat([bytes, garbage]);
+      await testDisk.writeFile(name!, damaged);
 
       const recovery = await LogServer.open(testDisk.reopen());
-      expect(recovery.tornBytes).toBe(garbage.length);
+      const context = `SEED=${SEED} trial ${trial}: ${garbage.length} bytes of garbage, data ends at ${end} of ${bytes.length}`;
+      expect(recovery.tornBytes, context).toBe(expectedTorn(damaged, end));
+      if (!isZero(garbage)) expect(recovery.tornBytes, context).toBe(damaged.length - end);
       expect(render(recovery.batches)).toEqual(render(batches));
-      expect(await testDisk.readFile(name!)).toEqual(bytes);
+      expectBytes(await testDisk.readFile(name!), bytes.subarray(0, end));
       const more = randomBatches(random, batches.at(-1)!.version, 3);
       await pushAll(recovery.log, more);
       await recovery.log.close();
@@ -368,6 +449,7 @@ describe.each([
     console.log(`log-server torn group SEED=${SEED}`);
     const random = seededRandom(SEED + 11);
     for (let trial = 0; trial < 8; trial++) {
+      const how = TEARS[trial % 2]!;
       const testDisk = makeDisk();
       const disk = new InstrumentedDisk(testDisk.reopen());
       const { log } = await LogServer.open(disk);
@@ -382,18 +464,21 @@ describe.each([
       expect(groupBytes).toBe(grouped.reduce((sum, batch) => sum + frameBytes(batch), 0));
 
       const [name] = await testDisk.names();
-      const bytes = await testDisk.readFile(name!);
-      const groupStart = bytes.length - groupBytes;
+      const { bytes, end: written } = await readSegment(testDisk, name!);
+      const groupStart = written - groupBytes;
       const cut = groupStart + 1 + Math.floor(random() * (groupBytes - 1));
-      await testDisk.writeFile(name!, bytes.subarray(0, cut));
+      const torn = tear(bytes, written, cut, how);
+      await testDisk.writeFile(name!, torn);
       // Frames of the group that were written whole before the cut survive; the cut one and later go.
       let kept = 0;
       let end = groupStart;
       while (kept < grouped.length && end + frameBytes(grouped[kept]!) <= cut) end += frameBytes(grouped[kept++]!);
       const recovery = await LogServer.open(testDisk.reopen());
-      const context = `SEED=${SEED} trial ${trial} cut ${cut}`;
+      const context = `SEED=${SEED} trial ${trial}: ${how} at ${cut}`;
       expect(render(recovery.batches), context).toEqual(render([...early, group[0]!, ...grouped.slice(0, kept)]));
-      expect(recovery.tornBytes, context).toBe(cut - end);
+      expect(recovery.tornBytes, context).toBe(expectedTorn(torn, end));
+      if (how === 'truncate') expect(recovery.tornBytes, context).toBe(cut - end);
+      expect((await testDisk.readFile(name!)).length, context).toBe(end);
       await recovery.log.close();
     }
   });
@@ -440,14 +525,14 @@ describe.each([
       await pushAll(log, batches);
       await log.close();
       const [name] = await testDisk.names();
-      const bytes = await testDisk.readFile(name!);
+      const { bytes, end } = await readSegment(testDisk, name!);
       const starts: number[] = [];
       let offset = 0;
       for (const batch of batches) {
         starts.push(offset);
         offset += frameBytes(batch);
       }
-      expect(offset).toBe(bytes.length);
+      expect(offset).toBe(end);
       const victim = Math.floor(random() * (batches.length - 1));
       const at = starts[victim]! + Math.floor(random() * (starts[victim + 1]! - starts[victim]!));
       const damaged = bytes.slice();
@@ -455,12 +540,12 @@ describe.each([
       await testDisk.writeFile(name!, damaged);
 
       await expectCorrupt(testDisk.reopen(), name!, starts[victim]!);
-      expect(await testDisk.readFile(name!), `SEED=${SEED} trial ${trial} byte ${at}`).toEqual(damaged);
+      expectBytes(await testDisk.readFile(name!), damaged, `SEED=${SEED} trial ${trial} byte ${at}`);
       expect(await testDisk.names()).toEqual([name]);
     }
   });
 
-  it('refuses to open when a damaged earlier segment is followed by a segment with data', async () => {
+  it.each(TEARS)('refuses to open when a damaged earlier segment is followed by a segment with data (%s)', async (how) => {
     const random = seededRandom(SEED + 8);
     const testDisk = makeDisk();
     let { log } = await LogServer.open(testDisk.reopen());
@@ -473,32 +558,174 @@ describe.each([
     const names = await testDisk.names();
     expect(names.length).toBe(2);
     // Tear the last frame of the first segment: it looks torn on its own, but data follows it.
-    const bytes = await testDisk.readFile(names[0]!);
-    const lastStart = bytes.length - frameBytes(first.at(-1)!);
-    const cut = bytes.subarray(0, lastStart + 5);
-    await testDisk.writeFile(names[0]!, cut);
+    // (The second open gave back the first segment's zeros: add some, so a zero tear is followed by them.)
+    const { bytes, end } = await readSegment(testDisk, names[0]!);
+    const lastStart = end - frameBytes(first.at(-1)!);
+    const torn = tear(Buffer.concat([bytes, new Uint8Array(100)]), end, lastStart + 5, how);
+    await testDisk.writeFile(names[0]!, torn);
     await expectCorrupt(testDisk.reopen(), names[0]!, lastStart);
-    expect(await testDisk.readFile(names[0]!)).toEqual(new Uint8Array(cut));
+    expectBytes(await testDisk.readFile(names[0]!), torn);
     expect(await testDisk.names()).toEqual(names);
   });
 
-  it('a torn frame whose value happens to contain a well-formed newer frame is still a torn tail', async () => {
+  it('a segment whose frames are followed only by zeros ends cleanly: tornBytes 0, the zeros given back', async () => {
+    const random = seededRandom(SEED + 13);
+    for (let trial = 0; trial < 4; trial++) {
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 1 + Math.floor(random() * 8), 40);
+      await pushAll(log, batches);
+      await log.close();
+      const [name] = await testDisk.names();
+      const { bytes, end } = await readSegment(testDisk, name!);
+      if (testDisk.preallocateBytes > 0) {
+        // The disk left the zeros itself.
+        expect(bytes.length).toBeGreaterThan(end);
+      } else {
+        // Zeros as a file extended but never written would hold; now and then fewer than a header.
+        await testDisk.writeFile(name!, Buffer.concat([bytes, new Uint8Array(1 + Math.floor(random() * 2 * FRAME_HEADER_BYTES))]));
+      }
+      const recovery = await LogServer.open(testDisk.reopen());
+      expect(recovery.tornBytes).toBe(0);
+      expect(render(recovery.batches)).toEqual(render(batches));
+      expectBytes(await testDisk.readFile(name!), bytes.subarray(0, end));
+      const more = randomBatches(random, batches.at(-1)!.version, 3);
+      await pushAll(recovery.log, more);
+      await recovery.log.close();
+      const reopened = await LogServer.open(testDisk.reopen());
+      expect(reopened.tornBytes).toBe(0);
+      expect(render(reopened.batches)).toEqual(render([...batches, ...more]));
+      await reopened.log.close();
+    }
+  });
+
+  it('segments whose frames are followed by zeros, with later segments holding data, open with every batch', async () => {
+    const random = seededRandom(SEED + 14);
+    const testDisk = makeDisk();
+    const { log } = await LogServer.open(testDisk.reopen());
+    // ~1 KiB batches in one session: several segments, each left as the disk wrote it (no open in between).
+    const batches = randomBatches(random, 0, 30, 1);
+    for (const batch of batches) (batch.mutations as Mutation[]).push({ type: MutationType.set, key: 'pad', param: randomBytes(random, 1000) });
+    await pushAll(log, batches);
+    await log.close();
+    const names = await testDisk.names();
+    expect(names.length).toBeGreaterThan(2);
+    const ends = new Map<string, number>();
+    for (const name of names) {
+      const { bytes, end } = await readSegment(testDisk, name);
+      ends.set(name, end);
+      if (testDisk.preallocateBytes > 0) expect(bytes.length).toBeGreaterThan(end);
+      else await testDisk.writeFile(name, Buffer.concat([bytes, new Uint8Array(1 + Math.floor(random() * 300))]));
+    }
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(recovery.tornBytes).toBe(0);
+    expect(render(recovery.batches)).toEqual(render(batches));
+    expect(await testDisk.names()).toEqual(names);
+    for (const name of names) expect((await testDisk.readFile(name)).length).toBe(ends.get(name));
+    await recovery.log.close();
+  });
+
+  it('a torn last frame followed by zeros is a torn tail', async () => {
+    const random = seededRandom(SEED + 15);
+    for (let trial = 0; trial < 8; trial++) {
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 2 + Math.floor(random() * 4), 40);
+      await pushAll(log, batches);
+      await log.close();
+      const [name] = await testDisk.names();
+      const { bytes, end } = await readSegment(testDisk, name!);
+      const lastFrameStart = end - frameBytes(batches.at(-1)!);
+      // Even trials tear the last frame inside its header, odd ones inside its payload (its header whole).
+      const cut =
+        trial % 2 === 0
+          ? lastFrameStart + 1 + Math.floor(random() * (FRAME_HEADER_BYTES - 1))
+          : lastFrameStart + FRAME_HEADER_BYTES + Math.floor(random() * (end - lastFrameStart - FRAME_HEADER_BYTES));
+      // What was written of it, then zeros: to the allocated end, and more if the disk allocated none.
+      const zerosAfter = bytes.length - cut + (testDisk.preallocateBytes > 0 ? 0 : 1 + Math.floor(random() * 300));
+      const torn = Buffer.concat([bytes.subarray(0, cut), new Uint8Array(zerosAfter)]);
+      await testDisk.writeFile(name!, torn);
+
+      const recovery = await LogServer.open(testDisk.reopen());
+      const context = `SEED=${SEED} trial ${trial}: cut at ${cut}, last frame at ${lastFrameStart}, file ${torn.length}`;
+      expect(render(recovery.batches), context).toEqual(render(batches.slice(0, -1)));
+      expect(recovery.tornBytes, context).toBe(expectedTorn(torn, lastFrameStart));
+      if (trial % 2 === 1) expect(recovery.tornBytes, context).toBe(torn.length - lastFrameStart);
+      expect((await testDisk.readFile(name!)).length, context).toBe(lastFrameStart);
+      await recovery.log.close();
+    }
+  });
+
+  it('refuses to open when damage is followed by zeros and then a good frame', async () => {
+    const random = seededRandom(SEED + 16);
+    const kinds = ['flipped byte, then zeros', 'frame zeroed from a byte on', 'zeros between two good frames'] as const;
+    for (let trial = 0; trial < 9; trial++) {
+      const kind = kinds[trial % kinds.length]!;
+      const testDisk = makeDisk();
+      const { log } = await LogServer.open(testDisk.reopen());
+      const batches = randomBatches(random, 0, 3 + Math.floor(random() * 4), 30);
+      await pushAll(log, batches);
+      await log.close();
+      const [name] = await testDisk.names();
+      const { bytes } = await readSegment(testDisk, name!);
+      const starts: number[] = [];
+      let offset = 0;
+      for (const batch of batches) {
+        starts.push(offset);
+        offset += frameBytes(batch);
+      }
+      const victim = Math.floor(random() * (batches.length - 1));
+      const start = starts[victim]!;
+      const next = starts[victim + 1]!;
+      const zeros = new Uint8Array(1 + Math.floor(random() * 300));
+      let damaged: Uint8Array;
+      let at: number;
+      if (kind === 'flipped byte, then zeros') {
+        // The victim damaged, then zeros, then the later frames (and any space allocated ahead).
+        const frame = bytes.slice(start, next);
+        frame[Math.floor(random() * frame.length)]! ^= 1 << Math.floor(random() * 8);
+        damaged = Buffer.concat([bytes.subarray(0, start), frame, zeros, bytes.subarray(next)]);
+        at = start;
+      } else if (kind === 'frame zeroed from a byte on') {
+        // Every later frame where it was written: the victim reads like a torn frame, but good ones follow.
+        damaged = bytes.slice();
+        damaged.fill(0, start + Math.floor(random() * (next - start)), next);
+        at = start;
+      } else {
+        // No frame damaged at all: zeros where a frame should start, and a good frame after them.
+        damaged = Buffer.concat([bytes.subarray(0, next), zeros, bytes.subarray(next)]);
+        at = next;
+      }
+      await testDisk.writeFile(name!, damaged);
+
+      await expectCorrupt(testDisk.reopen(), name!, at);
+      expectBytes(await testDisk.readFile(name!), damaged, `SEED=${SEED} trial ${trial}: ${kind}`);
+      expect(await testDisk.names()).toEqual([name]);
+    }
+  });
+
+  it.each(TEARS)('a torn frame whose value happens to contain a well-formed newer frame is still a torn tail (%s)', async (how) => {
     // A crash while writing the last frame must never make the log unopenable, whatever user
     // values hold: here a value carries the bytes of a frame (say, a stored copy of a log record).
     const testDisk = makeDisk();
     const { log } = await LogServer.open(testDisk.reopen());
     await log.push({ version: 10, mutations: [{ type: MutationType.set, key: 'a', param: new Uint8Array([1]) }] });
     const embedded = encodeFrame(1_000, encodeMutations([{ type: MutationType.set, key: 'x', param: new Uint8Array([2]) }]));
-    const last: LoggedBatch = { version: 20, mutations: [{ type: MutationType.set, key: 'blob', param: Buffer.concat([embedded, new Uint8Array(64)]) }] };
+    const padding = new Uint8Array(64).fill(0xa5);
+    const last: LoggedBatch = { version: 20, mutations: [{ type: MutationType.set, key: 'blob', param: Buffer.concat([embedded, padding]) }] };
     await log.push(last);
     await log.close();
     const [name] = await testDisk.names();
-    const bytes = await testDisk.readFile(name!);
-    // Cut the last frame short after the embedded frame but before its own end.
-    await testDisk.writeFile(name!, bytes.subarray(0, bytes.length - 10));
+    const { bytes, end } = await readSegment(testDisk, name!);
+    const lastFrameStart = end - frameBytes(last);
+    // Tear the last frame after the embedded frame but before its own end.
+    const torn = tear(bytes, end, end - 10, how);
+    await testDisk.writeFile(name!, torn);
     const recovery = await LogServer.open(testDisk.reopen());
     expect(recovery.batches.map((b) => b.version)).toEqual([10]);
-    expect(recovery.tornBytes).toBe(frameBytes(last) - 10);
+    expect(recovery.tornBytes).toBe(torn.length - lastFrameStart);
+    if (how === 'truncate') expect(recovery.tornBytes).toBe(frameBytes(last) - 10);
+    expect((await testDisk.readFile(name!)).length).toBe(lastFrameStart);
     await recovery.log.close();
   });
 
@@ -520,9 +747,16 @@ describe.each([
 
     const names = await testDisk.names();
     expect(names.length).toBeGreaterThan(3);
-    const segments = await Promise.all(names.map(async (name) => ({ name, scan: scanSegment(await testDisk.readFile(name), 0) })));
-    for (const [i, { name, scan }] of segments.entries()) {
-      expect(scan.stop).toBeNull();
+    const segments = await Promise.all(
+      names.map(async (name) => {
+        const { bytes, end } = await readSegment(testDisk, name);
+        return { name, end, scan: scanSegment(bytes, 0) };
+      }),
+    );
+    for (const [i, { name, end, scan }] of segments.entries()) {
+      // Every frame reads back; only zeros (space allocated ahead) may follow them.
+      expect(scan.validBytes).toBe(end);
+      if (scan.stop !== null) expect(scan.stop).toMatchObject({ offset: end, reason: UNWRITTEN_SPACE, searchFrom: null });
       expect(name).toBe(String(scan.frames[0]!.version).padStart(20, '0') + '.log');
       // A segment only exceeds the limit when one write alone is larger than it.
       if (scan.validBytes > SEGMENT_BYTES_MAX) expect(scan.frames.length).toBe(1);
@@ -531,7 +765,10 @@ describe.each([
       if (next !== undefined) expect(scan.validBytes + next.scan.frames[0]!.payload.length + FRAME_HEADER_BYTES).toBeGreaterThan(SEGMENT_BYTES_MAX);
     }
     const recovery = await LogServer.open(testDisk.reopen());
+    expect(recovery.tornBytes).toBe(0);
     expect(render(recovery.batches)).toEqual(render(batches));
+    // Opening gave back the space allocated ahead of each segment's data.
+    for (const { name, end } of segments) expect((await testDisk.readFile(name)).length).toBe(end);
     await recovery.log.close();
   });
 
@@ -580,5 +817,141 @@ describe.each([
     disk.failWrites = false;
     await expect(log.push({ version: 3, mutations: [] })).rejects.toMatchObject({ code: 'io_error' });
     await log.close();
+  });
+});
+
+/**
+ * The segment files NodeLogDisk should leave after these durable writes (their sizes, in order), as
+ * [data bytes, file bytes] per segment: a write that crosses the allocated end also writes
+ * `preallocateBytes` of zeros after its data; a segment rotates when a write would take it past the limit.
+ */
+function expectedFiles(writes: readonly number[], preallocateBytes: number): { files: [number, number][]; extensions: number } {
+  const files: [number, number][] = [];
+  let extensions = 0;
+  for (const bytes of writes) {
+    let file = files.at(-1);
+    if (file === undefined || (file[0] > 0 && file[0] + bytes > SEGMENT_BYTES_MAX)) files.push((file = [0, 0]));
+    if (file[0] + bytes > file[1]) {
+      file[1] = file[0] + bytes + preallocateBytes;
+      extensions++;
+    }
+    file[0] += bytes;
+  }
+  return { files, extensions };
+}
+
+describe('NodeLogDisk preallocation', () => {
+  it.each([256, 0])(
+    'with preallocateBytes %i, a write past the allocated end allocates again; every batch reopens and the zeros are given back',
+    async (preallocateBytes) => {
+      console.log(`log-server preallocation SEED=${SEED}`);
+      const random = seededRandom(SEED + 17);
+      const testDisk = nodeDisk(preallocateBytes);
+      const disk = new InstrumentedDisk(testDisk.reopen());
+      const { log } = await LogServer.open(disk);
+      const batches: LoggedBatch[] = [];
+      const check = async (): Promise<[number, number][]> => {
+        const { files } = expectedFiles(disk.appendedBytes, preallocateBytes);
+        const names = await testDisk.names();
+        const actual: [number, number][] = [];
+        for (const name of names) {
+          const bytes = await testDisk.readFile(name);
+          actual.push([dataEnd(bytes), bytes.length]);
+        }
+        expect(actual, `SEED=${SEED} writes ${JSON.stringify(disk.appendedBytes)}`).toEqual(files);
+        return files;
+      };
+      let version = 0;
+      for (let i = 0; i < 60; i++) {
+        version += 1 + Math.floor(random() * 10);
+        // Mostly small frames, several to an allocation; now and then one larger than a whole allocation.
+        const valueBytes = random() < 0.15 ? 256 + Math.floor(random() * 300) : Math.floor(random() * 60);
+        const batch: LoggedBatch = { version, mutations: [{ type: MutationType.set, key: `k${i}`, param: randomBytes(random, valueBytes) }] };
+        batches.push(batch);
+        if (i % 10 < 7) {
+          await log.push(batch);
+          await check();
+        } else {
+          // Some batches go concurrently: group writes cross the allocated end too.
+          const group = [batch];
+          for (let j = 0; j < 4; j++) {
+            version += 1;
+            group.push({ version, mutations: [{ type: MutationType.set, key: `k${i}.${j}`, param: randomBytes(random, Math.floor(random() * 100)) }] });
+          }
+          batches.push(...group.slice(1));
+          await Promise.all(group.map((b) => log.push(b)));
+          await check();
+        }
+      }
+      await log.close();
+      const files = await check();
+      const { extensions } = expectedFiles(disk.appendedBytes, preallocateBytes);
+      // Several allocation rounds (more than one per segment) happened.
+      if (preallocateBytes > 0) expect(extensions).toBeGreaterThan(files.length + 3);
+      else for (const [data, file] of files) expect(file).toBe(data);
+
+      const recovery = await LogServer.open(testDisk.reopen());
+      expect(recovery.tornBytes).toBe(0);
+      expect(render(recovery.batches)).toEqual(render(batches));
+      const names = await testDisk.names();
+      for (const [i, name] of names.entries()) expect((await testDisk.readFile(name)).length).toBe(files[i]![0]);
+
+      // A new session writes on (into a new segment) and everything still reopens.
+      const more = randomBatches(random, batches.at(-1)!.version, 20, 300);
+      await pushAll(recovery.log, more);
+      await recovery.log.close();
+      const reopened = await LogServer.open(testDisk.reopen());
+      expect(reopened.tornBytes).toBe(0);
+      expect(render(reopened.batches)).toEqual(render([...batches, ...more]));
+      await reopened.log.close();
+    },
+  );
+
+  it('by default, a segment holds its data and then LOG_PREALLOCATE_BYTES of zeros, given back when it is opened', async () => {
+    const random = seededRandom(SEED + 18);
+    const testDisk = nodeDisk();
+    const disk = new InstrumentedDisk(testDisk.reopen());
+    const { log } = await LogServer.open(disk);
+    const batches = randomBatches(random, 0, 10, 40);
+    await pushAll(log, batches);
+    await log.close();
+    const [name] = await testDisk.names();
+    const bytes = await testDisk.readFile(name!);
+    const end = dataEnd(bytes);
+    expect(end).toBe(batches.reduce((sum, batch) => sum + frameBytes(batch), 0));
+    // Only the first write grew the file; the others went into the space it allocated.
+    expect(bytes.length).toBe(disk.appendedBytes[0]! + LOG_PREALLOCATE_BYTES);
+
+    const recovery = await LogServer.open(testDisk.reopen());
+    expect(recovery.tornBytes).toBe(0);
+    expect(render(recovery.batches)).toEqual(render(batches));
+    expectBytes(await testDisk.readFile(name!), bytes.subarray(0, end));
+    await recovery.log.close();
+  });
+});
+
+describe('a refused open', () => {
+  it('changes no file, not even the zeros of an earlier segment it already read', async () => {
+    const testDisk = nodeDisk();
+    const set = (version: number, key: string): LoggedBatch => ({ version, mutations: [{ type: MutationType.set, key, param: new Uint8Array([1]) }] });
+    const first = await LogServer.open(testDisk.reopen());
+    await pushAll(first.log, [set(1, 'a1'), set(2, 'a2'), set(3, 'a3')]);
+    await first.log.close();
+    const [earlier] = await testDisk.names();
+    const earlierBytes = await testDisk.readFile(earlier!);
+    // Reopening trims the zeros off the earlier segment; put them back, as a segment left behind
+    // by rotation keeps them.
+    const second = await LogServer.open(testDisk.reopen());
+    await pushAll(second.log, [set(4, 'b4'), set(5, 'b5'), set(6, 'b6')]);
+    await second.log.close();
+    await testDisk.writeFile(earlier!, earlierBytes);
+    const later = (await testDisk.names())[1]!;
+    const laterBytes = await testDisk.readFile(later);
+    laterBytes[FRAME_HEADER_BYTES + 2]! ^= 0xff; // damage the first frame's payload; good frames follow
+    await testDisk.writeFile(later, laterBytes);
+
+    await expect(LogServer.open(testDisk.reopen())).rejects.toMatchObject({ code: 'file_corrupt' });
+    expectBytes(await testDisk.readFile(earlier!), earlierBytes, 'the earlier segment');
+    expectBytes(await testDisk.readFile(later), laterBytes, 'the damaged segment');
   });
 });

@@ -15,7 +15,7 @@ import { StrataError } from '../api/errors.js';
 import type { Mutation } from '../api/mutation.js';
 import { assert } from '../util/assert.js';
 import type { AppendFile, LogDisk } from '../storage/log-disk.js';
-import { decodeMutations, encodeFrame, encodeMutations, hasFrameAfter, scanSegment } from '../storage/log-frame.js';
+import { UNWRITTEN_SPACE, decodeMutations, encodeFrame, encodeMutations, hasFrameAfter, scanSegment } from '../storage/log-frame.js';
 
 /** A batch as the log hands it on: its version and mutations. */
 export interface LoggedBatch {
@@ -78,6 +78,8 @@ export class LogServer {
     const segments: Segment[] = [];
     let lastVersion = 0;
     let tornBytes = 0;
+    // Files change only after every segment has been read, so a refused open changes nothing.
+    const changes: (() => Promise<void>)[] = [];
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
       const bytes = await disk.read(name);
@@ -86,27 +88,33 @@ export class LogServer {
         batches.push({ version: frame.version, mutations: decodeMutations(frame.payload) });
         lastVersion = frame.version;
       }
-      if (scan.stop !== null) {
+      const stop = scan.stop;
+      if (stop !== null && stop.reason === UNWRITTEN_SPACE && stop.searchFrom === null) {
+        // Only zeros after the last frame: space allocated ahead and never written. The segment's
+        // data simply ends there (a later segment may follow); give the space back.
+        changes.push(() => disk.truncate(name, scan.validBytes));
+      } else if (stop !== null) {
         const later = names.slice(i + 1);
         let laterData = false;
         for (const other of later) if ((await disk.read(other)).length > 0) laterData = true;
-        if (laterData || (scan.stop.searchFrom !== null && hasFrameAfter(bytes, scan.stop.searchFrom, lastVersion))) {
+        if (laterData || (stop.searchFrom !== null && hasFrameAfter(bytes, stop.searchFrom, lastVersion))) {
           throw new StrataError(
             'file_corrupt',
-            `log segment ${name} is damaged at byte ${scan.stop.offset} (${scan.stop.reason}) and acknowledged data follows it; refusing to open rather than lose commits`,
-            { details: { segment: name, offset: scan.stop.offset, reason: scan.stop.reason } },
+            `log segment ${name} is damaged at byte ${stop.offset} (${stop.reason}) and acknowledged data follows it; refusing to open rather than lose commits`,
+            { details: { segment: name, offset: stop.offset, reason: stop.reason } },
           );
         }
         tornBytes = bytes.length - scan.validBytes;
-        await disk.truncate(name, scan.validBytes);
-        for (const other of later) await disk.remove(other);
+        changes.push(() => disk.truncate(name, scan.validBytes));
+        for (const other of later) changes.push(() => disk.remove(other));
         if (scan.frames.length > 0) segments.push({ name, lastVersion });
-        else await disk.remove(name);
+        else changes.push(() => disk.remove(name));
         break;
       }
       if (scan.frames.length > 0) segments.push({ name, lastVersion });
-      else await disk.remove(name);
+      else changes.push(() => disk.remove(name));
     }
+    for (const change of changes) await change();
     return { log: new LogServer(disk, segments, lastVersion), batches, tornBytes };
   }
 

@@ -14,11 +14,13 @@ import type { EngineCursor, StorageEngine } from './storage-engine.js';
 const DATA_PREFIX = 'D';
 const DURABLE_VERSION_KEY = 'Mdurable_version';
 
+// Keys cross into LevelDB as latin1 bytes. Only data keys are ever decoded (iterators run inside
+// the data prefix), so decoding drops the one-byte prefix in the same step.
 const latin1 = {
   name: 'strata-latin1',
   format: 'buffer' as const,
   encode: (key: string): Buffer => Buffer.from(key, 'latin1'),
-  decode: (bytes: Buffer): string => bytes.toString("latin1"),
+  decode: (bytes: Buffer): string => bytes.toString("latin1", DATA_PREFIX.length),
 };
 
 type Level = ClassicLevel<string, Uint8Array>;
@@ -68,9 +70,7 @@ export class LevelEngine implements StorageEngine {
     const iterator = this.#db.iterator({ gte: DATA_PREFIX + begin, lt: DATA_PREFIX + end, reverse });
     return {
       async next(count) {
-        const entries = (await iterator.nextv(count)) as [string, Uint8Array][];
-        for (const entry of entries) entry[0] = entry[0].slice(1);
-        return entries;
+        return (await iterator.nextv(count)) as [string, Uint8Array][];
       },
       close: () => iterator.close(),
     };

@@ -13,6 +13,8 @@
  * checksum is what makes that decidable: a frame with a sound header that runs past the end of
  * the file was cut short, so nothing can follow it, even if its payload happens to contain bytes
  * that look like a frame; only after a damaged header must the rest of the file be searched.
+ * Zeros where a header would start are space the log allocated ahead and never wrote (a real
+ * header is never all zeros): with nothing but zeros after them, the segment simply ends there.
  */
 import { Packr } from 'msgpackr';
 import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutation.js';
@@ -85,7 +87,23 @@ export interface SegmentScan {
   stop: ScanStop | null;
 }
 
+/** The reason scanning gives for zeros where a frame header would start: space allocated ahead, never written. */
+export const UNWRITTEN_SPACE = 'unwritten space';
+
+/** Index of the first non-zero byte at or after `from`, or -1. */
+function firstNonZero(bytes: Uint8Array, from: number): number {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return i;
+  return -1;
+}
+
 function frameAt(bytes: Uint8Array, view: DataView, offset: number, afterVersion: number): ScannedFrame | Omit<ScanStop, 'offset'> {
+  const nonZero = firstNonZero(bytes, offset);
+  if (nonZero < 0) return { reason: UNWRITTEN_SPACE, searchFrom: null };
+  if (nonZero >= offset + FRAME_HEADER_BYTES) {
+    // A real header is never all zeros (its checksum is not zero), so a frame could only start
+    // where the zeros end: no earlier than 19 bytes before the next non-zero byte.
+    return { reason: UNWRITTEN_SPACE, searchFrom: nonZero - FRAME_HEADER_BYTES + 1 };
+  }
   if (bytes.length - offset < FRAME_HEADER_BYTES) return { reason: 'incomplete frame header', searchFrom: null };
   if (crc32c(bytes.subarray(offset, offset + 16)) !== view.getUint32(offset + 16, true)) {
     return { reason: 'damaged frame header', searchFrom: offset + 1 };
@@ -127,7 +145,13 @@ export function scanSegment(bytes: Uint8Array, afterVersion: number): SegmentSca
 export function hasFrameAfter(bytes: Uint8Array, from: number, afterVersion: number): boolean {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let offset = from; offset + FRAME_HEADER_BYTES <= bytes.length; offset++) {
-    if ('payload' in frameAt(bytes, view, offset, afterVersion)) return true;
+    const found = frameAt(bytes, view, offset, afterVersion);
+    if ('payload' in found) return true;
+    // Skip a run of zeros in one step instead of trying every offset inside it.
+    if (found.reason === UNWRITTEN_SPACE) {
+      if (found.searchFrom === null) return false;
+      offset = Math.max(offset, found.searchFrom - 1);
+    }
   }
   return false;
 }

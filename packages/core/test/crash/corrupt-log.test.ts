@@ -1,10 +1,14 @@
-// Proves how recovery treats damaged log segments: a damaged frame followed by good data makes
-// open() fail with StrataError `file_corrupt` naming the segment and byte offset and leaves every
-// file as it was (nothing acknowledged is discarded), while a torn tail (a cut-short last frame,
-// or garbage after the last frame) is discarded: open succeeds with every complete frame's
-// commits, reports the torn bytes, accepts new commits and reopens cleanly. A damaged length field
-// is corruption, not a torn tail, and a torn last frame whose written part holds a well-formed
-// newer frame is still a torn tail. It also checks the documented frame format with its own parser.
+// Proves how recovery treats damaged log segments: a damaged frame followed by good data (even
+// after a run of zeros) makes open() fail with StrataError `file_corrupt` naming the segment and
+// byte offset and leaves every file as it was (nothing acknowledged is discarded), while a torn tail
+// (a cut-short last frame, or garbage after the last frame, whether or not zeros follow or precede
+// it) is discarded: open succeeds with every complete frame's commits, reports the torn bytes,
+// accepts new commits and reopens cleanly. A damaged length field is corruption, not a torn tail,
+// and a torn last frame whose written part holds a well-formed newer frame is still a torn tail.
+// A segment is its frames followed by zeros (the log allocates space ahead, 4 MiB by default):
+// zeros after the last frame are a clean end, given back on open. The test checks the documented
+// frame format with its own parser. Damage "at the end" means at the end of the written data
+// (inside the allocated space), unless a test says it appends to the file, after the zeros.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +28,8 @@ import {
 const COMMITS = 40;
 /** `[length u32][crc32c u32][version u64][header crc32c u32]` before the payload. */
 const HEADER_BYTES = 20;
+/** Zeros the log writes after the data whenever a write grows a segment file (its documented default). */
+const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), written here independently of the
 // engine so that the test also checks the documented frame format.
@@ -46,16 +52,22 @@ interface Frame {
   version: number;
 }
 
+const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0);
+
 /**
  * Parses a segment of complete, valid frames:
  * `[length u32][crc32c u32][version u64][header crc32c u32][payload]`, little-endian, where the
  * first checksum covers the version bytes followed by the payload and the header checksum covers
- * the 16 bytes before it.
+ * the 16 bytes before it — then, usually, zeros to the end of the space allocated ahead. A real
+ * header is never all zeros (its length is not zero), so zeros where a header would start (or
+ * fewer than a header's worth of them before the end of the file) end the written data, and only
+ * zeros may follow.
  */
 function parseFrames(bytes: Buffer): Frame[] {
   const frames: Frame[] = [];
   let offset = 0;
   while (offset < bytes.length) {
+    if (isZero(bytes.subarray(offset, offset + HEADER_BYTES))) break;
     expect(offset + HEADER_BYTES).toBeLessThanOrEqual(bytes.length);
     expect(crc32c(bytes.subarray(offset, offset + 16)), `header checksum of the frame at byte ${offset}`).toBe(
       bytes.readUInt32LE(offset + 16),
@@ -73,8 +85,23 @@ function parseFrames(bytes: Buffer): Frame[] {
     frames.push({ offset, end, version });
     offset = end;
   }
+  expect(isZero(bytes.subarray(offset)), `only zeros after the written data, which ends at byte ${offset}`).toBe(true);
   return frames;
 }
+
+/** Where the written data of a segment of valid frames ends (the zeros allocated ahead start). */
+const writtenEnd = (bytes: Buffer): number => parseFrames(bytes).at(-1)?.end ?? 0;
+
+/** `bytes` with `data` written over it at `offset`, growing it if `data` runs past its end (as a positional write does). */
+function writeAt(bytes: Buffer, offset: number, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(Math.max(bytes.length, offset + data.length));
+  bytes.copy(out);
+  out.set(data, offset);
+  return out;
+}
+
+/** The torn bytes open() reports when the good frames end at `from`: all the rest, unless it is only zeros (a clean end). */
+const tornAfter = (bytes: Buffer, from: number): number => (isZero(bytes.subarray(from)) ? 0 : bytes.length - from);
 
 /** A frame header with a sound header checksum for a payload of `length` bytes whose checksum is `payloadCrc`. */
 function frameHeader(length: number, payloadCrc: number, version: number): Buffer {
@@ -169,13 +196,16 @@ async function readCommits(child: Child, prefix: string): Promise<Map<string, st
 
 /**
  * Opens a directory with a torn tail and checks: it opens, reports `tornBytes`, holds exactly
- * `expected`, accepts a new commit, and reopens after a clean close with nothing to replay.
+ * `expected`, has cut its only segment back to `keptBytes` (when given: the end of the last good
+ * frame), accepts a new commit, and reopens after a clean close with nothing to replay.
  */
-async function expectTornTail(dir: string, tornBytes: number, expected: [string, string][]): Promise<void> {
+async function expectTornTail(dir: string, tornBytes: number, expected: [string, string][], keptBytes?: number): Promise<void> {
+  const [segment] = segments(dir);
   const { child, outcome } = await openIn(dir);
   expect(outcome.type, JSON.stringify(outcome)).toBe('ready');
   expect(outcome.recovery!.tornLogBytes).toBe(tornBytes);
   expect(outcome.recovery!.replayedBatches).toBe(expected.length);
+  if (keptBytes !== undefined) expect(fs.statSync(segmentPath(dir, segment!)).size).toBe(keptBytes);
   expect(await readCommits(child, 'seq')).toEqual(new Map(expected));
   await child.request({ cmd: 'commit', entries: [['after/torn', 'new commit']] });
   await child.request({ cmd: 'close' });
@@ -198,7 +228,11 @@ beforeAll(async () => {
   expect(acked.length).toBe(COMMITS);
   // The kill left every commit in one segment, one frame per commit (they ran one after another).
   expect(segments(base).length).toBe(1);
-  expect(parseFrames(fs.readFileSync(segmentPath(base, segments(base)[0]!))).length).toBe(COMMITS);
+  const bytes = fs.readFileSync(segmentPath(base, segments(base)[0]!));
+  const frames = parseFrames(bytes);
+  expect(frames.length).toBe(COMMITS);
+  // The first write grew the file and allocated space ahead; every later frame fit in it.
+  expect(bytes.length).toBe(frames[0]!.end + PREALLOCATE_BYTES);
 });
 
 afterEach(() => {
@@ -225,11 +259,13 @@ describe('a damaged frame followed by good data', () => {
     await expectCorrupt(dir, name!, frame.offset, 'payload checksum mismatch');
     expect(fs.readFileSync(file).equals(damaged)).toBe(true);
 
-    // Repairing the byte gives back every acknowledged commit.
+    // Repairing the byte gives back every acknowledged commit; the zeros after them are a clean end,
+    // and opening gives that space back.
     fs.writeFileSync(file, original);
     const { child, outcome } = await openIn(dir);
     expect(outcome.type, JSON.stringify(outcome)).toBe('ready');
     expect(outcome.recovery).toMatchObject({ replayedBatches: COMMITS, tornLogBytes: 0 });
+    expect(fs.statSync(file).size).toBe(writtenEnd(original));
     expect(await readCommits(child, 'seq')).toEqual(new Map(acked));
     await child.request({ cmd: 'close' });
     expect(await child.exited).toEqual({ code: 0, signal: null });
@@ -286,46 +322,111 @@ describe('a damaged frame followed by good data', () => {
     await expectCorrupt(dir, names[0]!, last.offset, 'payload checksum mismatch');
 
     // Cut short in its header, or in its payload under a sound header: torn on its own, but the
-    // later segment holds acknowledged data.
+    // later segment holds acknowledged data. The file cut there (the write that grew it torn)...
     fs.writeFileSync(first, original.subarray(0, last.offset + 10));
     await expectCorrupt(dir, names[0]!, last.offset, 'incomplete frame header');
     fs.writeFileSync(first, original.subarray(0, last.offset + HEADER_BYTES + 5));
     await expectCorrupt(dir, names[0]!, last.offset, 'frame extends past the end of the segment');
+    // ...or zeros from there on, as in space allocated ahead.
+    const end = writtenEnd(original);
+    const zeroedFrom = (at: number): Buffer => Buffer.concat([original.subarray(0, at), Buffer.alloc(end - at + 4096)]);
+    fs.writeFileSync(first, zeroedFrom(last.offset + 10));
+    await expectCorrupt(dir, names[0]!, last.offset, 'damaged frame header');
+    fs.writeFileSync(first, zeroedFrom(last.offset + HEADER_BYTES + 5));
+    await expectCorrupt(dir, names[0]!, last.offset, 'payload checksum mismatch');
+
+    // Undamaged, with zeros after its frames, the first segment ends cleanly and the later one is read too.
+    fs.writeFileSync(first, Buffer.concat([original.subarray(0, end), Buffer.alloc(4096)]));
+    const { child, outcome } = await openIn(dir);
+    expect(outcome.type, JSON.stringify(outcome)).toBe('ready');
+    expect(outcome.recovery!.tornLogBytes).toBe(0);
+    // Its zeros were given back (unless the replayed versions, once durable in storage, already let it go).
+    if (fs.existsSync(first)) expect(fs.statSync(first).size).toBe(end);
+    expect(await readCommits(child, 'seq')).toEqual(new Map(acked));
+    expect(await readCommits(child, 'more')).toEqual(new Map(more));
+    await child.request({ cmd: 'close' });
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('treats a frame zeroed from some byte on as corruption when good frames follow it', async () => {
+    // Zeros inside the written data are not space allocated ahead: acknowledged frames follow.
+    const dir = copyOf(base);
+    const [name] = segments(dir);
+    const file = segmentPath(dir, name!);
+    const bytes = fs.readFileSync(file);
+    const frames = parseFrames(bytes);
+    const frame = frames[Math.floor(random() * (frames.length - 1))]!;
+    const from = frame.offset + Math.floor(random() * (frame.end - frame.offset));
+    bytes.fill(0, from, frame.end);
+    fs.writeFileSync(file, bytes);
+    await expectCorrupt(dir, name!, frame.offset);
   });
 });
 
+/**
+ * How a test tears the written data: `cut` ends the file there (the write that grew the file was
+ * torn); `zeros` keeps the file's length with zeros from there on (a write into space allocated
+ * ahead was torn).
+ */
+const TEARS = ['cut', 'zeros'] as const;
+type Tear = (typeof TEARS)[number];
+
+/** `bytes` (a segment of valid frames, then zeros) torn at `at` in the way `how` says. */
+function tear(bytes: Buffer, at: number, how: Tear): Buffer {
+  if (how === 'cut') return bytes.subarray(0, at);
+  const torn = Buffer.from(bytes);
+  torn.fill(0, at, writtenEnd(bytes));
+  return torn;
+}
+
+/**
+ * `data` written where the next frame would go (the end of the written data): over the zeros
+ * allocated ahead when `how` is `zeros`, onto the file cut back to its data when it is `cut`.
+ */
+function writeAfterData(bytes: Buffer, data: Uint8Array, how: Tear): Buffer {
+  const end = writtenEnd(bytes);
+  return writeAt(how === 'cut' ? bytes.subarray(0, end) : bytes, end, data);
+}
+
 describe('a torn tail', () => {
-  it('discards a last frame cut short in its payload', async () => {
+  it.each(TEARS)('discards a last frame cut short in its payload (%s)', async (how) => {
     const dir = copyOf(base);
     const file = segmentPath(dir, segments(dir)[0]!);
     const bytes = fs.readFileSync(file);
     const last = parseFrames(bytes).at(-1)!;
     const keep = last.offset + HEADER_BYTES + Math.floor((last.end - last.offset - HEADER_BYTES) / 2);
-    fs.writeFileSync(file, bytes.subarray(0, keep));
-    await expectTornTail(dir, keep - last.offset, acked.slice(0, -1));
+    const torn = tear(bytes, keep, how);
+    fs.writeFileSync(file, torn);
+    // Everything after the last good frame goes: what was written of the torn one, and the zeros.
+    const tornBytes = torn.length - last.offset;
+    if (how === 'cut') expect(tornBytes).toBe(keep - last.offset);
+    await expectTornTail(dir, tornBytes, acked.slice(0, -1), last.offset);
   });
 
-  it('discards a last frame cut short in its header', async () => {
+  it.each(TEARS)('discards a last frame cut short in its header (%s)', async (how) => {
     const dir = copyOf(base);
     const file = segmentPath(dir, segments(dir)[0]!);
     const bytes = fs.readFileSync(file);
     const last = parseFrames(bytes).at(-1)!;
-    fs.writeFileSync(file, bytes.subarray(0, last.offset + 7));
-    await expectTornTail(dir, 7, acked.slice(0, -1));
+    const torn = tear(bytes, last.offset + 7, how);
+    fs.writeFileSync(file, torn);
+    await expectTornTail(dir, how === 'cut' ? 7 : torn.length - last.offset, acked.slice(0, -1), last.offset);
   });
 
-  it('discards a partial frame appended after the last complete one', async () => {
+  it.each(TEARS)('discards a partial frame written after the last complete one (%s)', async (how) => {
     const dir = copyOf(base);
     const file = segmentPath(dir, segments(dir)[0]!);
     const bytes = fs.readFileSync(file);
+    const end = writtenEnd(bytes);
     const last = parseFrames(bytes).at(-1)!;
     // The sound header of a 1000-byte frame with the next version, but only 100 bytes of its payload.
     const partial = frameWithVersion(Buffer.alloc(1000, 0x61), last.version + 1).subarray(0, HEADER_BYTES + 100);
-    fs.appendFileSync(file, partial);
-    await expectTornTail(dir, partial.length, acked);
+    const damaged = writeAfterData(bytes, partial, how);
+    fs.writeFileSync(file, damaged);
+    await expectTornTail(dir, how === 'cut' ? partial.length : damaged.length - end, acked, end);
   });
 
-  it('discards a torn last frame whose written part contains a well-formed newer frame', async () => {
+  it.each(TEARS)('discards a torn last frame whose written part contains a well-formed newer frame (%s)', async (how) => {
     // A crash while writing the last frame must never make the log unopenable, whatever its payload
     // holds: here the bytes of a complete frame with a newer version (say, a stored log record).
     const dir = copyOf(base);
@@ -333,41 +434,79 @@ describe('a torn tail', () => {
     const bytes = fs.readFileSync(file);
     const frames = parseFrames(bytes);
     const last = frames.at(-1)!;
+    const end = writtenEnd(bytes);
     const embedded = frameWithVersion(bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end), last.version + 1000);
     const payload = Buffer.concat([Buffer.alloc(7, 0x62), embedded, Buffer.alloc(200, 0x63)]);
     const torn = frameWithVersion(payload, last.version + 1).subarray(0, HEADER_BYTES + 7 + embedded.length + 50);
     expect(parseFrames(embedded).map((f) => f.version)).toEqual([last.version + 1000]);
-    fs.appendFileSync(file, torn);
-    await expectTornTail(dir, torn.length, acked);
+    const damaged = writeAfterData(bytes, torn, how);
+    fs.writeFileSync(file, damaged);
+    await expectTornTail(dir, how === 'cut' ? torn.length : damaged.length - end, acked, end);
   });
 });
 
 describe('garbage after the last frame', () => {
-  it('is a torn tail when no valid frame follows it (seeded random bytes)', async () => {
+  const randomGarbage = (length: number): Buffer => Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+
+  it('is a torn tail when no valid frame follows it (seeded random bytes written over the zeros)', async () => {
     const dir = copyOf(base);
     const file = segmentPath(dir, segments(dir)[0]!);
-    const garbage = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 4096) }, () => Math.floor(random() * 256)));
-    fs.appendFileSync(file, garbage);
-    await expectTornTail(dir, garbage.length, acked);
-  });
-
-  it('is a torn tail when it is zeros (a file extended but never written)', async () => {
-    const dir = copyOf(base);
-    const file = segmentPath(dir, segments(dir)[0]!);
-    fs.appendFileSync(file, Buffer.alloc(4096));
-    await expectTornTail(dir, 4096, acked);
-  });
-
-  it('is corruption when a valid newer frame follows it', async () => {
-    const dir = copyOf(base);
-    const [name] = segments(dir);
-    const file = segmentPath(dir, name!);
     const bytes = fs.readFileSync(file);
-    const frames = parseFrames(bytes);
-    const last = frames.at(-1)!;
-    const payload = bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end);
-    const garbage = Buffer.from(Array.from({ length: 64 + Math.floor(random() * 512) }, () => Math.floor(random() * 256)));
-    fs.appendFileSync(file, Buffer.concat([garbage, frameWithVersion(payload, last.version + 1000)]));
-    await expectCorrupt(dir, name!, bytes.length, 'damaged frame header');
+    const end = writtenEnd(bytes);
+    const garbage = randomGarbage(1 + Math.floor(random() * 4096));
+    const damaged = writeAt(bytes, end, garbage);
+    fs.writeFileSync(file, damaged);
+    await expectTornTail(dir, tornAfter(damaged, end), acked, end);
+  });
+
+  it('is a torn tail when it is appended after the zeros and no valid frame follows it', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const bytes = fs.readFileSync(file);
+    const end = writtenEnd(bytes);
+    // Zeros no longer end the data here: something follows them, so everything after the last frame is torn.
+    const garbage = randomGarbage(1 + Math.floor(random() * 4096));
+    garbage[0] = 0xff;
+    fs.appendFileSync(file, garbage);
+    await expectTornTail(dir, bytes.length + garbage.length - end, acked, end);
+  });
+
+  it('is a clean end when it is only zeros (space allocated ahead, or a file extended but never written)', async () => {
+    const dir = copyOf(base);
+    const file = segmentPath(dir, segments(dir)[0]!);
+    const end = writtenEnd(fs.readFileSync(file));
+    fs.appendFileSync(file, Buffer.alloc(4096));
+    await expectTornTail(dir, 0, acked, end);
+    // Fewer zeros than a frame header, right after the last frame, end the data too.
+    const again = copyOf(base);
+    const againFile = segmentPath(again, segments(again)[0]!);
+    fs.truncateSync(againFile, end + 7);
+    await expectTornTail(again, 0, acked, end);
+  });
+
+  it('is corruption when a valid newer frame follows it, with or without zeros between', async () => {
+    const cases = [
+      { where: 'written over the zeros', zeros: false, garbage: true, reason: 'damaged frame header' },
+      { where: 'appended after the zeros', zeros: true, garbage: true, reason: 'unwritten space' },
+      { where: 'zeros, then the frame', zeros: true, garbage: false, reason: 'unwritten space' },
+    ];
+    for (const { where, zeros, garbage, reason } of cases) {
+      const dir = copyOf(base);
+      const [name] = segments(dir);
+      const file = segmentPath(dir, name!);
+      const bytes = fs.readFileSync(file);
+      const frames = parseFrames(bytes);
+      const last = frames.at(-1)!;
+      const end = writtenEnd(bytes);
+      const payload = bytes.subarray(frames[0]!.offset + HEADER_BYTES, frames[0]!.end);
+      const junk = garbage ? randomGarbage(64 + Math.floor(random() * 512)) : Buffer.alloc(0);
+      if (garbage) junk[0] = 0xff; // (so that it never starts with a header's worth of zeros)
+      const tail = Buffer.concat([junk, frameWithVersion(payload, last.version + 1000)]);
+      fs.writeFileSync(file, zeros ? Buffer.concat([bytes, tail]) : writeAt(bytes, end, tail));
+      // The damage is where the next frame should have started: the end of the written data.
+      await expectCorrupt(dir, name!, end, reason).catch((error: unknown) => {
+        throw new Error(`garbage ${where}: ${String(error)}`, { cause: error });
+      });
+    }
   });
 });
