@@ -2,7 +2,7 @@
  * The embedded database: the roles wired together in one process, recovery, and the retry loop.
  */
 import path from 'node:path';
-import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, VERSIONS_PER_SECOND } from '../limits.js';
+import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, STORAGE_CACHE_BYTES_DEFAULT, VERSIONS_PER_SECOND } from '../limits.js';
 import { CommitProxy, type CommitRequest, type CommitResult } from '../roles/commit-proxy.js';
 import { LogServer } from '../roles/log-server.js';
 import { Resolver, type ResolverOptions } from '../roles/resolver.js';
@@ -21,7 +21,7 @@ import { Transaction, type TransactionHost, type TransactionOptions } from './tr
 export interface OpenOptions {
   /** The data directory. Without one the database lives in memory, with the same semantics. */
   path?: string;
-  /** Bytes of durable values the storage server caches for point reads (default 64 MiB). */
+  /** Bytes of durable data the storage server keeps in memory for point and range reads (default 64 MiB; 0 turns it off). */
   cacheBytes?: number;
   /**
    * Length of the MVCC window in milliseconds (default 5000). Reads and commits older than the
@@ -245,7 +245,8 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     runtime,
     engine,
     windowVersions,
-    ...(options.cacheBytes === undefined ? {} : { cacheBytes: options.cacheBytes }),
+    // An in-memory engine is already memory: a cache in front of it would only hold a second copy.
+    cacheBytes: dataPath === null ? 0 : (options.cacheBytes ?? STORAGE_CACHE_BYTES_DEFAULT),
     onDurable: (version) => void log.popThrough(version).catch(fail),
     onFailure: fail,
   });

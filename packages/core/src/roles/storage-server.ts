@@ -23,10 +23,11 @@ import { StrataError } from '../api/errors.js';
 import { MutationType, applyAtomicOp, type Mutation } from '../api/mutation.js';
 import type { LoggedBatch } from './log-server.js';
 import type { Runtime, Timer } from '../runtime/runtime.js';
-import type { StorageEngine } from '../storage/storage-engine.js';
+import { RangeCache } from '../storage/range-cache.js';
+import type { EngineCursor, StorageEngine } from '../storage/storage-engine.js';
 import { assert } from '../util/assert.js';
 import { BTree } from '../util/btree.js';
-import { equalBytes, type KeyString } from '../util/bytes.js';
+import { equalBytes, keyAfter, type KeyString } from '../util/bytes.js';
 
 /** One entry of a key's chain. `op` is 0 for a plain value or clear, else the atomic op type. */
 interface ChainEntry {
@@ -64,7 +65,7 @@ export interface StorageServerOptions {
   engine: StorageEngine;
   /** Versions kept in memory and readable (default: the five-second MVCC window). */
   windowVersions?: number;
-  /** Bytes of durable values cached for point reads. */
+  /** Bytes of durable data cached for point and range reads (0 turns the cache off). */
   cacheBytes?: number;
   /** How often versions older than the window move to the engine. */
   durabilityIntervalMs?: number;
@@ -84,14 +85,11 @@ type Lookup =
   | { kind: 'value'; value: Uint8Array | null }
   | { kind: 'engine'; ops: ChainEntry[] }; // apply ops (oldest first) to the engine's value
 
-const ENTRY_OVERHEAD_BYTES = 64;
-
 /** Serves versioned reads from an in-memory window over a durable engine. */
 export class StorageServer {
   readonly #runtime: Runtime;
   readonly #engine: StorageEngine;
   readonly #windowVersions: number;
-  readonly #cacheBytesMax: number;
   readonly #durabilityIntervalMs: number;
   readonly #onDurable: (version: number) => void;
   readonly #onFailure: (error: unknown) => void;
@@ -104,9 +102,8 @@ export class StorageServer {
   #version: number;
   #durableVersion: number;
 
-  // Durable values for point reads (insertion-ordered, evicted oldest first).
-  readonly #cache = new Map<KeyString, Uint8Array | null>();
-  #cacheBytes = 0;
+  // Durable data served from memory: point and range reads fill it, flushes keep it exact.
+  readonly #cache: RangeCache;
 
   // Engine reads in flight, and the gate a flush closes while it commits to the engine.
   #engineReads = 0;
@@ -131,7 +128,7 @@ export class StorageServer {
     this.#runtime = options.runtime;
     this.#engine = options.engine;
     this.#windowVersions = options.windowVersions ?? MVCC_WINDOW_VERSIONS;
-    this.#cacheBytesMax = options.cacheBytes ?? STORAGE_CACHE_BYTES_DEFAULT;
+    this.#cache = new RangeCache(options.cacheBytes ?? STORAGE_CACHE_BYTES_DEFAULT);
     this.#durabilityIntervalMs = options.durabilityIntervalMs ?? STORAGE_DURABILITY_INTERVAL_MS;
     this.#onDurable = options.onDurable ?? (() => {});
     this.#onFailure = options.onFailure ?? (() => {});
@@ -235,10 +232,8 @@ export class StorageServer {
     this.#checkReadable(version);
     const lookup = this.#lookup(key, version, this.#durableVersion);
     if (lookup.kind === 'value') return lookup.value;
-    if (lookup.ops.length === 0) {
-      const cached = this.#cache.get(key);
-      if (cached !== undefined) return cached;
-    }
+    const cached = this.#cache.get(key);
+    if (cached.covered) return applyOps(cached.value, lookup.ops);
     return this.#getFromEngine(key, version);
   }
 
@@ -250,7 +245,8 @@ export class StorageServer {
       const lookup = this.#lookup(key, version, this.#durableVersion);
       if (lookup.kind === 'value') return lookup.value;
       const base = await this.#engine.get(key);
-      if (lookup.ops.length === 0) this.#cacheDurable(key, base);
+      // No flush can commit while this read holds the engine, so `base` is the current engine state.
+      this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]]);
       return applyOps(base, lookup.ops);
     } finally {
       this.#exitEngine();
@@ -282,12 +278,15 @@ export class StorageServer {
       this.#checkReadable(version);
       return { entries: [], more: false };
     }
+    // Enter the engine first (synchronously, unless a flush is committing), so a flush that starts
+    // after this read cannot move the durable version under it, whether the cache or the engine answers.
     await this.#enterEngine();
     let holdsEngine = true;
-    const epoch = this.#epoch;
-    this.#readers.set(epoch, (this.#readers.get(epoch) ?? 0) + 1);
-    let cursor: ReturnType<StorageEngine['cursor']> | null = null;
+    const epoch = this.#registerReader();
+    let cursor: EngineCursor | null = null;
     try {
+      const cached = await this.#getRangeFromCache(begin, end, version, limit, reverse);
+      if (cached !== null) return cached;
       this.#checkReadable(version);
       const baseVersion = this.#durableVersion;
       cursor = this.#engine.cursor(begin, end, reverse);
@@ -296,19 +295,53 @@ export class StorageServer {
         if (holdsEngine) this.#exitEngine();
         holdsEngine = false;
       };
-      return await this.#mergeRange(cursor, begin, end, version, baseVersion, limit, reverse, release);
+      const fetched: [KeyString, Uint8Array][] = [];
+      const result = await this.#mergeRange(cursor, begin, end, version, baseVersion, limit, reverse, release, fetched);
+      // What the engine returned is every entry of the range it walked: cache it, unless a flush
+      // changed the engine since the cursor's snapshot.
+      if (this.#epoch === epoch) {
+        const exhausted = fetched.length === 0 || !result.more;
+        const last = fetched.length > 0 ? fetched[fetched.length - 1]![0] : null;
+        if (reverse) this.#cache.fill(exhausted || last === null ? begin : last, end, fetched);
+        else this.#cache.fill(begin, exhausted || last === null ? end : keyAfter(last), fetched);
+      }
+      return result;
     } finally {
       if (holdsEngine) this.#exitEngine();
       if (cursor !== null) void cursor.close();
-      const count = this.#readers.get(epoch)! - 1;
-      if (count === 0) this.#readers.delete(epoch);
-      else this.#readers.set(epoch, count);
-      this.#maybePrune();
+      this.#unregisterReader(epoch);
     }
   }
 
+  // Serves a range read from the cache when the cache covers enough of it; `null` otherwise. The
+  // caller holds the engine and is registered as a reader.
+  async #getRangeFromCache(begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult | null> {
+    const bound = reverse ? this.#cache.coveredFrom(end) : this.#cache.coveredUntil(begin);
+    if (bound === null) return null;
+    this.#checkReadable(version);
+    const from = reverse && bound > begin ? bound : begin;
+    const to = !reverse && bound < end ? bound : end;
+    const cursor = this.#cache.cursor(from, to, reverse);
+    const result = await this.#mergeRange(cursor, from, to, version, this.#durableVersion, limit, reverse, () => {}, null);
+    // Enough rows, or the whole range covered: the answer. Otherwise the engine must be read.
+    return result.more || (from === begin && to === end) ? result : null;
+  }
+
+  #registerReader(): number {
+    const epoch = this.#epoch;
+    this.#readers.set(epoch, (this.#readers.get(epoch) ?? 0) + 1);
+    return epoch;
+  }
+
+  #unregisterReader(epoch: number): void {
+    const count = this.#readers.get(epoch)! - 1;
+    if (count === 0) this.#readers.delete(epoch);
+    else this.#readers.set(epoch, count);
+    this.#maybePrune();
+  }
+
   async #mergeRange(
-    cursor: ReturnType<StorageEngine['cursor']>,
+    cursor: EngineCursor,
     begin: KeyString,
     end: KeyString,
     version: number,
@@ -316,6 +349,7 @@ export class StorageServer {
     limit: number,
     reverse: boolean,
     onSnapshot: () => void,
+    fetched: [KeyString, Uint8Array][] | null,
   ): Promise<StorageRangeResult> {
     const entries: StorageEntry[] = [];
     // Memory keys are found by seeking from the last one, never by an iterator held across an
@@ -332,15 +366,16 @@ export class StorageServer {
     let engineBatch: [KeyString, Uint8Array][] = [];
     let engineIndex = 0;
     let engineDone = false;
-    let fetched = false;
+    let snapshotTaken = false;
     const fetchCount = Math.min(Math.max(limit, 16), 1024);
     while (entries.length < limit) {
       if (!engineDone && engineIndex >= engineBatch.length) {
         engineBatch = await cursor.next(fetchCount);
-        if (!fetched) {
-          fetched = true;
+        if (!snapshotTaken) {
+          snapshotTaken = true;
           onSnapshot();
         }
+        if (fetched !== null) for (const entry of engineBatch) fetched.push(entry);
         engineIndex = 0;
         if (engineBatch.length === 0) engineDone = true;
       }
@@ -438,21 +473,6 @@ export class StorageServer {
     this.#versionWaiters.length = 0;
     this.#versionWaiters.push(...waiting);
     for (const waiter of ready) waiter.resolve();
-  }
-
-  #cacheDurable(key: KeyString, value: Uint8Array | null): void {
-    if (this.#cacheBytesMax <= 0) return;
-    const previous = this.#cache.get(key);
-    if (previous !== undefined) this.#cacheBytes -= cacheCost(key, previous);
-    else if (this.#cacheBytes + cacheCost(key, value) > this.#cacheBytesMax) {
-      for (const [oldKey, oldValue] of this.#cache) {
-        this.#cache.delete(oldKey);
-        this.#cacheBytes -= cacheCost(oldKey, oldValue);
-        if (this.#cacheBytes + cacheCost(key, value) <= this.#cacheBytesMax) break;
-      }
-    }
-    this.#cache.set(key, value);
-    this.#cacheBytes += cacheCost(key, value);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -580,7 +600,7 @@ export class StorageServer {
       }
       assert(this.#durableVersion === baseVersion, 'only one flush runs at a time');
       this.#durableVersion = target;
-      for (const [key, value] of writes) if (this.#cache.has(key)) this.#cacheDurable(key, value);
+      for (const [key, value] of writes) this.#cache.write(key, value);
     } finally {
       this.#commitGate = null;
       openGate();
@@ -660,6 +680,3 @@ function applyOps(base: Uint8Array | null, ops: readonly ChainEntry[]): Uint8Arr
   return value;
 }
 
-function cacheCost(key: KeyString, value: Uint8Array | null): number {
-  return key.length + (value === null ? 0 : value.length) + ENTRY_OVERHEAD_BYTES;
-}

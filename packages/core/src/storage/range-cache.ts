@@ -1,0 +1,163 @@
+/**
+ * The storage server's cache of durable data: entries read from the engine, and the key ranges
+ * over which the cache is known to hold every engine entry.
+ *
+ * Invariants:
+ * 1. Coverage ranges are disjoint and coalesced. For every covered key, the cache holds exactly
+ *    the engine's value at the storage server's durable version (absent if the engine has none).
+ * 2. The cache only changes together with the engine: filled from reads of the current engine
+ *    state, and updated with every write a flush makes, in the same step as the durable version.
+ * 3. Its size is bounded: past `bytesMax`, whole ranges are evicted in key order from a moving
+ *    position, like a clock hand.
+ */
+import { BTree } from '../util/btree.js';
+import type { KeyString } from '../util/bytes.js';
+import type { EngineCursor } from './storage-engine.js';
+
+const ENTRY_OVERHEAD_BYTES = 64;
+const RANGE_OVERHEAD_BYTES = 96;
+
+/** What the cache knows about one key. */
+export type CachedValue = { covered: true; value: Uint8Array | null } | { covered: false };
+
+const NOT_COVERED: CachedValue = { covered: false };
+
+/** A bounded cache of durable entries with completeness ranges. */
+export class RangeCache {
+  readonly #bytesMax: number;
+  #entries = new BTree<KeyString, Uint8Array>();
+  /** Covered ranges: begin -> end. */
+  #coverage = new BTree<KeyString, KeyString>();
+  #bytes = 0;
+  #evictFrom: KeyString = '';
+
+  constructor(bytesMax: number) {
+    this.#bytesMax = bytesMax;
+  }
+
+  /** Bytes the cache accounts for. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The end of the covered range that contains `key`, or `null`. */
+  coveredUntil(key: KeyString): KeyString | null {
+    const range = this.#coverage.getPairOrNextLower(key);
+    return range !== undefined && key < range[1] ? range[1] : null;
+  }
+
+  /** The start of the covered range that contains every key just below `end`, or `null`. */
+  coveredFrom(end: KeyString): KeyString | null {
+    const range = this.#coverage.nextLowerPair(end);
+    return range !== undefined && end <= range[1] ? range[0] : null;
+  }
+
+  /** The engine's value of `key`, if the cache covers it. */
+  get(key: KeyString): CachedValue {
+    if (this.coveredUntil(key) === null) return NOT_COVERED;
+    return { covered: true, value: this.#entries.get(key) ?? null };
+  }
+
+  /**
+   * A cursor over the cached entries of `[begin, end)` on a snapshot taken now; the caller makes
+   * sure the range is covered.
+   */
+  cursor(begin: KeyString, end: KeyString, reverse: boolean): EngineCursor {
+    const snapshot = this.#entries.clone();
+    let position: KeyString | null = null;
+    return {
+      async next(count) {
+        const out: [KeyString, Uint8Array][] = [];
+        while (out.length < count) {
+          const pair = reverse
+            ? snapshot.nextLowerPair(position ?? end)
+            : position === null
+              ? snapshot.getPairOrNextHigher(begin)
+              : snapshot.nextHigherPair(position);
+          if (pair === undefined || (reverse ? pair[0] < begin : pair[0] >= end)) break;
+          out.push([pair[0], pair[1]]);
+          position = pair[0];
+        }
+        return out;
+      },
+      async close() {},
+    };
+  }
+
+  /**
+   * Records that `entries` are every engine entry of `[begin, end)` (read from the current
+   * engine state).
+   */
+  fill(begin: KeyString, end: KeyString, entries: readonly (readonly [KeyString, Uint8Array])[]): void {
+    if (begin >= end || this.#bytesMax <= 0) return;
+    for (const [key, value] of entries) {
+      const previous = this.#entries.get(key);
+      if (previous !== undefined) this.#bytes -= entryCost(key, previous);
+      this.#entries.set(key, value);
+      this.#bytes += entryCost(key, value);
+    }
+    this.#cover(begin, end);
+    this.#evict();
+  }
+
+  /** Applies a write the engine just made durable: covered keys take the new value. */
+  write(key: KeyString, value: Uint8Array | null): void {
+    if (this.coveredUntil(key) === null) return;
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) {
+      this.#bytes -= entryCost(key, previous);
+      this.#entries.delete(key);
+    }
+    if (value !== null) {
+      this.#entries.set(key, value);
+      this.#bytes += entryCost(key, value);
+    }
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#entries = new BTree<KeyString, Uint8Array>();
+    this.#coverage = new BTree<KeyString, KeyString>();
+    this.#bytes = 0;
+  }
+
+  #cover(begin: KeyString, end: KeyString): void {
+    let newBegin = begin;
+    let newEnd = end;
+    const before = this.#coverage.getPairOrNextLower(begin);
+    if (before !== undefined && before[1] >= begin) {
+      newBegin = before[0];
+      if (before[1] > newEnd) newEnd = before[1];
+    }
+    const absorbed: KeyString[] = [];
+    this.#coverage.forRange(begin, end, true, (start, stop) => {
+      absorbed.push(start);
+      if (stop > newEnd) newEnd = stop;
+    });
+    for (const start of absorbed) {
+      this.#coverage.delete(start);
+      this.#bytes -= RANGE_OVERHEAD_BYTES;
+    }
+    if (newBegin !== begin) this.#bytes -= RANGE_OVERHEAD_BYTES; // `before` is replaced below
+    this.#coverage.set(newBegin, newEnd);
+    this.#bytes += RANGE_OVERHEAD_BYTES;
+  }
+
+  #evict(): void {
+    while (this.#bytes > this.#bytesMax && this.#coverage.size > 0) {
+      const range = this.#coverage.getPairOrNextHigher(this.#evictFrom) ?? this.#coverage.getPairOrNextHigher('')!;
+      const [begin, end] = range;
+      this.#entries.forRange(begin, end, false, (key, value) => {
+        this.#bytes -= entryCost(key, value);
+      });
+      this.#entries.deleteRange(begin, end, false);
+      this.#coverage.delete(begin);
+      this.#bytes -= RANGE_OVERHEAD_BYTES;
+      this.#evictFrom = end;
+    }
+  }
+}
+
+function entryCost(key: KeyString, value: Uint8Array): number {
+  return key.length + value.length + ENTRY_OVERHEAD_BYTES;
+}
