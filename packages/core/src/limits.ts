@@ -35,7 +35,7 @@ export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 export const LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 /** The storage server moves versions older than the window into its durable engine at this interval. */
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
-/** Most keys written to the durable engine in one batch when moving versions out of memory. */
+/** A flush into the durable engine stops at the first commit batch that brings its keys to this many (keys under a large range clear come on top). */
 export const STORAGE_DURABLE_BATCH_KEYS_MAX = 50_000;
 /** Default size of the storage server's cache of durable values, in bytes. */
 export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;

@@ -78,3 +78,24 @@ describe('byte ownership', () => {
     await db.close();
   });
 });
+
+describe('byte ownership through atomic ops', () => {
+  it('hands out a copy when an atomic op leaves the stored value or its operand as the result', async () => {
+    const db = await open();
+    await db.transact((tx) => tx.set(bytes(1), bytes(5)));
+    // byteMin keeps the stored value; changing what the read returned must not reach storage,
+    // even though this transaction never commits.
+    const tx = db.createTransaction();
+    tx.byteMin(bytes(1), bytes(9));
+    (await tx.get(bytes(1)))![0] = 77;
+    tx.cancel();
+    expect([...(await db.transact((t) => t.get(bytes(1))))!]).toEqual([5]);
+    // add on a missing key stores the operand; changing the read must not change the commit.
+    await db.transact(async (t) => {
+      t.add(bytes(2), bytes(1));
+      (await t.get(bytes(2)))![0] = 99;
+    });
+    expect([...(await db.transact((t) => t.get(bytes(2))))!]).toEqual([1]);
+    await db.close();
+  });
+});

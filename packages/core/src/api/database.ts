@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, STORAGE_CACHE_BYTES_DEFAULT, VERSIONS_PER_SECOND } from '../limits.js';
 import { CommitProxy, type CommitRequest, type CommitResult } from '../roles/commit-proxy.js';
-import { LogServer } from '../roles/log-server.js';
+import { LogServer, type LoggedBatch } from '../roles/log-server.js';
 import { Resolver, type ResolverOptions } from '../roles/resolver.js';
 import { Sequencer } from '../roles/sequencer.js';
 import { StorageServer, type StorageRangeResult } from '../roles/storage-server.js';
@@ -239,6 +239,30 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     throw error;
   }
   const { log, batches, tornBytes } = recovered;
+  try {
+    return await startRoles({ options, runtime, windowVersions, dataPath, engine, log, batches, tornBytes });
+  } catch (error) {
+    // A failed open releases what it opened, so the directory can be opened again.
+    await log.close().catch(() => {});
+    await engine.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** What `open` has once the engine and the log are open: the rest of recovery starts from here. */
+interface OpenedParts {
+  options: OpenOptions;
+  runtime: Runtime;
+  windowVersions: number;
+  dataPath: string | null;
+  engine: StorageEngine;
+  log: LogServer;
+  batches: readonly LoggedBatch[];
+  tornBytes: number;
+}
+
+// Replays the log into a new storage server and starts the sequencer, resolver and commit proxy.
+async function startRoles({ options, runtime, windowVersions, dataPath, engine, log, batches, tornBytes }: OpenedParts): Promise<Database> {
   let database: Database | null = null;
   const fail = (error: unknown): void => database?.fail(error);
   const storage = new StorageServer({

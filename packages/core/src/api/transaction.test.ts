@@ -2,6 +2,9 @@
 // at one read version plus the transaction's own writes, range reads in batches, atomic ops and
 // versionstamps through real commits, watches, conflict ranges, the system key space, misuse errors
 // and read-your-writes, including a randomized read-your-writes check against an in-test model.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seededRandom } from '../runtime/runtime.js';
 import { encodeVersionstampOffset } from '../util/public-bytes.js';
@@ -1184,5 +1187,88 @@ describe('read-your-writes, randomized', () => {
       expect(stored, `seed ${seed} after round ${round}`).toEqual(modelRange(committed, '', '\xff', 0, false));
     }
     expect(history.length).toBeGreaterThan(rounds * 10);
+  });
+});
+
+describe('reads in flight when commit is called', () => {
+  // A read's conflict range is added when the read is issued: a commit() while it is still in
+  // flight must check it, or write skew commits.
+  it('conflicts on a range read that has not returned yet', async () => {
+    await db.transact((tx) => tx.set(b('b'), b('0')));
+    const t1 = db.createTransaction();
+    await t1.get(b('b'));
+    const pending = t1.getRangeAll(b('a'), b('a\xff'));
+    await db.transact((t2) => t2.set(b('a1'), b('x')));
+    t1.set(b('b'), b('1'));
+    await rejectsCode(t1.commit(), 'not_committed');
+    await pending.catch(() => {});
+  });
+
+  it('conflicts on a point read that has not returned yet (a read that goes to disk)', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-in-flight-'));
+    try {
+      let disk = await open({ path: directory });
+      await disk.transact((tx) => tx.set(b('p'), b('0')));
+      await disk.close();
+      // After a reopen 'p' lives only in classic-level, so reading it is asynchronous.
+      disk = await open({ path: directory });
+      const t1 = disk.createTransaction();
+      await t1.getReadVersion();
+      await disk.transact((t2) => t2.set(b('p'), b('x')));
+      // t1 reads 'p' at its older read version (from disk) and commits before the read returns.
+      const pending = t1.get(b('p'));
+      t1.set(b('q'), b('1'));
+      await rejectsCode(t1.commit(), 'not_committed');
+      await pending.catch(() => {});
+      await disk.close();
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('narrows the conflict range of a range read the caller stopped early to the rows fetched', async () => {
+    await db.transact((tx) => {
+      for (let i = 0; i < 300; i++) tx.set(b(`r${String(i).padStart(3, '0')}`), b('v'));
+    });
+    const t1 = db.createTransaction();
+    for await (const row of t1.getRange(b('r'), b('s'))) {
+      if (s(row.key) === 'r000') break;
+    }
+    // The first batch fetched fewer than 300 rows; a write to the last row, inside [r, s) but
+    // past what was fetched, must not conflict once the range is narrowed to the rows fetched.
+    await db.transact((t2) => t2.set(b('r299'), b('x')));
+    t1.set(b('t'), b('1'));
+    await t1.commit();
+  });
+});
+
+describe('cancel and watches around commit', () => {
+  it('ignores cancel() once commit() has started: the commit decides the outcome', async () => {
+    const tx = db.createTransaction();
+    tx.set(b('c1'), b('v'));
+    const watch = tx.watch(b('c1'));
+    const stamp = tx.getVersionstamp();
+    const committing = tx.commit();
+    tx.cancel();
+    await committing;
+    expect((await stamp).length).toBe(10);
+    await db.transact((t) => t.set(b('c1'), b('w')));
+    await watch.changed;
+  });
+
+  it('fails a watch whose read version has left the MVCC window with transaction_too_old', async () => {
+    const short = await open({ mvccWindowMs: 100 });
+    try {
+      await short.transact((tx) => tx.set(b('k'), b('1')));
+      const tx = short.createTransaction();
+      await tx.get(b('k'));
+      await short.transact((t) => t.set(b('k'), b('2')));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const watch = tx.watch(b('k'));
+      await tx.commit().catch(() => {});
+      await rejectsCode(watch.changed, 'transaction_too_old');
+    } finally {
+      await short.close();
+    }
   });
 });

@@ -228,13 +228,16 @@ export class Transaction {
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
     if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
+    // The conflict range is added when the read is issued, so a commit() called while the read is
+    // still in flight checks it too.
+    if (options?.snapshot !== true) this.#readRanges.push(k, keyAfter(k));
     const readVersion = this.#ensureReadVersion();
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
     const stored = this.#host.read(k, version);
     const base = stored instanceof Promise ? await stored : stored;
-    if (options?.snapshot !== true) this.#readRanges.push(k, keyAfter(k));
-    if (entry !== undefined && entry.kind === 'ops') return applySteps(base, entry.ops);
-    return base === null ? null : copyBytes(base);
+    // Atomic ops may hand back one of their inputs (the stored value or the operand): copy.
+    const value = entry !== undefined && entry.kind === 'ops' ? applySteps(base, entry.ops) : base;
+    return value === null ? null : copyBytes(value);
   }
 
   /**
@@ -253,16 +256,21 @@ export class Transaction {
     if (reference > spaceEnd) reference = spaceEnd;
     // Keys at or after `start` are "after" the reference point.
     const start = selector.orEqual ? keyAfter(reference) : reference;
+    // The whole side of the key space the selector looks at is a conflict range from the moment
+    // the read is issued; once resolved it narrows to the keys actually read.
+    const forward = selector.offset >= 1;
+    const conflict = snapshot ? -1 : this.#readRanges.length;
+    if (!snapshot) this.#readRanges.push(forward ? minKey(start, spaceEnd) : '', forward ? spaceEnd : minKey(start, spaceEnd));
     let resolved: KeyString;
-    if (selector.offset >= 1) {
+    if (forward) {
       const found = await this.#collect(minKey(start, spaceEnd), spaceEnd, selector.offset, false);
       resolved = found.length === selector.offset ? found[found.length - 1]![0] : spaceEnd;
-      if (!snapshot) this.#addReadConflict(start, resolved === spaceEnd ? spaceEnd : keyAfter(resolved));
+      if (conflict >= 0 && resolved !== spaceEnd) this.#readRanges[conflict + 1] = keyAfter(resolved);
     } else {
       const count = 1 - selector.offset;
       const found = await this.#collect('', minKey(start, spaceEnd), count, true);
       resolved = found.length === count ? found[found.length - 1]![0] : '';
-      if (!snapshot) this.#addReadConflict(resolved, minKey(start, spaceEnd));
+      if (conflict >= 0) this.#readRanges[conflict] = resolved;
     }
     return resolved;
   }
@@ -313,30 +321,31 @@ export class Transaction {
     let batchRows = RANGE_BATCH_ROWS_FIRST;
     // `cursor` is where the next batch starts: forward, the first key not yet read; reverse, the end.
     let cursor = reverse ? end : begin;
-    let conflictIndex = -1;
-    for (;;) {
-      this.#checkUsable('getRange');
-      const rows = Math.min(remaining, batchRows);
-      const batch = await this.#mergedBatch(reverse ? begin : cursor, reverse ? cursor : end, rows, reverse);
-      const entries = batch.entries;
-      const exhausted = !batch.more;
-      if (!exhausted && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
-      if (!snapshot) {
-        // The conflict range covers what has been read so far.
-        const readBegin = reverse ? (exhausted ? begin : cursor) : begin;
-        const readEnd = reverse ? end : exhausted ? end : cursor;
-        if (conflictIndex < 0) {
-          conflictIndex = this.#readRanges.length;
-          this.#readRanges.push(readBegin, readEnd);
-        } else {
-          this.#readRanges[conflictIndex] = readBegin;
-          this.#readRanges[conflictIndex + 1] = readEnd;
-        }
+    // The whole range is a conflict range from the moment the read is issued (so a commit() while
+    // it is in flight checks it); it narrows to what was read when a limit stops it early.
+    const conflictIndex = snapshot ? -1 : this.#readRanges.length;
+    if (!snapshot) this.#readRanges.push(begin, end);
+    let complete = false;
+    try {
+      for (;;) {
+        this.#checkUsable('getRange');
+        const rows = Math.min(remaining, batchRows);
+        const batch = await this.#mergedBatch(reverse ? begin : cursor, reverse ? cursor : end, rows, reverse);
+        const entries = batch.entries;
+        complete = !batch.more;
+        if (!complete && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
+        remaining -= entries.length;
+        if (entries.length > 0) yield entries;
+        if (complete || remaining <= 0) return;
+        batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
       }
-      if (entries.length > 0) yield entries;
-      remaining -= entries.length;
-      if (exhausted || remaining <= 0) return;
-      batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
+    } finally {
+      // Stopped early (by the limit, or by a caller that stopped iterating): only the part read
+      // conflicts.
+      if (conflictIndex >= 0 && !complete) {
+        if (reverse) this.#readRanges[conflictIndex] = cursor;
+        else this.#readRanges[conflictIndex + 1] = cursor;
+      }
     }
   }
 
@@ -671,16 +680,21 @@ export class Transaction {
       this.#versionstamp?.resolve(makeVersionstamp(result.version, result.order));
       this.#startWatches(result.version);
     } catch (error) {
-      this.cancel(error);
+      this.#end(error);
       throw error;
     }
   }
 
   /**
    * Ends the transaction without committing: pending watches and the versionstamp reject with
-   * `error` (default `transaction_cancelled`). Later calls fail.
+   * `error` (default `transaction_cancelled`), and later calls fail. Once `commit()` has been
+   * called, the commit decides the outcome and `cancel` does nothing.
    */
   cancel(error: unknown = new StrataError('transaction_cancelled')): void {
+    if (this.#state === 'active') this.#end(error);
+  }
+
+  #end(error: unknown): void {
     if (this.#state === 'committed' || this.#state === 'failed') return;
     this.#state = 'failed';
     this.#failure = error;
@@ -808,8 +822,8 @@ function checkBytes(value: unknown, what: string): asserts value is Uint8Array {
 function checkValue(value: unknown, operation: string, max = VALUE_SIZE_MAX): Uint8Array {
   checkBytes(value, `${operation} value`);
   if (value.length > max) {
-    throw new StrataError('value_too_large', `${operation}: value is ${value.length} bytes; the limit is ${VALUE_SIZE_MAX}`, {
-      details: { bytes: value.length, limit: VALUE_SIZE_MAX },
+    throw new StrataError('value_too_large', `${operation}: value is ${value.length} bytes; the limit is ${max}`, {
+      details: { bytes: value.length, limit: max },
     });
   }
   return copyBytes(value);

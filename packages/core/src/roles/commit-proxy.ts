@@ -9,7 +9,8 @@
  * 3. The versionstamp of the transaction at position i of a batch at version v is v (8 bytes,
  *    big-endian) followed by i (2 bytes, big-endian): unique, and ordered as the commits are.
  * 4. A failure after a batch was handed to the log is reported as `commit_unknown_result`.
- * 5. The commit queue is bounded; beyond it commits are refused with `server_overloaded`.
+ * 5. Commits queued or in flight are bounded; beyond the bound commits are refused with
+ *    `server_overloaded`.
  */
 import { COMMIT_BATCH_BYTES_MAX, COMMIT_BATCH_TRANSACTIONS_MAX, COMMIT_QUEUE_MAX, EMPTY_BATCH_INTERVAL_MS } from '../limits.js';
 import { StrataError } from '../api/errors.js';
@@ -65,6 +66,7 @@ export class CommitProxy {
   #scheduled = false;
   #waitingForLease = false;
   #inFlight = 0;
+  #inFlightTransactions = 0;
   #batchesSinceTick = 0;
   #timer: Timer | null = null;
   #closed = false;
@@ -90,8 +92,9 @@ export class CommitProxy {
   commit(request: CommitRequest): Promise<CommitResult> {
     if (this.#closed) return Promise.reject(new StrataError('database_closed', 'the database is closed; the commit was not attempted'));
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#queue.length >= COMMIT_QUEUE_MAX) {
-      return Promise.reject(new StrataError('server_overloaded', `more than ${COMMIT_QUEUE_MAX} commits are queued`));
+    // Commits waiting for the log count too: the bound is on all work not yet acknowledged.
+    if (this.#queue.length + this.#inFlightTransactions >= COMMIT_QUEUE_MAX) {
+      return Promise.reject(new StrataError('server_overloaded', `more than ${COMMIT_QUEUE_MAX} commits are queued or in flight`));
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ request, resolve, reject });
@@ -121,6 +124,14 @@ export class CommitProxy {
 
   #runBatch(): void {
     this.#scheduled = false;
+    if (this.#failure !== null) {
+      // The commit path failed: nothing queued was sent anywhere, so it certainly did not commit.
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const item of queued) item.reject(this.#failure);
+      this.#settled(0);
+      return;
+    }
     if (this.#waitingForLease || this.#queue.length === 0) return;
     const version = this.#nextVersion();
     if (version === null) return;
@@ -176,10 +187,12 @@ export class CommitProxy {
       for (const mutation of queued.request.mutations) mutations.push(stampMutation(mutation, version, order));
     }
     this.#inFlight++;
+    this.#inFlightTransactions += committed.length;
     this.#log.push({ version, mutations }).then(
       () => {
         this.#sequencer.reportCommitted(version);
         for (const { queued, order } of committed) queued.resolve({ version, order });
+        this.#inFlightTransactions -= committed.length;
         this.#settled();
       },
       (cause) => {
@@ -187,6 +200,7 @@ export class CommitProxy {
         for (const { queued } of committed) {
           queued.reject(new StrataError('commit_unknown_result', 'the log failed while the commit was in flight', { cause }));
         }
+        this.#inFlightTransactions -= committed.length;
         this.#settled();
       },
     );

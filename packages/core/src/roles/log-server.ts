@@ -158,9 +158,19 @@ export class LogServer {
         this.#pending = [];
         break;
       }
-      for (const pending of group) {
-        for (const listener of this.#listeners) listener(pending.batch);
-        pending.resolve();
+      try {
+        for (const pending of group) {
+          for (const listener of this.#listeners) listener(pending.batch);
+          pending.resolve();
+        }
+      } catch (cause) {
+        // A listener (the storage server) could not take a durable batch: fail loudly. The batches
+        // are durable, so their commits may well have happened.
+        this.#failure = new StrataError('internal_error', `a durable batch could not be applied: ${String(cause)}`, { cause });
+        for (const pending of group) pending.reject(this.#failure);
+        for (const pending of this.#pending) pending.reject(this.#failure);
+        this.#pending = [];
+        break;
       }
     }
     this.#writing = false;

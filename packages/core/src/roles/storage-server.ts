@@ -18,7 +18,13 @@
  * entry at boundary b lists the clears that cover [b, next boundary). Every mutation carries a
  * sequence number, so entries and clears of the same version order correctly.
  */
-import { FUTURE_VERSION_WAIT_MS, MVCC_WINDOW_VERSIONS, STORAGE_CACHE_BYTES_DEFAULT, STORAGE_DURABILITY_INTERVAL_MS } from '../limits.js';
+import {
+  FUTURE_VERSION_WAIT_MS,
+  MVCC_WINDOW_VERSIONS,
+  STORAGE_CACHE_BYTES_DEFAULT,
+  STORAGE_DURABILITY_INTERVAL_MS,
+  STORAGE_DURABLE_BATCH_KEYS_MAX,
+} from '../limits.js';
 import { StrataError } from '../api/errors.js';
 import { MutationType, applyAtomicOp, type Mutation } from '../api/mutation.js';
 import type { LoggedBatch } from './log-server.js';
@@ -493,8 +499,10 @@ export class StorageServer {
     if (set === undefined) this.#watches.set(key, (set = new Set()));
     set.add(watch);
     this.#watchCount++;
-    // The baseline read may throw synchronously (too old, failed); route that to `fail` too.
-    new Promise<Uint8Array | null>((resolve) => resolve(this.get(key, Math.max(version, this.oldestVersion)))).then(
+    // The baseline is the value at `version` itself; a version that has left the window fails the
+    // watch with transaction_too_old (a later baseline could hide the very change it waits for).
+    // The read may throw synchronously; route that to `fail` too.
+    new Promise<Uint8Array | null>((resolve) => resolve(this.get(key, version))).then(
       (value) => {
         watch.baseline = value;
         this.#checkWatches(key);
@@ -526,7 +534,15 @@ export class StorageServer {
           watch.fire();
         }
       },
-      (error) => this.#fail(error),
+      (error) => {
+        // The watches of this key cannot be checked: they fail, the server goes on.
+        const set = this.#watches.get(key);
+        if (set === undefined) return;
+        for (const watch of [...set]) {
+          this.#removeWatch(key, watch);
+          watch.fail(error);
+        }
+      },
     );
   }
 
@@ -545,30 +561,42 @@ export class StorageServer {
   }
 
   /**
-   * Moves every version up to `target` (at most the applied version) into the durable engine.
-   * Reads below `target` then fail with `transaction_too_old`.
+   * Moves every version up to `target` (at most the applied version) into the durable engine,
+   * after any flush already under way. Reads below `target` then fail with `transaction_too_old`.
    */
   async makeDurable(target: number): Promise<void> {
+    // A flush already under way finishes first, whatever the target.
     while (this.#flushing) await this.#flushing;
     target = Math.min(target, this.#version);
-    if (target <= this.#durableVersion) return;
-    const flushing = this.#flush(target);
-    this.#flushing = flushing;
-    try {
-      await flushing;
-    } finally {
-      this.#flushing = null;
+    // Each flush writes a bounded batch; keep going until the target is durable.
+    while (this.#durableVersion < target) {
+      while (this.#flushing) await this.#flushing;
+      if (this.#durableVersion >= target) break;
+      const flushing = this.#flush(target);
+      this.#flushing = flushing;
+      try {
+        await flushing;
+      } finally {
+        this.#flushing = null;
+      }
     }
   }
 
-  async #flush(target: number): Promise<void> {
+  // Moves versions up to `limit` into the engine, stopping earlier (at a batch boundary) once the
+  // keys to write reach STORAGE_DURABLE_BATCH_KEYS_MAX.
+  async #flush(limit: number): Promise<void> {
     const baseVersion = this.#durableVersion;
     const keys = new Set<KeyString>();
     const clears: KeyString[] = [];
+    let target = limit;
     for (const batch of this.#applied) {
-      if (batch.version > target) break;
+      if (batch.version > limit) break;
       for (const key of batch.keys) keys.add(key);
       for (const key of batch.clears) clears.push(key);
+      if (keys.size >= STORAGE_DURABLE_BATCH_KEYS_MAX) {
+        target = batch.version;
+        break;
+      }
     }
     // Durable keys inside cleared ranges need their new state written too (a delete, unless set later).
     for (let i = 0; i < clears.length; i += 2) {
