@@ -139,10 +139,14 @@ export async function runBasics(options: BasicsOptions): Promise<BasicsSummary> 
   log(`Opened a database in ${where}/. It is embedded: the engine runs inside this`);
   log('Node.js process, like SQLite, with no server to start. The directory now holds:');
   const explanations: Record<string, string> = {
-    log: 'the write-ahead log: each commit is flushed to disk here before it is confirmed.',
-    storage: 'the data itself (LevelDB files); commits move here from the log later.',
+    'log/': 'the write-ahead log: each commit is flushed to disk here before it is confirmed.',
+    'storage/': 'the data itself (LevelDB files); commits move here from the log later.',
+    'version-lease': 'the highest version the database may hand out, so versions never repeat.',
   };
-  for (const entry of dataDirEntries) log(`  ${`${entry}/`.padEnd(9)} ${explanations[entry] ?? ''}`.trimEnd());
+  for (const entry of dataDirEntries) {
+    const name = fs.statSync(path.join(options.path, entry)).isDirectory() ? `${entry}/` : entry;
+    log(`  ${name.padEnd(14)} ${explanations[name] ?? ''}`.trimEnd());
+  }
 
   // ----------------------------------------------------------------------------------------------
   heading('2. Writing and reading in transactions');
