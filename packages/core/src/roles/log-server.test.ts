@@ -19,7 +19,7 @@ import { MemoryLogDisk, NodeLogDisk, type AppendFile, type LogDisk } from '../st
 import { LOG_PREALLOCATE_BYTES } from '../limits.js';
 import { AssertionError } from '../util/assert.js';
 import { toKeyString, type KeyString } from '../util/bytes.js';
-import { LogServer, type LoggedBatch } from './log-server.js';
+import { LogServer, type LogRecovery, type LoggedBatch } from './log-server.js';
 
 // Segments rotate at 64 MiB in production; a small limit makes rotation and popThrough cheap to test.
 const SEGMENT_BYTES_MAX = 8192;
@@ -183,6 +183,16 @@ async function pushAll(log: LogServer, batches: readonly LoggedBatch[]): Promise
 
 // ------------------------------------------------------------------------------------------------
 // Segment files: frames, then (when the disk preallocates) zeros up to the allocated end
+
+/** Writes `more` through the recovered log, reopens, and checks every batch is there and nothing is torn. */
+async function writeOnAndReopen(testDisk: TestDisk, recovery: LogRecovery, before: readonly LoggedBatch[], more: readonly LoggedBatch[]): Promise<void> {
+  await pushAll(recovery.log, more);
+  await recovery.log.close();
+  const reopened = await LogServer.open(testDisk.reopen());
+  expect(reopened.tornBytes).toBe(0);
+  expect(render(reopened.batches)).toEqual(render([...before, ...more]));
+  await reopened.log.close();
+}
 
 const isZero = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0);
 
@@ -589,13 +599,7 @@ describe.each([
       expect(recovery.tornBytes).toBe(0);
       expect(render(recovery.batches)).toEqual(render(batches));
       expectBytes(await testDisk.readFile(name!), bytes.subarray(0, end));
-      const more = randomBatches(random, batches.at(-1)!.version, 3);
-      await pushAll(recovery.log, more);
-      await recovery.log.close();
-      const reopened = await LogServer.open(testDisk.reopen());
-      expect(reopened.tornBytes).toBe(0);
-      expect(render(reopened.batches)).toEqual(render([...batches, ...more]));
-      await reopened.log.close();
+      await writeOnAndReopen(testDisk, recovery, batches, randomBatches(random, batches.at(-1)!.version, 3));
     }
   });
 
@@ -897,13 +901,7 @@ describe('NodeLogDisk preallocation', () => {
       for (const [i, name] of names.entries()) expect((await testDisk.readFile(name)).length).toBe(files[i]![0]);
 
       // A new session writes on (into a new segment) and everything still reopens.
-      const more = randomBatches(random, batches.at(-1)!.version, 20, 300);
-      await pushAll(recovery.log, more);
-      await recovery.log.close();
-      const reopened = await LogServer.open(testDisk.reopen());
-      expect(reopened.tornBytes).toBe(0);
-      expect(render(reopened.batches)).toEqual(render([...batches, ...more]));
-      await reopened.log.close();
+      await writeOnAndReopen(testDisk, recovery, batches, randomBatches(random, batches.at(-1)!.version, 20, 300));
     },
   );
 
