@@ -234,3 +234,12 @@ describe('Resolver', () => {
     expect(prunes).toBeGreaterThan(10);
   });
 });
+
+describe('empty read conflict ranges', () => {
+  it('never conflict, even where a write landed', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [{ readVersion: null, readRanges: [], writeRanges: ['a', 'a\x00'] }]);
+    expect(resolver.resolve(20, [{ readVersion: 5, readRanges: ['a', 'a'], writeRanges: [] }])).toEqual(['committed']);
+    expect(resolver.resolve(30, [{ readVersion: 5, readRanges: ['a', 'a\x00'], writeRanges: [] }])).toEqual(['conflict']);
+  });
+});

@@ -88,6 +88,7 @@ export class Resolver {
     for (let j = 0; j < ranges.length; j += 2) {
       const begin = ranges[j]!;
       const end = ranges[j + 1]!;
+      if (begin >= end) continue; // an empty range reads nothing
       // The segment holding `begin` starts at or before it.
       const floor = history.getPairOrNextLower(begin);
       if (floor !== undefined && floor[1] > readVersion) return true;
