@@ -20,6 +20,7 @@ export {
   type ReadOptions,
   type RangeOptions,
   type TransactionOptions,
+  type TransactionBinding,
   type Watch,
 } from './api/transaction.js';
 export { KeySelector } from './api/key-selector.js';

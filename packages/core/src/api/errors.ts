@@ -72,6 +72,11 @@ export interface StrataErrorOptions {
   details?: Record<string, unknown>;
   /** The underlying error, if any. */
   cause?: unknown;
+  /**
+   * The definition of a code that is not in {@link ERROR_CODES}: layers define their own codes
+   * (with numbers from their own range) and pass the definition here, usually from a subclass.
+   */
+  definition?: ErrorDefinition;
 }
 
 /**
@@ -93,8 +98,8 @@ export interface StrataErrorOptions {
  * ```
  */
 export class StrataError extends Error {
-  /** Stable snake_case code. */
-  readonly code: ErrorCode;
+  /** Stable snake_case code: one of {@link ERROR_CODES}, or a layer's own. */
+  readonly code: string;
   /** FoundationDB's error number, or a Strata number (7000 and up). */
   readonly errno: number;
   /** A retry of the whole transaction may succeed. */
@@ -104,8 +109,11 @@ export class StrataError extends Error {
   /** Structured facts about the failure. */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message?: string, options: StrataErrorOptions = {}) {
-    const definition = ERROR_CODES[code];
+  constructor(code: ErrorCode, message?: string, options?: StrataErrorOptions);
+  constructor(code: string, message: string, options: StrataErrorOptions & { definition: ErrorDefinition });
+  constructor(code: string, message?: string, options: StrataErrorOptions = {}) {
+    const definition = options.definition ?? (ERROR_CODES as Record<string, ErrorDefinition | undefined>)[code];
+    if (definition === undefined) throw new TypeError(`StrataError: unknown error code ${JSON.stringify(code)} without a definition`);
     super(message ?? definition.description, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StrataError';
     this.code = code;
@@ -117,6 +125,6 @@ export class StrataError extends Error {
 }
 
 /** True when `error` is a {@link StrataError}, optionally with the given code. */
-export function isStrataError(error: unknown, code?: ErrorCode): error is StrataError {
+export function isStrataError(error: unknown, code?: string): error is StrataError {
   return error instanceof StrataError && (code === undefined || error.code === code);
 }

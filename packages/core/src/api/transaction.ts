@@ -28,6 +28,16 @@ export interface KeyValue {
   value: Uint8Array;
 }
 
+/**
+ * Something a transaction can be seen through, such as a subspace with typed encoders: `tx.at(x)`
+ * returns `x.bind(tx)`. This is how layers give transactions a typed face without reaching into
+ * the core.
+ */
+export interface TransactionBinding<T> {
+  /** The view of `tx` this binding provides. */
+  bind(tx: Transaction): T;
+}
+
 /** Options of a single read. */
 export interface ReadOptions {
   /** Read without adding a read conflict range (the read does not make the transaction conflict). */
@@ -149,6 +159,17 @@ export class Transaction {
       throw new StrataError('invalid_option_value', `timeoutMs must be a non-negative number, got ${String(timeoutMs)}`);
     }
     this.#deadline = timeoutMs === undefined ? deadline : Math.min(deadline, host.runtime.now() + timeoutMs);
+  }
+
+  /**
+   * The transaction seen through `binding`, for example a subspace with typed encoders.
+   * @example
+   * ```ts
+   * const user = await tx.at(users).get([42]); // typed by the subspace's encoders
+   * ```
+   */
+  at<T>(binding: TransactionBinding<T>): T {
+    return binding.bind(this);
   }
 
   // -------------------------------------------------------------------------------------------
