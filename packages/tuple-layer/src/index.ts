@@ -17,3 +17,16 @@ export { Subspace, SubspaceView, type SubspaceOptions, type SubspaceEntry } from
 export { tupleEncoder, bytesEncoder, msgpackEncoder, type Encoder } from './encoders.js';
 export { TupleLayerError, TUPLE_LAYER_ERROR_CODES, type TupleLayerErrorCode } from './errors.js';
 export { strinc } from '@strata/core';
+export {
+  DirectoryLayer,
+  DirectorySubspace,
+  DirectoryPartition,
+  DIRECTORY_LAYER_VERSION,
+  DIRECTORY_PARTITION_LAYER,
+  type DirectoryLayerOptions,
+  type DirectoryOpenOptions,
+  type DirectoryCreateOptions,
+  type DirectoryPath,
+  type DirectoryContext,
+} from './directory-layer.js';
+export { HighContentionAllocator, type HighContentionAllocatorOptions } from './high-contention-allocator.js';
