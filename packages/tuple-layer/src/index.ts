@@ -12,7 +12,20 @@
  * ```
  * @packageDocumentation
  */
-export { pack, unpack, range, packWithVersionstamp, Uuid, Float32, Double, Versionstamp, TRANSACTION_VERSION_BYTES, type Tuple, type TupleItem } from './tuple.js';
+export {
+  pack,
+  unpack,
+  range,
+  packWithVersionstamp,
+  Uuid,
+  Float32,
+  Double,
+  Versionstamp,
+  TRANSACTION_VERSION_BYTES,
+  TUPLE_NESTING_DEPTH_MAX,
+  type Tuple,
+  type TupleItem,
+} from './tuple.js';
 export { Subspace, SubspaceView, type SubspaceOptions, type SubspaceEntry } from './subspace.js';
 export { tupleEncoder, bytesEncoder, msgpackEncoder, type Encoder } from './encoders.js';
 export { TupleLayerError, TUPLE_LAYER_ERROR_CODES, type TupleLayerErrorCode } from './errors.js';

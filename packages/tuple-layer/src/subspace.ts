@@ -1,7 +1,7 @@
 /**
  * Subspaces: a key prefix, with typed key and value encoders, that layers use to name their data.
  */
-import type { KeyRange, KeySelector, RangeOptions, Transaction, TransactionBinding } from '@strata/core';
+import { prefixRange, type KeyRange, type KeySelector, type RangeOptions, type Transaction, type TransactionBinding } from '@strata/core';
 import { bytesEncoder, tupleEncoder, type Encoder } from './encoders.js';
 import { TupleLayerError } from './errors.js';
 import { pack, range as tupleRange, type Tuple, type TupleItem } from './tuple.js';
@@ -82,10 +82,21 @@ export class Subspace<K = TupleItem[], V = Uint8Array> implements TransactionBin
   }
 
   /**
-   * The range of the subspace's tuple keys that extend `tuple` (default: every tuple key of the
-   * subspace): the prefix plus the tuple's range.
+   * The range of the subspace's keys that extend `tuple` (default: every key of the subspace).
+   *
+   * @remarks
+   * With the tuple key encoder this is the prefix plus the tuple's range, as in FoundationDB.
+   * With any other key encoder only the whole subspace is a range (encoded keys need not be
+   * tuples, and may start with 0xFF): every key that starts with the prefix.
+   * @throws TupleLayerError `tuple_encode_error` for a non-empty `tuple` with another key encoder.
    */
   range(tuple: Tuple = []): KeyRange {
+    if (this.keyEncoder !== (tupleEncoder as unknown as Encoder<K>)) {
+      if (tuple.length > 0) throw new TupleLayerError('tuple_encode_error', 'only a subspace with tuple keys has ranges below a tuple prefix');
+      return this.prefix.length === 0 || this.prefix.every((byte) => byte === 0xff)
+        ? { begin: this.prefix, end: concat(this.prefix, new Uint8Array([0xff])) }
+        : prefixRange(this.prefix);
+    }
     const inner = tupleRange(tuple);
     return { begin: concat(this.prefix, inner.begin), end: concat(this.prefix, inner.end) };
   }

@@ -5,19 +5,35 @@
  * @remarks
  * Item types and how they pack:
  * - `null`; `Uint8Array` (bytes); `string` (UTF-8); nested tuples (arrays);
- * - integers: a `number` that is an integer (and not -0) or a `bigint`, of any size; unpacking
- *   gives a `number` when it is a safe integer, a `bigint` otherwise;
+ * - integers: a `number` that is an integer (and not -0) or a `bigint`, with a magnitude of up
+ *   to 255 bytes; unpacking gives a `number` when it is a safe integer, a `bigint` otherwise;
  * - doubles: any other `number` (fractions, NaN, infinities), or {@link Double} to force a double
  *   for an integral value or -0; unpacking gives a `number`, or a {@link Double} when the value is
- *   integral or -0 (so that packing it again gives the same bytes);
+ *   integral, -0 or a NaN other than the canonical one (so that packing it again gives the same
+ *   bytes);
  * - {@link Float32} (single precision), `boolean`, {@link Uuid}, {@link Versionstamp} (complete, or
  *   incomplete: filled in at commit by `setVersionstampedKey` / `setVersionstampedValue`).
+ *
+ * Packing goes through the npm package fdb-tuple; unpacking goes through this package's strict
+ * decoder (`tuple-decoder.ts`), because fdb-tuple's decoder accepts malformed bytes and returns
+ * wrong values for them. `unpack(pack(t))` gives `t` back, and `pack(unpack(b))` gives `b` back
+ * for every `b` that unpacks.
  */
 import { encodeVersionstampOffset, type KeyRange } from '@strata/core';
 import * as fdbTuple from 'fdb-tuple';
 import { TupleLayerError } from './errors.js';
+// tuple-decoder.ts builds this module's item classes, so the two import each other; neither uses
+// the other's bindings while it is being evaluated, which keeps the cycle safe.
+import { decodeTuple } from './tuple-decoder.js';
 
-/** A UUID item: 16 bytes. */
+/**
+ * A UUID item (type code 0x30): 16 bytes, which sort as unsigned bytes.
+ * @throws TupleLayerError `tuple_encode_error` unless given exactly 16 bytes.
+ * @example
+ * ```ts
+ * const key = pack(['sessions', Uuid.fromString('123e4567-e89b-12d3-a456-426614174000')]);
+ * ```
+ */
 export class Uuid {
   /** The 16 bytes. */
   readonly bytes: Uint8Array;
@@ -27,7 +43,10 @@ export class Uuid {
     }
     this.bytes = new Uint8Array(bytes);
   }
-  /** Parses the canonical text form, e.g. `123e4567-e89b-12d3-a456-426614174000`. */
+  /**
+   * Parses the canonical text form, e.g. `123e4567-e89b-12d3-a456-426614174000`.
+   * @throws TupleLayerError `tuple_encode_error` when `text` is not 32 hexadecimal digits (dashes aside).
+   */
   static fromString(text: string): Uuid {
     const hex = text.replace(/-/g, '');
     if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TupleLayerError('tuple_encode_error', `not a UUID: ${JSON.stringify(text)}`);
@@ -40,23 +59,133 @@ export class Uuid {
   }
 }
 
-/** A single-precision float item (JavaScript numbers are doubles; this packs as a 4-byte float). */
-export class Float32 {
-  constructor(readonly value: number) {}
+/** The bytes of the canonical (quiet, positive) single-precision NaN, which `Float32(NaN)` packs as. */
+const CANONICAL_FLOAT_NAN = Uint8Array.of(0x7f, 0xc0, 0x00, 0x00);
+/** The bytes of the canonical (quiet, positive) double-precision NaN, which `NaN` packs as. */
+const CANONICAL_DOUBLE_NAN = Uint8Array.of(0x7f, 0xf8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00);
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/** A double item, for values a plain `number` would pack as an integer (integral values, -0). */
-export class Double {
-  constructor(readonly value: number) {}
+// A NaN has 2^23 (float) or 2^52 (double) bit patterns, and a JavaScript number cannot be relied on
+// to keep the one it was read from. Packing must still be deterministic and unpack-then-pack must
+// give the same bytes, so a NaN packs as the canonical NaN unless the item was made from other bits
+// with `fromBits`, in which case those bits are kept beside the value and packed instead.
+function nanBitsToKeep(bits: Uint8Array, canonical: Uint8Array, value: number): Uint8Array | null {
+  return Number.isNaN(value) && !sameBytes(bits, canonical) ? new Uint8Array(bits) : null;
 }
+
+/**
+ * A single-precision float item (JavaScript numbers are doubles; this packs as a 4-byte float,
+ * type code 0x20).
+ *
+ * @remarks
+ * The value is rounded to single precision when packed. A NaN packs as the canonical quiet NaN
+ * (`7fc00000`) unless the item was made by {@link Float32.fromBits} from another NaN, whose bits
+ * are then kept, so that unpacking and packing again gives identical bytes.
+ * @example
+ * ```ts
+ * const bytes = pack([new Float32(-42)]); // 20 3d d7 ff ff
+ * ```
+ */
+export class Float32 {
+  /** The value. */
+  readonly value: number;
+  #nanBits: Uint8Array | null = null;
+  constructor(value: number) {
+    this.value = value;
+  }
+  /**
+   * The float whose big-endian IEEE 754 representation is `bits` (4 bytes), keeping a NaN's exact bits.
+   * @throws TupleLayerError `tuple_encode_error` unless `bits` has 4 bytes.
+   */
+  static fromBits(bits: Uint8Array): Float32 {
+    if (!(bits instanceof Uint8Array) || bits.length !== 4) throw new TupleLayerError('tuple_encode_error', 'Float32.fromBits needs exactly 4 bytes');
+    const item = new Float32(new DataView(bits.buffer, bits.byteOffset, 4).getFloat32(0));
+    item.#nanBits = nanBitsToKeep(bits, CANONICAL_FLOAT_NAN, item.value);
+    return item;
+  }
+  /** The 4 big-endian IEEE 754 bytes this item packs as (before the tuple encoding's order-preserving transformation). */
+  get bits(): Uint8Array {
+    if (this.#nanBits !== null) return new Uint8Array(this.#nanBits);
+    if (Number.isNaN(this.value)) return new Uint8Array(CANONICAL_FLOAT_NAN);
+    const bits = new Uint8Array(4);
+    new DataView(bits.buffer).setFloat32(0, this.value);
+    return bits;
+  }
+}
+
+/**
+ * A double item (type code 0x21), for values a plain `number` would pack as an integer
+ * (integral values and -0), and for NaNs whose exact bits matter.
+ *
+ * @remarks
+ * A plain non-integral `number` (fractions, infinities, NaN) already packs as a double. A NaN packs
+ * as the canonical quiet NaN (`7ff8000000000000`) unless the item was made by
+ * {@link Double.fromBits} from another NaN, whose bits are then kept. `unpack` returns a `Double`
+ * for integral values, -0 and non-canonical NaNs, so that packing its result again gives identical
+ * bytes.
+ * @example
+ * ```ts
+ * const bytes = pack([new Double(1)]); // 21 bf f0 00 00 00 00 00 00, where pack([1]) is 15 01
+ * ```
+ */
+export class Double {
+  /** The value. */
+  readonly value: number;
+  #nanBits: Uint8Array | null = null;
+  constructor(value: number) {
+    this.value = value;
+  }
+  /**
+   * The double whose big-endian IEEE 754 representation is `bits` (8 bytes), keeping a NaN's exact bits.
+   * @throws TupleLayerError `tuple_encode_error` unless `bits` has 8 bytes.
+   */
+  static fromBits(bits: Uint8Array): Double {
+    if (!(bits instanceof Uint8Array) || bits.length !== 8) throw new TupleLayerError('tuple_encode_error', 'Double.fromBits needs exactly 8 bytes');
+    const item = new Double(new DataView(bits.buffer, bits.byteOffset, 8).getFloat64(0));
+    item.#nanBits = nanBitsToKeep(bits, CANONICAL_DOUBLE_NAN, item.value);
+    return item;
+  }
+  /** The 8 big-endian IEEE 754 bytes this item packs as (before the tuple encoding's order-preserving transformation). */
+  get bits(): Uint8Array {
+    if (this.#nanBits !== null) return new Uint8Array(this.#nanBits);
+    if (Number.isNaN(this.value)) return new Uint8Array(CANONICAL_DOUBLE_NAN);
+    const bits = new Uint8Array(8);
+    new DataView(bits.buffer).setFloat64(0, this.value);
+    return bits;
+  }
+}
+
+/**
+ * The deepest nesting of tuples that `pack` and `unpack` accept: `[[]]` nests one level, `[[[]]]`
+ * two.
+ *
+ * @remarks
+ * FoundationDB's specification sets no limit, but every binding recurses and so has one in effect
+ * (fdb-tuple's encoder exhausts Node's stack at about 4,000 levels). Naming the limit makes `pack`
+ * and `unpack` fail with a clear error instead. Each level costs two bytes (0x05 and the closing
+ * 0x00), so a 10,000-byte key could nest 5,000 levels and a 100,000-byte value far more.
+ */
+export const TUPLE_NESTING_DEPTH_MAX = 1000;
 
 /** Bytes of a complete versionstamp's transaction part: 8-byte commit version and 2-byte batch order. */
 export const TRANSACTION_VERSION_BYTES = 10;
 
 /**
- * A versionstamp item: the 10-byte transaction versionstamp of a commit plus a 2-byte user
- * version chosen by the application (to order several keys written by one transaction).
- * An incomplete one has no transaction part yet; the database fills it in at commit.
+ * A versionstamp item (type code 0x33, 12 bytes): the 10-byte transaction versionstamp of a
+ * commit plus a 2-byte user version chosen by the application (to order several keys written by
+ * one transaction). An incomplete one has no transaction part yet; the database fills it in at
+ * commit.
+ * @throws TupleLayerError `tuple_encode_error` for a transaction version that is not 10 bytes or a
+ * user version outside 0..65535.
+ * @example
+ * ```ts
+ * const template = packWithVersionstamp(['log', Versionstamp.incomplete(1)]); // for setVersionstampedKey
+ * ```
  */
 export class Versionstamp {
   /** The 10 bytes from the commit, or `null` while incomplete. */
@@ -90,18 +219,51 @@ export type Tuple = readonly TupleItem[];
 
 type FdbItem = fdbTuple.TupleItem;
 
-function toFdb(item: TupleItem, path: string): FdbItem {
-  if (item === null || typeof item === 'string' || typeof item === 'boolean') return item;
-  if (typeof item === 'bigint') return item;
+/** The largest magnitude the tuple encoding holds: 255 bytes after the 0x1d / 0x0b type code and length byte. */
+const INTEGER_MAGNITUDE_LIMIT = 1n << 2040n;
+
+function fdbFloat(type: 'float' | 'double', bits: Uint8Array, value: number): FdbItem {
+  // fdb-tuple packs `rawEncoding` (the IEEE bytes) verbatim when it is given, and otherwise writes
+  // `value` with Buffer.writeDoubleBE, which copies whatever NaN payload V8 happens to hold. Only
+  // NaNs need the raw form: every other value has exactly one representation.
+  return Number.isNaN(value) ? { type, value, rawEncoding: Buffer.from(bits) } : { type, value };
+}
+
+// An item's path (such as `[2][0]`) is only needed in error messages, so it is passed as the
+// enclosing tuple's path plus an index and only built when an error is thrown: building it for
+// every item made packing a typical key markedly slower.
+function itemPath(parentPath: string, index: number): string {
+  return `${parentPath}[${index}]`;
+}
+
+function toFdb(item: TupleItem, parentPath: string, index: number, depth: number): FdbItem {
+  if (item === null || typeof item === 'boolean') return item;
+  if (typeof item === 'string') {
+    // Buffer.from(string, 'utf8') would silently replace a lone surrogate with U+FFFD, so the key
+    // would not unpack to the string that was packed.
+    if (!(item as string & { isWellFormed(): boolean }).isWellFormed()) {
+      const path = itemPath(parentPath, index);
+      throw new TupleLayerError('tuple_encode_error', `tuple item ${path} is a string with a lone surrogate, which UTF-8 cannot encode`, { details: { path } });
+    }
+    return item;
+  }
+  if (typeof item === 'bigint') return checkedBigInt(item, parentPath, index);
   if (typeof item === 'number') {
-    if (Number.isInteger(item) && !Object.is(item, -0)) return Number.isSafeInteger(item) ? item : BigInt(item);
-    return { type: 'double', value: item };
+    if (Number.isInteger(item) && !Object.is(item, -0)) return Number.isSafeInteger(item) ? item : checkedBigInt(BigInt(item), parentPath, index);
+    return Number.isNaN(item) ? fdbFloat('double', CANONICAL_DOUBLE_NAN, item) : { type: 'double', value: item };
   }
   if (item instanceof Uint8Array) return Buffer.from(item.buffer, item.byteOffset, item.byteLength);
-  if (Array.isArray(item)) return (item as Tuple).map((inner, index) => toFdb(inner, `${path}[${index}]`));
-  if (item instanceof Uuid) return { type: 'uuid', value: Buffer.from(item.bytes) };
-  if (item instanceof Float32) return { type: 'float', value: item.value };
-  if (item instanceof Double) return { type: 'double', value: item.value };
+  if (Array.isArray(item)) {
+    const path = itemPath(parentPath, index);
+    if (depth >= TUPLE_NESTING_DEPTH_MAX) {
+      throw new TupleLayerError('tuple_encode_error', `tuple item ${path} nests tuples deeper than ${TUPLE_NESTING_DEPTH_MAX} levels`, { details: { path } });
+    }
+    return (item as Tuple).map((inner, innerIndex) => toFdb(inner, path, innerIndex, depth + 1));
+  }
+  // fdb-tuple only reads these bytes while packing, so a view is enough (no copy).
+  if (item instanceof Uuid) return { type: 'uuid', value: Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength) };
+  if (item instanceof Float32) return fdbFloat('float', item.bits, item.value);
+  if (item instanceof Double) return fdbFloat('double', item.bits, item.value);
   if (item instanceof Versionstamp) {
     if (item.transactionVersion === null) return { type: 'unbound versionstamp', code: item.userVersion };
     const value = Buffer.alloc(12);
@@ -109,11 +271,21 @@ function toFdb(item: TupleItem, path: string): FdbItem {
     value.writeUInt16BE(item.userVersion, 10);
     return { type: 'versionstamp', value };
   }
+  const path = itemPath(parentPath, index);
   throw new TupleLayerError('tuple_encode_error', `tuple item ${path} has a type tuples cannot hold (${describe(item)})`, { details: { path } });
+}
+
+function checkedBigInt(value: bigint, parentPath: string, index: number): bigint {
+  if (value >= INTEGER_MAGNITUDE_LIMIT || -value >= INTEGER_MAGNITUDE_LIMIT) {
+    const path = itemPath(parentPath, index);
+    throw new TupleLayerError('tuple_encode_error', `tuple item ${path} is an integer of more than 255 bytes, the most the tuple encoding holds`, { details: { path } });
+  }
+  return value;
 }
 
 function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
   return typeof value;
 }
@@ -123,31 +295,53 @@ function checkTuple(tuple: unknown, what: string): asserts tuple is Tuple {
 }
 
 /**
- * Packs a tuple into bytes that sort as the tuple does.
- * @throws TupleLayerError `tuple_encode_error` for an item tuples cannot hold, or an incomplete
- * versionstamp (use {@link packWithVersionstamp}).
- * @example `pack(['users', 42])`
+ * Packs a tuple into bytes that sort as the tuple does (FoundationDB's tuple encoding).
+ *
+ * @remarks
+ * Integral `number`s pack as integers and other `number`s as doubles; see {@link TupleItem}. A NaN
+ * packs as the canonical NaN unless it is a {@link Double} or {@link Float32} made with `fromBits`.
+ * @throws TupleLayerError `tuple_encode_error` for an item tuples cannot hold, a string with a lone
+ * surrogate, an integer of more than 255 bytes, tuples nested deeper than
+ * {@link TUPLE_NESTING_DEPTH_MAX}, or an incomplete versionstamp (use {@link packWithVersionstamp}).
+ * @example
+ * ```ts
+ * const key = pack(['users', 42]); // 02 75 73 65 72 73 00 15 2a
+ * ```
  */
 export function pack(tuple: Tuple): Uint8Array {
   checkTuple(tuple, 'pack');
-  const items = tuple.map((item, index) => toFdb(item, `[${index}]`));
+  const items = tuple.map((item, index) => toFdb(item, '', index, 0));
+  let packed: Buffer;
   try {
-    return new Uint8Array(fdbTuple.pack(items));
+    packed = fdbTuple.pack(items);
   } catch (cause) {
     throw new TupleLayerError('tuple_encode_error', `cannot pack the tuple: ${String((cause as Error).message ?? cause)}`, { cause });
   }
+  return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
 }
 
 /**
  * Packs a tuple holding exactly one incomplete {@link Versionstamp}, after `prefix`, and appends
  * the placeholder's 4-byte offset: the form `setVersionstampedKey` and `setVersionstampedValue`
  * take.
- * @throws TupleLayerError `tuple_encode_error` unless there is exactly one incomplete versionstamp.
- * @example `tx.setVersionstampedKey(packWithVersionstamp(['events', Versionstamp.incomplete()]), value)`
+ *
+ * @remarks
+ * The placeholder is the 10 bytes after the versionstamp's type code 0x33; the incomplete
+ * versionstamp's user version follows it. At commit the database writes the transaction's
+ * versionstamp over the placeholder and drops the offset, so the stored key unpacks to a complete
+ * versionstamp.
+ * @throws TupleLayerError `tuple_encode_error` unless there is exactly one incomplete versionstamp,
+ * and for everything {@link pack} rejects.
+ * @example
+ * ```ts
+ * import { open } from '@strata/core';
+ * const db = await open();
+ * await db.transact((tx) => tx.setVersionstampedKey(packWithVersionstamp(['events', Versionstamp.incomplete()]), new Uint8Array()));
+ * ```
  */
 export function packWithVersionstamp(tuple: Tuple, prefix: Uint8Array = new Uint8Array()): Uint8Array {
   checkTuple(tuple, 'packWithVersionstamp');
-  const items = tuple.map((item, index) => toFdb(item, `[${index}]`));
+  const items = tuple.map((item, index) => toFdb(item, '', index, 0));
   let packed: { data: Buffer; stampPos: number };
   try {
     packed = fdbTuple.packUnboundVersionstamp(items);
@@ -162,39 +356,41 @@ export function packWithVersionstamp(tuple: Tuple, prefix: Uint8Array = new Uint
   return encodeVersionstampOffset(bytes, prefix.length + packed.stampPos);
 }
 
-function fromFdb(item: FdbItem): TupleItem {
-  if (item === null || typeof item === 'string' || typeof item === 'boolean') return item;
-  if (typeof item === 'number') return item;
-  if (typeof item === 'bigint') return Number.isSafeInteger(Number(item)) && BigInt(Number(item)) === item ? Number(item) : item;
-  if (Buffer.isBuffer(item)) return new Uint8Array(item);
-  if (Array.isArray(item)) return item.map(fromFdb);
-  const typed = item as { type: string; value?: unknown; code?: number };
-  if (typed.type === 'uuid') return new Uuid(typed.value as Buffer);
-  if (typed.type === 'float') return new Float32(typed.value as number);
-  if (typed.type === 'double') return new Double(typed.value as number);
-  if (typed.type === 'versionstamp') {
-    const value = typed.value as Buffer;
-    return new Versionstamp(new Uint8Array(value.subarray(0, 10)), value.readUInt16BE(10));
-  }
-  throw new TupleLayerError('tuple_decode_error', `unexpected decoded item ${JSON.stringify(typed.type)}`);
-}
-
 /**
  * Unpacks bytes made by {@link pack} back into a tuple.
- * @throws TupleLayerError `tuple_decode_error` naming the offset and the problem.
+ *
+ * @remarks
+ * The decoder is strict: it accepts exactly the bytes `pack` produces, so whatever it returns packs
+ * back to identical bytes. Integers come back as `number` when safe and `bigint` otherwise; doubles
+ * as `number`, or as {@link Double} when integral, -0 or a non-canonical NaN; floats as
+ * {@link Float32}. A versionstamp comes back complete (its 10 bytes are whatever the key holds).
+ * @throws TupleLayerError `tuple_decode_error` naming the byte offset and the problem (unknown type
+ * code, unterminated bytes, string or nested tuple, truncated item, invalid UTF-8, an integer not in
+ * its shortest form, tuples nested deeper than {@link TUPLE_NESTING_DEPTH_MAX}), with
+ * `details.offset`.
+ * @example
+ * ```ts
+ * const [table, id] = unpack(pack(['users', 42])); // 'users', 42
+ * ```
  */
 export function unpack(bytes: Uint8Array): TupleItem[] {
   if (!(bytes instanceof Uint8Array)) throw new TupleLayerError('tuple_decode_error', `unpack needs a Uint8Array, got ${describe(bytes)}`);
-  try {
-    return fdbTuple.unpack(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).map(fromFdb);
-  } catch (cause) {
-    throw new TupleLayerError('tuple_decode_error', `cannot unpack the tuple: ${String((cause as Error).message ?? cause)}`, { cause });
-  }
+  return decodeTuple(bytes);
 }
 
 /**
  * The range of every key that extends `tuple` with more items: packed `tuple` followed by 0x00,
  * up to packed `tuple` followed by 0xFF (FoundationDB's tuple range).
+ *
+ * @remarks
+ * The packed tuple itself is not in the range (use `prefixRange(pack(tuple))` from `@strata/core`
+ * to include it), and neither are keys that continue it with a 0xFF byte, which no packed item
+ * starts with.
+ * @throws TupleLayerError `tuple_encode_error` for everything {@link pack} rejects.
+ * @example
+ * ```ts
+ * const { begin, end } = range(['users']); // 02 75 73 65 72 73 00 00 .. 02 75 73 65 72 73 00 ff
+ * ```
  */
 export function range(tuple: Tuple = []): KeyRange {
   const packed = pack(tuple);

@@ -205,6 +205,11 @@ export class Transaction {
    * The transaction's versionstamp: the 10 bytes substituted into its versionstamped keys and
    * values. Resolves after a successful commit; rejects with `no_commit_version` if the transaction
    * commits without writes, or with the commit's error.
+   *
+   * @remarks
+   * Inside `db.transact`, do not return this promise as the function's result: `transact` waits
+   * for the result before it commits, and the promise settles only after the commit. Return it
+   * inside an object (`return { stamp: tx.getVersionstamp() }`) and await it afterwards.
    */
   getVersionstamp(): Promise<Uint8Array> {
     if (this.#versionstamp === null) {
