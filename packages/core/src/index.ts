@@ -21,6 +21,7 @@ export {
   type RangeOptions,
   type TransactionOptions,
   type TransactionBinding,
+  type WriteOptions,
   type Watch,
 } from './api/transaction.js';
 export { KeySelector } from './api/key-selector.js';

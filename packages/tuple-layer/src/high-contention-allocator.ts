@@ -137,8 +137,10 @@ export class HighContentionAllocator {
       invariant(moves <= WINDOW_MOVES_MAX, `the allocator moved its window ${moves} times in one allocation`);
       if (moves > 0) {
         // Everything below the new window is finished with: no candidate is drawn from it again.
-        tx.clearRange(this.counters.prefix, this.counters.pack([start]));
-        tx.clearRange(this.recent.prefix, this.recent.pack([start]));
+        // As in FoundationDB, these clears add no write conflict ranges, so allocators still
+        // working in the old window are not made to retry.
+        tx.clearRange(this.counters.prefix, this.counters.pack([start]), { addConflictRange: false });
+        tx.clearRange(this.recent.prefix, this.recent.pack([start]), { addConflictRange: false });
       }
       const counter = this.counters.pack([start]);
       tx.add(counter, ONE_INT64_LE);

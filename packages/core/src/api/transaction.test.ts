@@ -1272,3 +1272,34 @@ describe('cancel and watches around commit', () => {
     }
   });
 });
+
+describe('writes without a conflict range', () => {
+  it('commit and are read back, but do not make a concurrent reader conflict', async () => {
+    const reader = db.createTransaction();
+    await reader.get(b('nc'));
+    await db.transact((tx) => tx.set(b('nc'), b('1'), { addConflictRange: false }));
+    reader.set(b('other'), b('x'));
+    await reader.commit();
+    expect(s(await db.transact((tx) => tx.get(b('nc'))))).toBe('1');
+
+    const second = db.createTransaction();
+    await second.get(b('nc2'));
+    await db.transact((tx) => tx.set(b('nc2'), b('1')));
+    second.set(b('other'), b('y'));
+    await rejectsCode(second.commit(), 'not_committed');
+  });
+
+  it('apply to clearRange and atomic ops too', async () => {
+    await db.transact((tx) => tx.set(b('ncr/a'), b('1')));
+    const reader = db.createTransaction();
+    await reader.getRangeAll(b('ncr/'), b('ncr0'));
+    await reader.get(b('nca'));
+    await db.transact((tx) => {
+      tx.clearRange(b('ncr/'), b('ncr0'), { addConflictRange: false });
+      tx.add(b('nca'), new Uint8Array([1]), { addConflictRange: false });
+    });
+    reader.set(b('other'), b('z'));
+    await reader.commit();
+    expect(await db.transact((tx) => tx.getRangeAll(b('ncr/'), b('ncr0')))).toEqual([]);
+  });
+});

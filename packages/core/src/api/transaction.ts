@@ -52,6 +52,16 @@ export interface RangeOptions extends ReadOptions {
   reverse?: boolean;
 }
 
+/** Options of a write. */
+export interface WriteOptions {
+  /**
+   * Add the write's conflict range (default `true`). With `false` the write makes no other
+   * transaction conflict (FoundationDB's `next_write_no_write_conflict_range`), for layers that
+   * know a concurrent reader cannot be harmed, such as an allocator clearing its finished window.
+   */
+  addConflictRange?: boolean;
+}
+
 /** Options of a transaction (and of `db.transact`, which adds retry options). */
 export interface TransactionOptions {
   /** Allow reads and writes of keys starting with 0xFF (the system key space). */
@@ -465,19 +475,19 @@ export class Transaction {
    * Sets `key` to `value`.
    * @throws StrataError `key_too_large`, `value_too_large`, `key_outside_legal_range`, `transaction_too_large`.
    */
-  set(key: Uint8Array, value: Uint8Array): void {
+  set(key: Uint8Array, value: Uint8Array, options?: WriteOptions): void {
     this.#checkUsable('set');
     const k = this.#checkKey(key, 'set');
     const v = checkValue(value, 'set');
-    this.#addMutation({ type: MutationType.set, key: k, param: v }, k.length + v.length);
+    this.#addMutation({ type: MutationType.set, key: k, param: v }, k.length + v.length, options);
     this.#writes.set(k, v);
   }
 
   /** Removes `key`. */
-  clear(key: Uint8Array): void {
+  clear(key: Uint8Array, options?: WriteOptions): void {
     this.#checkUsable('clear');
     const k = this.#checkKey(key, 'clear');
-    this.#addMutation({ type: MutationType.clear, key: k, param: null }, k.length);
+    this.#addMutation({ type: MutationType.clear, key: k, param: null }, k.length, options);
     this.#writes.clear(k);
   }
 
@@ -485,13 +495,13 @@ export class Transaction {
    * Removes every key in `[begin, end)`.
    * @throws StrataError `inverted_range` when `begin > end`.
    */
-  clearRange(begin: Uint8Array, end: Uint8Array): void {
+  clearRange(begin: Uint8Array, end: Uint8Array, options?: WriteOptions): void {
     this.#checkUsable('clearRange');
     const b = this.#rangeKey(begin, 'clearRange begin');
     const e = this.#rangeKey(end, 'clearRange end');
     if (b > e) throw new StrataError('inverted_range', 'clearRange: begin is greater than end');
     if (b === e) return;
-    this.#addMutation({ type: MutationType.clearRange, key: b, param: e }, b.length + e.length, b, e);
+    this.#addMutation({ type: MutationType.clearRange, key: b, param: e }, b.length + e.length, options, b, e);
     this.#writes.clearRange(b, e);
   }
 
@@ -506,55 +516,55 @@ export class Transaction {
    * equals the operand. A missing value stores the operand (except `compareAndClear`).
    * @throws StrataError `invalid_mutation_type` for an unknown op.
    */
-  atomicOp(op: AtomicOpName, key: Uint8Array, operand: Uint8Array): void {
+  atomicOp(op: AtomicOpName, key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
     this.#checkUsable(op);
     const type = ATOMIC_TYPES[op];
     if (type === undefined) throw new StrataError('invalid_mutation_type', `unknown atomic op ${JSON.stringify(op)}`);
     const k = this.#checkKey(key, op);
     const v = checkValue(operand, op);
-    this.#addMutation({ type, key: k, param: v }, k.length + v.length);
+    this.#addMutation({ type, key: k, param: v }, k.length + v.length, options);
     this.#writes.atomic(k, type, v);
   }
 
   /** Atomic little-endian add (see {@link Transaction.atomicOp}). */
-  add(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('add', key, operand);
+  add(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('add', key, operand, options);
   }
   /** Atomic bitwise and. */
-  bitAnd(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('bitAnd', key, operand);
+  bitAnd(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('bitAnd', key, operand, options);
   }
   /** Atomic bitwise or. */
-  bitOr(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('bitOr', key, operand);
+  bitOr(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('bitOr', key, operand, options);
   }
   /** Atomic bitwise xor. */
-  bitXor(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('bitXor', key, operand);
+  bitXor(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('bitXor', key, operand, options);
   }
   /** Atomic little-endian unsigned max. */
-  max(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('max', key, operand);
+  max(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('max', key, operand, options);
   }
   /** Atomic little-endian unsigned min. */
-  min(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('min', key, operand);
+  min(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('min', key, operand, options);
   }
   /** Atomic lexicographic max. */
-  byteMax(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('byteMax', key, operand);
+  byteMax(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('byteMax', key, operand, options);
   }
   /** Atomic lexicographic min. */
-  byteMin(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('byteMin', key, operand);
+  byteMin(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('byteMin', key, operand, options);
   }
   /** Atomic append, unless the result would exceed the value limit. */
-  appendIfFits(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('appendIfFits', key, operand);
+  appendIfFits(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('appendIfFits', key, operand, options);
   }
   /** Atomically clears `key` if its value equals `operand`. */
-  compareAndClear(key: Uint8Array, operand: Uint8Array): void {
-    this.atomicOp('compareAndClear', key, operand);
+  compareAndClear(key: Uint8Array, operand: Uint8Array, options?: WriteOptions): void {
+    this.atomicOp('compareAndClear', key, operand, options);
   }
 
   /**
@@ -582,7 +592,7 @@ export class Transaction {
     const begin = toKeyString(low);
     const end = keyAfter(toKeyString(high));
     const k = toKeyString(keyWithOffset);
-    this.#addMutation({ type: MutationType.setVersionstampedKey, key: k, param: v }, k.length + v.length, begin, end);
+    this.#addMutation({ type: MutationType.setVersionstampedKey, key: k, param: v }, k.length + v.length, undefined, begin, end);
     this.#writes.addUnreadableRange(begin, end);
   }
 
@@ -767,7 +777,12 @@ export class Transaction {
     this.#bytes = total;
   }
 
-  #addMutation(mutation: Mutation, bytes: number, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
+  #addMutation(mutation: Mutation, bytes: number, options?: WriteOptions, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
+    if (options?.addConflictRange === false) {
+      this.#addSize(bytes, mutation.type);
+      this.#mutations.push(mutation);
+      return;
+    }
     const begin = conflictBegin ?? mutation.key;
     const end = conflictEnd ?? keyAfter(mutation.key);
     this.#addSize(bytes + begin.length + end.length, mutation.type);
