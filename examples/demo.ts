@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBasics } from './basics/basics.js';
+import { runTuples } from './tuples/tuples.js';
 
 /** What a section receives: its own empty data directory and a place to print. */
 interface SectionContext {
@@ -30,6 +31,13 @@ const sections: Section[] = [
     directory: 'basics',
     run: async ({ dataDir, log }) => {
       await runBasics({ path: dataDir, log });
+    },
+  },
+  {
+    title: 'Tuple keys, subspaces and directories',
+    directory: 'tuples',
+    run: async ({ dataDir, log }) => {
+      await runTuples({ path: dataDir, log });
     },
   },
 ];
