@@ -1,0 +1,40 @@
+/**
+ * `@strata/records`: typed records with secondary indexes on Strata.
+ *
+ * @example
+ * ```ts
+ * import { open } from '@strata/core';
+ * import { RecordStore, defineSchema, index, recordType } from '@strata/records';
+ * import { z } from 'zod';
+ *
+ * const schema = defineSchema({
+ *   customers: recordType({
+ *     schema: z.object({ id: z.bigint(), email: z.string().email(), name: z.string() }),
+ *     primaryKey: ['id'],
+ *     indexes: { byEmail: index.value(['email'], { unique: true }) },
+ *   }),
+ * });
+ * const db = await open();
+ * const store = await RecordStore.open(db, { path: ['shop'], schema });
+ * await db.transact((tx) => tx.at(store).customers.insert({ id: 1n, email: 'ada@example.com', name: 'Ada' }));
+ * ```
+ * @packageDocumentation
+ */
+export { RecordStore, Collection, RECORD_CHUNK_BYTES, readInt64, type RecordStoreOptions, type StoreView } from './record-store.js';
+export {
+  defineSchema,
+  recordType,
+  index,
+  keyItem,
+  Schema,
+  SCHEMA_FORMAT_VERSION,
+  type IndexDefinition,
+  type RecordTypeDefinition,
+  type RecordOf,
+  type RecordInput,
+  type SchemaTypes,
+  type SchemaDescription,
+  type AnyObjectSchema,
+} from './schema.js';
+export { Timestamp, timestamp } from './timestamp.js';
+export { RecordLayerError, RECORD_LAYER_ERROR_CODES, type RecordLayerErrorCode } from './errors.js';

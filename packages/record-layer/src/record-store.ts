@@ -1,0 +1,386 @@
+/**
+ * Record stores: typed records kept in a directory of the directory layer, with their indexes
+ * maintained in the same transaction as every write.
+ *
+ * Layout inside the store's directory (tuple keys after the directory prefix):
+ * - `(0, 'schema')` -> the schema description (msgpack), compared on every open;
+ * - `(1, type, ...primaryKey, chunk)` -> the record (msgpack), split into chunks of at most
+ *   {@link RECORD_CHUNK_BYTES} so a record may exceed the value limit;
+ * - `(2, type, index, ...)` -> index entries: value and min/max indexes
+ *   `(...fields, ...primaryKey) -> ''`; count and sum indexes `(...group) -> 8-byte little-endian
+ *   integer` kept with atomic add.
+ *
+ * Invariants:
+ * 1. Every index entry of a record is written or removed in the transaction that writes or
+ *    removes the record: index and records never disagree in any committed state.
+ * 2. A unique index never holds two records with the same values: the check is a range read in
+ *    the writing transaction, so concurrent writers of the same value conflict.
+ * 3. Nothing is written for a record that fails validation.
+ */
+import type { Database, Transaction, TransactionBinding } from '@strata/core';
+import { DirectoryLayer, Subspace, pack, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
+import { Packr, addExtension } from 'msgpackr';
+import type { z } from 'zod';
+import { RecordLayerError } from './errors.js';
+import { keyItem, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { Timestamp } from './timestamp.js';
+
+/** Records larger than this are split across several keys. */
+export const RECORD_CHUNK_BYTES = 90_000;
+
+const SCHEMA = 0;
+const RECORDS = 1;
+const INDEXES = 2;
+
+// Timestamps travel through msgpack as their microseconds (an extension type of our own).
+addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
+const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true });
+
+/** Options of {@link RecordStore.open}. */
+export interface RecordStoreOptions<T extends SchemaTypes> {
+  /** The directory the store lives in (created if missing). */
+  path: DirectoryPath;
+  /** The record types. */
+  schema: Schema<T>;
+  /** The directory layer (default: the standard one). */
+  directoryLayer?: DirectoryLayer;
+}
+
+/** A typed view of one record type inside a transaction (see {@link RecordStore}). */
+export type StoreView<T extends SchemaTypes> = { readonly [K in keyof T]: Collection<T[K]> };
+
+/**
+ * A store of typed records in a directory.
+ *
+ * @remarks
+ * `tx.at(store)` gives one {@link Collection} per record type; every write validates the record
+ * against its zod schema and maintains every index in the same transaction.
+ * @example
+ * ```ts
+ * const store = await RecordStore.open(db, { path: ['shop'], schema });
+ * await db.transact(async (tx) => {
+ *   await tx.at(store).orders.insert({ id: 1n, customerId: 7n, total: 1200n });
+ * });
+ * ```
+ */
+export class RecordStore<T extends SchemaTypes> implements TransactionBinding<StoreView<T>> {
+  private constructor(
+    /** The record types. */
+    readonly schema: Schema<T>,
+    /** The store's directory. */
+    readonly subspace: Subspace,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store in `options.path`, checking that the schema is the one
+   * stored or a safe change of it.
+   * @throws RecordLayerError `schema_incompatible` for an unsafe change (a changed primary key or
+   * field type, a new index or required field on a type that already has records).
+   */
+  static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
+    const directories = options.directoryLayer ?? new DirectoryLayer();
+    const directory = await directories.createOrOpen(db, options.path, { layer: 'strata-records' });
+    const subspace = new Subspace(directory.prefix);
+    const store = new RecordStore(options.schema, subspace);
+    await db.transact(async (tx) => {
+      const key = subspace.pack([SCHEMA]);
+      const storedBytes = await tx.get(key);
+      const next = options.schema.describe();
+      if (storedBytes !== null) await store.#checkEvolution(tx, packr.unpack(storedBytes) as SchemaDescription, next);
+      tx.set(key, packr.pack(next));
+    });
+    return store;
+  }
+
+  async #checkEvolution(tx: Transaction, stored: SchemaDescription, next: SchemaDescription): Promise<void> {
+    const refuse = (type: string, why: string): never => {
+      throw new RecordLayerError('schema_incompatible', `record type ${type}: ${why}`, { details: { type } });
+    };
+    for (const [name, before] of Object.entries(stored.types)) {
+      const after = next.types[name];
+      const hasRecords = async (): Promise<boolean> => {
+        const { begin, end } = this.subspace.range([RECORDS, name]);
+        return (await tx.getRangeAll(begin, end, { limit: 1 })).length > 0;
+      };
+      if (after === undefined) {
+        if (await hasRecords()) refuse(name, 'the type was removed from the schema but records of it are stored');
+        continue;
+      }
+      if (JSON.stringify(before.primaryKey) !== JSON.stringify(after.primaryKey)) {
+        refuse(name, `the primary key changed from (${before.primaryKey.join(', ')}) to (${after.primaryKey.join(', ')}); stored records are keyed by the old one`);
+      }
+      for (const [field, type] of Object.entries(after.fields)) {
+        const old = before.fields[field];
+        if (old === undefined) {
+          if (!type.startsWith('optional<') && !type.startsWith('default<') && (await hasRecords())) {
+            refuse(name, `new field ${field} is required, but stored records do not have it; make it optional or give it a default`);
+          }
+        } else if (old !== type && (await hasRecords())) {
+          refuse(name, `field ${field} changed type from ${old} to ${type}, which stored records may not satisfy`);
+        }
+      }
+      for (const [indexName, definition] of Object.entries(after.indexes)) {
+        const old = before.indexes[indexName];
+        if (old !== undefined && JSON.stringify(old) === JSON.stringify(definition)) continue;
+        if (await hasRecords()) {
+          refuse(name, `index ${indexName} is new or changed, and records are stored: building an index over stored records (online index build) is not available yet`);
+        }
+      }
+      // A dropped index's entries go with it.
+      for (const indexName of Object.keys(before.indexes)) {
+        if (after.indexes[indexName] === undefined) {
+          const { begin, end } = this.subspace.range([INDEXES, name, indexName]);
+          tx.clearRange(begin, end);
+        }
+      }
+    }
+  }
+
+  /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
+  bind(tx: Transaction): StoreView<T> {
+    const view: Record<string, Collection<RecordTypeDefinition>> = {};
+    for (const name of Object.keys(this.schema.types)) view[name] = new Collection(this, tx, name, this.schema.types[name]!);
+    return view as StoreView<T>;
+  }
+}
+
+/**
+ * The records of one type inside a transaction: writes that validate and maintain indexes, and
+ * reads by primary key.
+ */
+export class Collection<D extends RecordTypeDefinition> {
+  readonly #store: RecordStore<SchemaTypes>;
+  readonly #tx: Transaction;
+  readonly #name: string;
+  readonly #type: D;
+  readonly #fields: Set<string>;
+
+  /** @internal Made by {@link RecordStore.bind}. */
+  constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
+    this.#store = store;
+    this.#tx = tx;
+    this.#name = name;
+    this.#type = type;
+    this.#fields = new Set(Object.keys(type.schema.shape));
+  }
+
+  /** The name of the record type. */
+  get typeName(): string {
+    return this.#name;
+  }
+
+  /**
+   * Inserts a record.
+   * @throws RecordLayerError `record_invalid` (naming the field and the rule), `unknown_field`,
+   * `record_exists`, `unique_violation`.
+   */
+  async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
+    const parsed = this.#validate(record);
+    const key = this.#primaryKey(parsed);
+    if ((await this.#read(key)) !== null) {
+      throw new RecordLayerError('record_exists', `a ${this.#name} record with primary key ${describeKey(key)} already exists`, { details: { type: this.#name, key } });
+    }
+    await this.#write(key, null, parsed);
+    return parsed;
+  }
+
+  /** Inserts several records (in this transaction, in order). */
+  async insertMany(records: readonly RecordInput<D>[]): Promise<RecordOf<D>[]> {
+    const out: RecordOf<D>[] = [];
+    for (const record of records) out.push(await this.insert(record));
+    return out;
+  }
+
+  /** The record with this primary key (an object holding the primary key fields), or `null`. */
+  async get(key: Partial<RecordOf<D>>): Promise<RecordOf<D> | null> {
+    return this.#read(this.#primaryKey(key as Record<string, unknown>, 'get'));
+  }
+
+  /**
+   * Changes some fields of a record; the result is validated as a whole.
+   * @throws RecordLayerError `record_not_found`, `record_invalid`, `unknown_field`, `unique_violation`.
+   */
+  async update(key: Partial<RecordOf<D>>, changes: Partial<RecordInput<D>>): Promise<RecordOf<D>> {
+    const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'update');
+    const old = await this.#read(primaryKey);
+    if (old === null) throw new RecordLayerError('record_not_found', `no ${this.#name} record has primary key ${describeKey(primaryKey)}`, { details: { type: this.#name, key: primaryKey } });
+    this.#checkFields(changes as Record<string, unknown>);
+    const parsed = this.#validate({ ...(old as Record<string, unknown>), ...(changes as Record<string, unknown>) });
+    const newKey = this.#primaryKey(parsed);
+    if (describeKey(newKey) !== describeKey(primaryKey)) {
+      throw new RecordLayerError('record_invalid', `update cannot change the primary key of a ${this.#name} record`, { details: { type: this.#name } });
+    }
+    await this.#write(primaryKey, old, parsed);
+    return parsed;
+  }
+
+  /** Inserts the record, or replaces the one with the same primary key. */
+  async upsert(record: RecordInput<D>): Promise<RecordOf<D>> {
+    const parsed = this.#validate(record);
+    const key = this.#primaryKey(parsed);
+    await this.#write(key, await this.#read(key), parsed);
+    return parsed;
+  }
+
+  /** Deletes the record with this primary key; `false` if there was none. */
+  async delete(key: Partial<RecordOf<D>>): Promise<boolean> {
+    const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'delete');
+    const old = await this.#read(primaryKey);
+    if (old === null) return false;
+    await this.#write(primaryKey, old, null);
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #checkFields(record: Record<string, unknown>): void {
+    for (const field of Object.keys(record)) {
+      if (!this.#fields.has(field)) {
+        throw new RecordLayerError('unknown_field', `${this.#name} has no field ${JSON.stringify(field)}`, { details: { type: this.#name, field } });
+      }
+    }
+  }
+
+  #validate(record: unknown): RecordOf<D> {
+    if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+      throw new RecordLayerError('record_invalid', `a ${this.#name} record must be an object`, { details: { type: this.#name } });
+    }
+    this.#checkFields(record as Record<string, unknown>);
+    const result = (this.#type.schema as z.ZodType).safeParse(record);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      const field = issue.path.join('.') || '(record)';
+      throw new RecordLayerError('record_invalid', `${this.#name}.${field}: ${issue.message}`, {
+        details: { type: this.#name, field, rule: issue.code },
+        cause: result.error,
+      });
+    }
+    return result.data as RecordOf<D>;
+  }
+
+  #primaryKey(record: Record<string, unknown>, operation?: string): TupleItem[] {
+    if (operation !== undefined) {
+      if (typeof record !== 'object' || record === null) {
+        throw new RecordLayerError('invalid_query', `${operation} takes an object holding the primary key fields (${this.#type.primaryKey.join(', ')})`);
+      }
+      this.#checkFields(record);
+    }
+    return this.#type.primaryKey.map((field) => {
+      const value = record[field];
+      if (value === undefined) {
+        throw new RecordLayerError('invalid_query', `${operation ?? 'the record'} needs primary key field ${JSON.stringify(field)} of ${this.#name}`, {
+          details: { type: this.#name, field },
+        });
+      }
+      return keyItem(value, field);
+    });
+  }
+
+  #recordRange(key: TupleItem[]): { begin: Uint8Array; end: Uint8Array } {
+    return this.#store.subspace.range([RECORDS, this.#name, ...key]);
+  }
+
+  async #read(key: TupleItem[]): Promise<RecordOf<D> | null> {
+    const { begin, end } = this.#recordRange(key);
+    const chunks = await this.#tx.getRangeAll(begin, end);
+    if (chunks.length === 0) return null;
+    const bytes = chunks.length === 1 ? chunks[0]!.value : Buffer.concat(chunks.map((chunk) => chunk.value));
+    return packr.unpack(bytes) as RecordOf<D>;
+  }
+
+  async #write(key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): Promise<void> {
+    const tx = this.#tx;
+    const subspace = this.#store.subspace;
+    // Unique indexes first, so a violation writes nothing.
+    if (next !== null) for (const [name, definition] of Object.entries(this.#type.indexes)) await this.#checkUnique(name, definition, key, next);
+    const { begin, end } = this.#recordRange(key);
+    tx.clearRange(begin, end);
+    if (next !== null) {
+      const bytes = packr.pack(next);
+      for (let chunk = 0, offset = 0; offset < bytes.length || chunk === 0; chunk++, offset += RECORD_CHUNK_BYTES) {
+        tx.set(subspace.pack([RECORDS, this.#name, ...key, chunk]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
+      }
+    }
+    for (const [name, definition] of Object.entries(this.#type.indexes)) this.#maintain(name, definition, key, old, next);
+  }
+
+  async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
+    if (definition.kind !== 'value' || !definition.unique) return;
+    const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field));
+    const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
+    for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
+      const other = (this.#store.subspace.unpack(entry.key) as TupleItem[]).slice(3 + values.length);
+      if (describeKey(other) !== describeKey(key)) {
+        throw new RecordLayerError('unique_violation', `unique index ${this.#name}.${name} already holds ${describeKey(values)} (for primary key ${describeKey(other)})`, {
+          details: { type: this.#name, index: name, values },
+        });
+      }
+    }
+  }
+
+  #maintain(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): void {
+    const tx = this.#tx;
+    const subspace = this.#store.subspace;
+    const field = (record: RecordOf<D>, f: string): TupleItem => keyItem((record as Record<string, unknown>)[f], f);
+    switch (definition.kind) {
+      case 'value': {
+        const entry = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.fields.map((f) => field(record, f)), ...key]);
+        const before = old === null ? null : entry(old);
+        const after = next === null ? null : entry(next);
+        if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) tx.clear(before);
+        if (after !== null) tx.set(after, EMPTY);
+        return;
+      }
+      case 'min':
+      case 'max': {
+        const entry = (record: RecordOf<D>): Uint8Array =>
+          subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f)), field(record, definition.field), ...key]);
+        if (old !== null) tx.clear(entry(old));
+        if (next !== null) tx.set(entry(next), EMPTY);
+        return;
+      }
+      case 'count':
+      case 'sum': {
+        const amount = (record: RecordOf<D>): bigint => {
+          if (definition.kind === 'count') return 1n;
+          const value = (record as Record<string, unknown>)[definition.field];
+          if (value === undefined || value === null) return 0n;
+          if (typeof value === 'bigint') return value;
+          if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+          throw new RecordLayerError('record_invalid', `${this.#name}.${definition.field} must be an integer for sum index ${name}`, {
+            details: { type: this.#name, field: definition.field, index: name },
+          });
+        };
+        const group = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f))]);
+        if (old !== null) tx.add(group(old), int64(-amount(old)));
+        if (next !== null) tx.add(group(next), int64(amount(next)));
+        return;
+      }
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** An 8-byte little-endian two's-complement integer, the operand of an atomic add. */
+function int64(value: bigint): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, BigInt.asIntN(64, value), true);
+  return bytes;
+}
+
+/** Reads an 8-byte little-endian two's-complement integer written by atomic adds (missing: 0). */
+export function readInt64(bytes: Uint8Array | null): bigint {
+  if (bytes === null) return 0n;
+  const padded = new Uint8Array(8);
+  padded.set(bytes.subarray(0, 8));
+  return new DataView(padded.buffer).getBigInt64(0, true);
+}
+
+function describeKey(key: readonly TupleItem[]): string {
+  return `(${key.map((item) => (typeof item === 'bigint' ? `${item}n` : item instanceof Uint8Array ? `0x${Buffer.from(item).toString('hex')}` : JSON.stringify(item))).join(', ')})`;
+}
+
+/** @internal Exposed for the query module. */
+export const layout = { SCHEMA, RECORDS, INDEXES, packr, pack, unpack };
+export type { Tuple };

@@ -1,0 +1,179 @@
+/**
+ * Schemas: record types declared with zod, their primary keys and their indexes.
+ */
+import type { TupleItem } from '@strata/tuple';
+import { z } from 'zod';
+import { RecordLayerError } from './errors.js';
+import { Timestamp } from './timestamp.js';
+
+/** An index declared beside a record type. */
+export type IndexDefinition =
+  /** Entries `(values of fields..., primary key...)`: lookups, ranges and ordering on the fields. */
+  | { readonly kind: 'value'; readonly fields: readonly string[]; readonly unique: boolean }
+  /** A count of records per group, kept with atomic adds. */
+  | { readonly kind: 'count'; readonly groupBy: readonly string[] }
+  /** A sum of an integer field per group, kept with atomic adds. */
+  | { readonly kind: 'sum'; readonly field: string; readonly groupBy: readonly string[] }
+  /** The least or greatest value of a field per group (exact under deletes). */
+  | { readonly kind: 'min' | 'max'; readonly field: string; readonly groupBy: readonly string[] };
+
+/** Builders for {@link IndexDefinition}s. */
+export const index = {
+  /** A value index on one or more fields, optionally unique. */
+  value(fields: readonly string[], options: { unique?: boolean } = {}): IndexDefinition {
+    return { kind: 'value', fields: [...fields], unique: options.unique === true };
+  },
+  /** A count of records, per group of `groupBy` fields (default: one count for the type). */
+  count(options: { groupBy?: readonly string[] } = {}): IndexDefinition {
+    return { kind: 'count', groupBy: [...(options.groupBy ?? [])] };
+  },
+  /** A sum of an integer field, per group. */
+  sum(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
+    return { kind: 'sum', field, groupBy: [...(options.groupBy ?? [])] };
+  },
+  /** The least value of a field, per group. */
+  min(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
+    return { kind: 'min', field, groupBy: [...(options.groupBy ?? [])] };
+  },
+  /** The greatest value of a field, per group. */
+  max(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
+    return { kind: 'max', field, groupBy: [...(options.groupBy ?? [])] };
+  },
+};
+
+/** Any zod object schema. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyObjectSchema = z.ZodObject<any>;
+
+/** A record type: its zod schema, primary key fields and indexes. */
+export interface RecordTypeDefinition<S extends AnyObjectSchema = AnyObjectSchema> {
+  readonly schema: S;
+  readonly primaryKey: readonly string[];
+  readonly indexes: Readonly<Record<string, IndexDefinition>>;
+}
+
+/**
+ * Declares a record type.
+ * @example
+ * ```ts
+ * const orders = recordType({
+ *   schema: z.object({ id: z.bigint(), customerId: z.bigint(), total: z.bigint() }),
+ *   primaryKey: ['id'],
+ *   indexes: { byCustomer: index.value(['customerId']), totalByCustomer: index.sum('total', { groupBy: ['customerId'] }) },
+ * });
+ * ```
+ */
+export function recordType<S extends AnyObjectSchema>(definition: {
+  schema: S;
+  primaryKey: readonly (keyof z.output<S> & string)[];
+  indexes?: Record<string, IndexDefinition>;
+}): RecordTypeDefinition<S> {
+  return { schema: definition.schema, primaryKey: [...definition.primaryKey], indexes: { ...(definition.indexes ?? {}) } };
+}
+
+/** The record types of a schema, by name. */
+export type SchemaTypes = Record<string, RecordTypeDefinition>;
+
+/** A record of type `D` as stored and read (zod's output type). */
+export type RecordOf<D extends RecordTypeDefinition> = z.output<D['schema']>;
+/** A record of type `D` as written (zod's input type: optional fields and defaults may be left out). */
+export type RecordInput<D extends RecordTypeDefinition> = z.input<D['schema']>;
+
+/**
+ * A checked set of record types.
+ * @example
+ * ```ts
+ * const schema = defineSchema({ orders, customers });
+ * ```
+ */
+export class Schema<T extends SchemaTypes = SchemaTypes> {
+  /** The record types, by name. */
+  readonly types: T;
+  constructor(types: T) {
+    if (typeof types !== 'object' || types === null || Object.keys(types).length === 0) {
+      throw new RecordLayerError('invalid_schema', 'a schema needs at least one record type');
+    }
+    for (const [name, type] of Object.entries(types)) checkRecordType(name, type);
+    this.types = types;
+  }
+
+  /** The definition of record type `name`. */
+  type(name: string): RecordTypeDefinition {
+    const type = this.types[name];
+    if (type === undefined) throw new RecordLayerError('unknown_record_type', `the schema has no record type ${JSON.stringify(name)}`, { details: { type: name } });
+    return type;
+  }
+
+  /** What the store records about this schema, to compare it with the next one. */
+  describe(): SchemaDescription {
+    const types: SchemaDescription['types'] = {};
+    for (const [name, type] of Object.entries(this.types)) {
+      const fields: Record<string, string> = {};
+      for (const [field, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) fields[field] = describeType(schema);
+      types[name] = { primaryKey: [...type.primaryKey], fields, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition> };
+    }
+    return { formatVersion: SCHEMA_FORMAT_VERSION, types };
+  }
+}
+
+/** Declares a schema from record types (see {@link recordType}). */
+export function defineSchema<T extends SchemaTypes>(types: T): Schema<T> {
+  return new Schema(types);
+}
+
+/** The format of {@link SchemaDescription}s this version writes. */
+export const SCHEMA_FORMAT_VERSION = 1;
+
+/** The stored description of a schema: enough to tell whether a new schema is a safe change. */
+export interface SchemaDescription {
+  formatVersion: number;
+  types: Record<string, { primaryKey: string[]; fields: Record<string, string>; indexes: Record<string, IndexDefinition> }>;
+}
+
+function checkRecordType(name: string, type: RecordTypeDefinition): void {
+  if (!(type?.schema instanceof z.ZodObject)) throw new RecordLayerError('invalid_schema', `record type ${name}: schema must be a zod object (z.object({...}))`);
+  const fields = new Set(Object.keys(type.schema.shape));
+  const field = (where: string, candidate: string): void => {
+    if (!fields.has(candidate)) {
+      throw new RecordLayerError('invalid_schema', `record type ${name}: ${where} names ${JSON.stringify(candidate)}, which is not a field`, {
+        details: { type: name, field: candidate },
+      });
+    }
+  };
+  if (type.primaryKey.length === 0) throw new RecordLayerError('invalid_schema', `record type ${name}: the primary key needs at least one field`);
+  for (const key of type.primaryKey) field('the primary key', key);
+  for (const [indexName, definition] of Object.entries(type.indexes)) {
+    if (definition.kind === 'value') {
+      if (definition.fields.length === 0) throw new RecordLayerError('invalid_schema', `record type ${name}: value index ${indexName} needs at least one field`);
+      for (const f of definition.fields) field(`index ${indexName}`, f);
+    } else {
+      for (const f of definition.groupBy) field(`index ${indexName}`, f);
+      if (definition.kind !== 'count') field(`index ${indexName}`, definition.field);
+    }
+  }
+}
+
+// A short, stable text of a field's type: schema changes compare these.
+function describeType(schema: z.ZodType): string {
+  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+  const type = def?.type ?? 'unknown';
+  if ((type === 'optional' || type === 'nullable' || type === 'default') && def?.innerType) return `${type}<${describeType(def.innerType)}>`;
+  if (type === 'array' && def?.element) return `array<${describeType(def.element)}>`;
+  if (schema instanceof z.ZodObject) return `object{${Object.entries(schema.shape as Record<string, z.ZodType>).map(([k, v]) => `${k}:${describeType(v)}`).join(',')}}`;
+  return type;
+}
+
+/**
+ * The tuple item a field value takes in keys (primary keys and indexes).
+ * @throws RecordLayerError `record_invalid` for values keys cannot hold (objects, arrays).
+ */
+export function keyItem(value: unknown, field: string): TupleItem {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return value;
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof Timestamp) return value.micros;
+  if (value instanceof Date) return BigInt(value.getTime()) * 1000n;
+  throw new RecordLayerError('record_invalid', `field ${JSON.stringify(field)} holds ${Array.isArray(value) ? 'an array' : 'an object'}, which a key or index cannot hold`, {
+    details: { field },
+  });
+}

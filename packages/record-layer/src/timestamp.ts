@@ -1,0 +1,63 @@
+/**
+ * Timestamps with microsecond precision (JavaScript's Date keeps milliseconds; PostgreSQL keeps
+ * microseconds).
+ */
+import { z } from 'zod';
+import { RecordLayerError } from './errors.js';
+
+/**
+ * An instant as whole microseconds since 1970-01-01T00:00:00Z.
+ * @example
+ * ```ts
+ * const t = Timestamp.parse('2024-05-01T12:00:00.123456Z');
+ * t.micros; // 1714564800123456n
+ * ```
+ */
+export class Timestamp {
+  /** Microseconds since the Unix epoch. */
+  readonly micros: bigint;
+  constructor(micros: bigint) {
+    if (typeof micros !== 'bigint') throw new RecordLayerError('record_invalid', 'a Timestamp holds microseconds as a bigint');
+    this.micros = micros;
+  }
+  /** The instant of a Date (its milliseconds, with zero microseconds). */
+  static fromDate(date: Date): Timestamp {
+    const ms = date.getTime();
+    if (Number.isNaN(ms)) throw new RecordLayerError('record_invalid', 'cannot make a Timestamp from an invalid Date');
+    return new Timestamp(BigInt(ms) * 1000n);
+  }
+  /** Now, from the system clock. */
+  static now(): Timestamp {
+    return Timestamp.fromDate(new Date());
+  }
+  /**
+   * Parses an ISO 8601 instant with up to six fractional digits and a `Z` or `±hh:mm` offset.
+   * @throws RecordLayerError `record_invalid` for any other text.
+   */
+  static parse(text: string): Timestamp {
+    const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+    if (match === null) throw new RecordLayerError('record_invalid', `not an ISO 8601 instant with at most microseconds: ${JSON.stringify(text)}`);
+    const seconds = Date.parse(`${match[1]}${match[3]}`);
+    if (Number.isNaN(seconds)) throw new RecordLayerError('record_invalid', `not a valid instant: ${JSON.stringify(text)}`);
+    const fraction = BigInt((match[2] ?? '').padEnd(6, '0'));
+    return new Timestamp(BigInt(seconds) * 1000n + fraction);
+  }
+  /** The Date of this instant (microseconds below a millisecond are dropped). */
+  toDate(): Date {
+    return new Date(Number(this.micros / 1000n - (this.micros % 1000n < 0n ? 1n : 0n)));
+  }
+  /** ISO 8601 in UTC with six fractional digits. */
+  toISOString(): string {
+    const micros = ((this.micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
+    const seconds = (this.micros - micros) / 1_000_000n;
+    const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    return `${base}.${micros.toString().padStart(6, '0')}Z`;
+  }
+  /** The same as {@link Timestamp.toISOString}. */
+  toJSON(): string {
+    return this.toISOString();
+  }
+}
+
+/** The zod schema of a {@link Timestamp} field. */
+export const timestamp = (): z.ZodType<Timestamp> => z.instanceof(Timestamp);
