@@ -38,3 +38,25 @@ export {
 } from './schema.js';
 export { Timestamp, timestamp } from './timestamp.js';
 export { RecordLayerError, RECORD_LAYER_ERROR_CODES, type RecordLayerErrorCode } from './errors.js';
+export {
+  SORT_RECORDS_MAX,
+  FETCH_BATCH_RECORDS,
+  STREAM_TRANSACTION_MS,
+  STREAM_TRANSACTION_RECORDS,
+  type FindManyQuery,
+  type FindManyResult,
+  type Explanation,
+  type AggregateQuery,
+  type StreamOptions,
+} from './query.js';
+export {
+  PLAN_RANGES_MAX,
+  PRIMARY_KEY_INDEX,
+  type PlannerQuery,
+  type Where,
+  type OrderBy,
+  type FieldCondition,
+  type FieldOperators,
+  type Scalar,
+  type Direction,
+} from './planner.js';

@@ -3,7 +3,7 @@
  * maintained in the same transaction as every write.
  *
  * Layout inside the store's directory (tuple keys after the directory prefix):
- * - `(0, 'schema')` -> the schema description (msgpack), compared on every open;
+ * - `(0)` -> the schema description (msgpack), compared on every open;
  * - `(1, type, ...primaryKey, chunk)` -> the record (msgpack), split into chunks of at most
  *   {@link RECORD_CHUNK_BYTES} so a record may exceed the value limit;
  * - `(2, type, index, ...)` -> index entries: value and min/max indexes
@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { keyItem, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { Timestamp } from './timestamp.js';
+import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
 
 /** Records larger than this are split across several keys. */
 export const RECORD_CHUNK_BYTES = 90_000;
@@ -129,11 +130,34 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       // A dropped index's entries go with it.
       for (const indexName of Object.keys(before.indexes)) {
         if (after.indexes[indexName] === undefined) {
-          const { begin, end } = this.subspace.range([INDEXES, name, indexName]);
-          tx.clearRange(begin, end);
+          // From the index's own key (where an ungrouped count or sum lives) to the end of its entries.
+          tx.clearRange(this.subspace.pack([INDEXES, name, indexName]), this.subspace.range([INDEXES, name, indexName]).end);
         }
       }
     }
+  }
+
+  /**
+   * Yields every record of type `type` that `query` matches, in its order, reading in successive
+   * transactions that each stay well inside the five-second transaction limit.
+   *
+   * @remarks
+   * Each transaction stops after {@link STREAM_TRANSACTION_MS} milliseconds or
+   * {@link STREAM_TRANSACTION_RECORDS} records and the next one continues from its cursor, so a
+   * stream of any length never hits `transaction_too_old`. The records are not one snapshot:
+   * records written during the stream may or may not be seen, but a record that exists throughout
+   * and matches throughout is yielded exactly once.
+   * @throws RecordLayerError as {@link Collection.findMany}.
+   * @example
+   * ```ts
+   * for await (const order of store.stream(db, 'orders', { where: { status: 'open' } })) console.log(order.id);
+   * ```
+   */
+  stream<K extends keyof T & string>(db: Database, type: K, query: FindManyQuery<RecordOf<T[K]>> = {}, options: StreamOptions = {}): AsyncGenerator<RecordOf<T[K]>> {
+    this.schema.type(type);
+    const page = (tx: Transaction, q: FindManyQuery<unknown>, budget: PageBudget): Promise<FindManyResult<Record<string, unknown>>> =>
+      (this.bind(tx)[type] as unknown as Collection<RecordTypeDefinition>).findPage(q, budget);
+    return streamQuery(db, page, query as FindManyQuery<unknown>, options) as AsyncGenerator<RecordOf<T[K]>>;
   }
 
   /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
@@ -177,7 +201,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
     const parsed = this.#validate(record);
     const key = this.#primaryKey(parsed);
-    if ((await this.#read(key)) !== null) {
+    if ((await this.#readStored(key)) !== null) {
       throw new RecordLayerError('record_exists', `a ${this.#name} record with primary key ${describeKey(key)} already exists`, { details: { type: this.#name, key } });
     }
     await this.#write(key, null, parsed);
@@ -202,15 +226,15 @@ export class Collection<D extends RecordTypeDefinition> {
    */
   async update(key: Partial<RecordOf<D>>, changes: Partial<RecordInput<D>>): Promise<RecordOf<D>> {
     const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'update');
-    const old = await this.#read(primaryKey);
-    if (old === null) throw new RecordLayerError('record_not_found', `no ${this.#name} record has primary key ${describeKey(primaryKey)}`, { details: { type: this.#name, key: primaryKey } });
+    const stored = await this.#readStored(primaryKey);
+    if (stored === null) throw new RecordLayerError('record_not_found', `no ${this.#name} record has primary key ${describeKey(primaryKey)}`, { details: { type: this.#name, key: primaryKey } });
     this.#checkFields(changes as Record<string, unknown>);
-    const parsed = this.#validate({ ...(old as Record<string, unknown>), ...(changes as Record<string, unknown>) });
+    const parsed = this.#validate({ ...(this.#fromStorage(stored) as Record<string, unknown>), ...(changes as Record<string, unknown>) });
     const newKey = this.#primaryKey(parsed);
-    if (describeKey(newKey) !== describeKey(primaryKey)) {
+    if (!sameKey(newKey, primaryKey)) {
       throw new RecordLayerError('record_invalid', `update cannot change the primary key of a ${this.#name} record`, { details: { type: this.#name } });
     }
-    await this.#write(primaryKey, old, parsed);
+    await this.#write(primaryKey, stored, parsed);
     return parsed;
   }
 
@@ -218,17 +242,133 @@ export class Collection<D extends RecordTypeDefinition> {
   async upsert(record: RecordInput<D>): Promise<RecordOf<D>> {
     const parsed = this.#validate(record);
     const key = this.#primaryKey(parsed);
-    await this.#write(key, await this.#read(key), parsed);
+    await this.#write(key, await this.#readStored(key), parsed);
     return parsed;
   }
 
   /** Deletes the record with this primary key; `false` if there was none. */
   async delete(key: Partial<RecordOf<D>>): Promise<boolean> {
     const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'delete');
-    const old = await this.#read(primaryKey);
+    const old = await this.#readStored(primaryKey);
     if (old === null) return false;
     await this.#write(primaryKey, old, null);
     return true;
+  }
+
+  /**
+   * One page of the records that match `query`, in its order.
+   *
+   * @remarks
+   * The planner picks an index (see {@link Collection.explain}); conditions it does not enforce are
+   * checked on each record read. Pass the returned `cursor` (with the same `where` and `orderBy`)
+   * to a later call, in this or any later transaction, for the next page; it is `null` when there
+   * is no more. Without `limit` every matching record is returned, which must fit one transaction:
+   * use {@link RecordStore.stream} for large results.
+   * @throws RecordLayerError `no_index_for_query` naming the index to add (unless `allowFullScan`),
+   * `unknown_field` naming the field, `invalid_query` (a malformed query, a cursor of another
+   * query, or more than `SORT_RECORDS_MAX` records to sort in memory).
+   * @example
+   * ```ts
+   * const { records, cursor } = await tx.at(store).orders.findMany({ where: { status: 'open' }, orderBy: { createdAt: 'desc' }, limit: 20 });
+   * ```
+   */
+  async findMany(query: FindManyQuery<RecordOf<D>> = {}): Promise<FindManyResult<RecordOf<D>>> {
+    return (await findMany(this.#queryContext(), query as FindManyQuery<unknown>)) as FindManyResult<RecordOf<D>>;
+  }
+
+  /**
+   * The first record `query` matches (in its order), or `null`.
+   * @throws RecordLayerError as {@link Collection.findMany}.
+   * @example
+   * ```ts
+   * const latest = await tx.at(store).orders.findFirst({ where: { customerId: 7n }, orderBy: { createdAt: 'desc' } });
+   * ```
+   */
+  async findFirst(query: Omit<FindManyQuery<RecordOf<D>>, 'limit'> = {}): Promise<RecordOf<D> | null> {
+    const { records } = await this.findMany({ ...query, limit: 1 });
+    return records[0] ?? null;
+  }
+
+  /**
+   * How {@link Collection.findMany} would run `query`: the index, its key ranges, the residual
+   * filter, and whether it is a full scan or sorts in memory. Reads nothing.
+   * @throws RecordLayerError as {@link Collection.findMany}.
+   * @example
+   * ```ts
+   * tx.at(store).orders.explain({ where: { status: 'open' } }).index; // 'byStatus'
+   * ```
+   */
+  explain(query: Omit<FindManyQuery<RecordOf<D>>, 'limit' | 'cursor'> = {}): Explanation {
+    return explain(this.#queryContext(), query as FindManyQuery<unknown>);
+  }
+
+  /**
+   * How many records match `where`, read from a count index whose groupBy fields are exactly the
+   * fields `where` compares for equality (no where: a count index without groupBy).
+   * @throws RecordLayerError `no_index_for_query` naming the count index to add; `unknown_field`.
+   * @example
+   * ```ts
+   * const open = await tx.at(store).orders.count({ where: { status: 'open' } });
+   * ```
+   */
+  async count(query: AggregateQuery<RecordOf<D>> = {}): Promise<bigint> {
+    return (await aggregate(this.#queryContext(), 'count', null, query as AggregateQuery<unknown>)) as bigint;
+  }
+
+  /**
+   * The sum of an integer field over the records that match `where`, from a sum index (as {@link Collection.count}).
+   * @throws RecordLayerError `no_index_for_query` naming the sum index to add; `unknown_field`.
+   * @example
+   * ```ts
+   * const spent = await tx.at(store).orders.sum('total', { where: { customerId: 7n } });
+   * ```
+   */
+  async sum(field: keyof RecordOf<D> & string, query: AggregateQuery<RecordOf<D>> = {}): Promise<bigint> {
+    return (await aggregate(this.#queryContext(), 'sum', field, query as AggregateQuery<unknown>)) as bigint;
+  }
+
+  /**
+   * The least value of `field` over the records that match `where` (missing values left out), or
+   * `null` when there is none; from a min or max index with those groupBy fields.
+   * @throws RecordLayerError `no_index_for_query` naming the index to add; `unknown_field`.
+   * @example
+   * ```ts
+   * const first = await tx.at(store).orders.min('createdAt', { where: { customerId: 7n } });
+   * ```
+   */
+  async min<K extends keyof RecordOf<D> & string>(field: K, query: AggregateQuery<RecordOf<D>> = {}): Promise<RecordOf<D>[K] | null> {
+    return (await aggregate(this.#queryContext(), 'min', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
+  }
+
+  /**
+   * The greatest value of `field` over the records that match `where`, or `null` (as {@link Collection.min}).
+   * @throws RecordLayerError `no_index_for_query` naming the index to add; `unknown_field`.
+   * @example
+   * ```ts
+   * const largest = await tx.at(store).orders.max('total');
+   * ```
+   */
+  async max<K extends keyof RecordOf<D> & string>(field: K, query: AggregateQuery<RecordOf<D>> = {}): Promise<RecordOf<D>[K] | null> {
+    return (await aggregate(this.#queryContext(), 'max', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
+  }
+
+  /** @internal One page that also stops at `budget` (for {@link RecordStore.stream}). */
+  findPage(query: FindManyQuery<unknown>, budget: PageBudget): Promise<FindManyResult<Record<string, unknown>>> {
+    return findMany(this.#queryContext(), query, budget);
+  }
+
+  #queryContext(): QueryContext {
+    const name = this.#name;
+    return {
+      typeName: name,
+      definition: this.#type,
+      subspace: this.#store.subspace,
+      recordsPrefix: [RECORDS, name],
+      indexPrefix: (index: string) => [INDEXES, name, index],
+      tx: this.#tx,
+      readRecord: (key: TupleItem[]) => this.#read(key) as Promise<Record<string, unknown> | null>,
+      decode: (bytes: Uint8Array) => this.#fromStorage(packr.unpack(bytes) as RecordOf<D>) as Record<string, unknown>,
+    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -280,7 +420,8 @@ export class Collection<D extends RecordTypeDefinition> {
     return this.#store.subspace.range([RECORDS, this.#name, ...key]);
   }
 
-  async #read(key: TupleItem[]): Promise<RecordOf<D> | null> {
+  // The record as stored: what its index entries were computed from.
+  async #readStored(key: TupleItem[]): Promise<RecordOf<D> | null> {
     const { begin, end } = this.#recordRange(key);
     const chunks = await this.#tx.getRangeAll(begin, end);
     if (chunks.length === 0) return null;
@@ -288,11 +429,39 @@ export class Collection<D extends RecordTypeDefinition> {
     return packr.unpack(bytes) as RecordOf<D>;
   }
 
+  // The record as the current schema sees it.
+  async #read(key: TupleItem[]): Promise<RecordOf<D> | null> {
+    const stored = await this.#readStored(key);
+    return stored === null ? null : this.#fromStorage(stored);
+  }
+
+  /**
+   * A stored record as the current schema sees it: fields the schema dropped are left out and
+   * fields it added get their defaults.
+   * @throws RecordLayerError `record_invalid` if the stored record no longer satisfies the schema.
+   */
+  #fromStorage(stored: RecordOf<D>): RecordOf<D> {
+    const known: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(stored as Record<string, unknown>)) if (this.#fields.has(field)) known[field] = value;
+    const result = (this.#type.schema as z.ZodType).safeParse(known);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      throw new RecordLayerError('record_invalid', `a stored ${this.#name} record no longer matches the schema at ${issue.path.join('.') || '(record)'}: ${issue.message}`, {
+        details: { type: this.#name, field: issue.path.join('.'), rule: issue.code },
+        cause: result.error,
+      });
+    }
+    return result.data as RecordOf<D>;
+  }
+
   async #write(key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): Promise<void> {
     const tx = this.#tx;
     const subspace = this.#store.subspace;
-    // Unique indexes first, so a violation writes nothing.
+    // Everything that can refuse the write runs before the first mutation (invariant 3): unique
+    // checks, and computing every index change (which validates indexed values).
     if (next !== null) for (const [name, definition] of Object.entries(this.#type.indexes)) await this.#checkUnique(name, definition, key, next);
+    const changes: (() => void)[] = [];
+    for (const [name, definition] of Object.entries(this.#type.indexes)) this.#indexChanges(name, definition, key, old, next, changes);
     const { begin, end } = this.#recordRange(key);
     tx.clearRange(begin, end);
     if (next !== null) {
@@ -301,7 +470,7 @@ export class Collection<D extends RecordTypeDefinition> {
         tx.set(subspace.pack([RECORDS, this.#name, ...key, chunk]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
     }
-    for (const [name, definition] of Object.entries(this.#type.indexes)) this.#maintain(name, definition, key, old, next);
+    for (const change of changes) change();
   }
 
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
@@ -310,7 +479,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
     for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
       const other = (this.#store.subspace.unpack(entry.key) as TupleItem[]).slice(3 + values.length);
-      if (describeKey(other) !== describeKey(key)) {
+      if (!sameKey(other, key)) {
         throw new RecordLayerError('unique_violation', `unique index ${this.#name}.${name} already holds ${describeKey(values)} (for primary key ${describeKey(other)})`, {
           details: { type: this.#name, index: name, values },
         });
@@ -318,7 +487,9 @@ export class Collection<D extends RecordTypeDefinition> {
     }
   }
 
-  #maintain(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): void {
+  // Computes the mutations that keep index `name` right and appends them to `changes`, so that
+  // every computation (and any refusal) happens before the first write.
+  #indexChanges(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null, changes: (() => void)[]): void {
     const tx = this.#tx;
     const subspace = this.#store.subspace;
     const field = (record: RecordOf<D>, f: string): TupleItem => keyItem((record as Record<string, unknown>)[f], f);
@@ -327,16 +498,18 @@ export class Collection<D extends RecordTypeDefinition> {
         const entry = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.fields.map((f) => field(record, f)), ...key]);
         const before = old === null ? null : entry(old);
         const after = next === null ? null : entry(next);
-        if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) tx.clear(before);
-        if (after !== null) tx.set(after, EMPTY);
+        if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push(() => tx.clear(before));
+        if (after !== null) changes.push(() => tx.set(after, EMPTY));
         return;
       }
       case 'min':
       case 'max': {
         const entry = (record: RecordOf<D>): Uint8Array =>
           subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f)), field(record, definition.field), ...key]);
-        if (old !== null) tx.clear(entry(old));
-        if (next !== null) tx.set(entry(next), EMPTY);
+        const before = old === null ? null : entry(old);
+        const after = next === null ? null : entry(next);
+        if (before !== null) changes.push(() => tx.clear(before));
+        if (after !== null) changes.push(() => tx.set(after, EMPTY));
         return;
       }
       case 'count':
@@ -352,8 +525,14 @@ export class Collection<D extends RecordTypeDefinition> {
           });
         };
         const group = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f))]);
-        if (old !== null) tx.add(group(old), int64(-amount(old)));
-        if (next !== null) tx.add(group(next), int64(amount(next)));
+        if (old !== null) {
+          const [groupKey, operand] = [group(old), int64(-amount(old))];
+          changes.push(() => tx.add(groupKey, operand));
+        }
+        if (next !== null) {
+          const [groupKey, operand] = [group(next), int64(amount(next))];
+          changes.push(() => tx.add(groupKey, operand));
+        }
         return;
       }
     }
@@ -375,6 +554,11 @@ export function readInt64(bytes: Uint8Array | null): bigint {
   const padded = new Uint8Array(8);
   padded.set(bytes.subarray(0, 8));
   return new DataView(padded.buffer).getBigInt64(0, true);
+}
+
+/** True when two primary keys are the same key (compared as packed bytes: `1` and `1n` are equal). */
+function sameKey(a: readonly TupleItem[], b: readonly TupleItem[]): boolean {
+  return Buffer.compare(pack(a), pack(b)) === 0;
 }
 
 function describeKey(key: readonly TupleItem[]): string {

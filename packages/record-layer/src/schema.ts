@@ -172,7 +172,11 @@ export function keyItem(value: unknown, field: string): TupleItem {
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return value;
   if (value instanceof Uint8Array) return value;
   if (value instanceof Timestamp) return value.micros;
-  if (value instanceof Date) return BigInt(value.getTime()) * 1000n;
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    if (Number.isNaN(ms)) throw new RecordLayerError('record_invalid', `field ${JSON.stringify(field)} holds an invalid Date`, { details: { field } });
+    return BigInt(ms) * 1000n;
+  }
   throw new RecordLayerError('record_invalid', `field ${JSON.stringify(field)} holds ${Array.isArray(value) ? 'an array' : 'an object'}, which a key or index cannot hold`, {
     details: { field },
   });

@@ -35,11 +35,17 @@ export class Timestamp {
    * @throws RecordLayerError `record_invalid` for any other text.
    */
   static parse(text: string): Timestamp {
-    const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+    const match = /^((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2}))(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
     if (match === null) throw new RecordLayerError('record_invalid', `not an ISO 8601 instant with at most microseconds: ${JSON.stringify(text)}`);
-    const seconds = Date.parse(`${match[1]}${match[3]}`);
+    const [year, month, day, hour, minute, second] = match.slice(2, 8).map(Number) as [number, number, number, number, number, number];
+    // Date.parse rolls impossible dates over (February 30 becomes March 1): check the fields first.
+    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+      throw new RecordLayerError('record_invalid', `not a valid instant: ${JSON.stringify(text)}`);
+    }
+    const seconds = Date.parse(`${match[1]}${match[9]}`);
     if (Number.isNaN(seconds)) throw new RecordLayerError('record_invalid', `not a valid instant: ${JSON.stringify(text)}`);
-    const fraction = BigInt((match[2] ?? '').padEnd(6, '0'));
+    const fraction = BigInt((match[8] ?? '').padEnd(6, '0'));
     return new Timestamp(BigInt(seconds) * 1000n + fraction);
   }
   /** The Date of this instant (microseconds below a millisecond are dropped). */

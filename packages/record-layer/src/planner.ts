@@ -1,0 +1,549 @@
+/**
+ * The query planner: turns a `where` and an `orderBy` into a plan over one index (or a union of
+ * plans, or an opted-in full scan), without touching the database.
+ *
+ * Invariants:
+ * 1. Every condition of `where` is either enforced by a plan's key ranges or kept in its residual
+ *    filter: a plan never returns a record the `where` rejects, nor skips one it accepts.
+ * 2. A plan is `ordered` only if reading its ranges (forward, or reverse when every term is
+ *    `desc`; merged by the key after the equality prefix when there are several) yields records in
+ *    the requested order.
+ * 3. A plan that would read every record of the type to filter them (a full scan) is produced
+ *    only when the query says `allowFullScan: true`.
+ */
+import { strinc } from '@strata/core';
+import { pack, type Subspace, type TupleItem } from '@strata/tuple';
+import { RecordLayerError } from './errors.js';
+import { keyItem, type RecordTypeDefinition } from './schema.js';
+import { Timestamp } from './timestamp.js';
+
+/** Most key ranges one plan may read (an `in` on several fields multiplies them). */
+export const PLAN_RANGES_MAX = 1_000;
+
+/** The name plans and `explain()` give the primary key when it serves a query as an index. */
+export const PRIMARY_KEY_INDEX = 'primaryKey';
+
+/** A value a condition compares a field with. */
+export type Scalar = string | number | bigint | boolean | Uint8Array | Timestamp | Date | null;
+
+/** The operators of one field's condition; several operators on one field must all hold. */
+export interface FieldOperators<V = Scalar> {
+  /** Equal to the value (`null` matches a missing field). */
+  eq?: V | null;
+  /** Greater than the value (a missing field never matches a range). */
+  gt?: V;
+  /** Greater than or equal to the value. */
+  gte?: V;
+  /** Less than the value. */
+  lt?: V;
+  /** Less than or equal to the value. */
+  lte?: V;
+  /** Equal to one of the values. */
+  in?: readonly (V | null)[];
+  /** A string (or bytes) field that starts with this prefix. */
+  startsWith?: V extends string ? string : V extends Uint8Array ? Uint8Array : never;
+}
+
+/** A field's condition: a value (equality) or an object of {@link FieldOperators}. */
+export type FieldCondition<V = Scalar> = V | null | FieldOperators<V>;
+
+/**
+ * A filter: each named field must satisfy its condition, every `and` member must hold and, when
+ * `or` is given, at least one of its members.
+ */
+export type Where<R = Record<string, unknown>> = { [K in keyof R]?: FieldCondition<R[K]> } & {
+  and?: readonly Where<R>[];
+  or?: readonly Where<R>[];
+};
+
+/** A sort direction. */
+export type Direction = 'asc' | 'desc';
+
+/** Sort terms: one object (its keys in order) or a list of them. */
+export type OrderBy<R = Record<string, unknown>> = { [K in keyof R]?: Direction } | readonly { [K in keyof R]?: Direction }[];
+
+/** What the planner reads of a query. */
+export interface PlannerQuery<R = Record<string, unknown>> {
+  /** The filter (default: every record). */
+  where?: Where<R>;
+  /** The order (default: whatever order the chosen index gives). */
+  orderBy?: OrderBy<R>;
+  /** Allow a scan of every record (and an in-memory sort) when no index serves the query. */
+  allowFullScan?: boolean;
+}
+
+/** A normalized condition: what the residual filter evaluates. */
+export type Condition =
+  | { readonly kind: 'and' | 'or'; readonly items: readonly Condition[] }
+  | { readonly kind: 'compare'; readonly field: string; readonly op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; readonly value: TupleItem }
+  | { readonly kind: 'in'; readonly field: string; readonly values: readonly TupleItem[] }
+  | { readonly kind: 'startsWith'; readonly field: string; readonly prefix: string | Uint8Array };
+
+type Leaf = Exclude<Condition, { kind: 'and' | 'or' }>;
+
+/** One sort term. */
+export interface OrderTerm {
+  readonly field: string;
+  readonly direction: Direction;
+}
+
+/** One key range of a plan. */
+export interface PlannedRange {
+  /** First key (inclusive). */
+  readonly begin: Uint8Array;
+  /** Last key (exclusive). */
+  readonly end: Uint8Array;
+  /** The packed index prefix and equality values every key of the range starts with. */
+  readonly prefix: Uint8Array;
+  /** The range in words, for `explain()`. */
+  readonly description: string;
+}
+
+/** A plan that reads ranges of one index (the primary key counts as one). */
+export interface IndexPlan {
+  readonly kind: 'index';
+  /** The index name, or {@link PRIMARY_KEY_INDEX}. */
+  readonly index: string;
+  /** True when the ranges are of the records themselves (no second read per record). */
+  readonly primary: boolean;
+  /** The ranges, in ascending key order. */
+  readonly ranges: readonly PlannedRange[];
+  /** Read the ranges from the last key to the first. */
+  readonly reverse: boolean;
+  /** Interleave the ranges by the key after their prefix (to keep the order across `in` values). */
+  readonly merge: boolean;
+  /** Conditions the ranges do not enforce, checked on each record read; `null` for none. */
+  readonly residual: Condition | null;
+  /** True when the records come out in the requested order. */
+  readonly ordered: boolean;
+  /** How many conditions the ranges enforce. */
+  readonly enforced: number;
+}
+
+/** A plan that reads each branch of an `or` and keeps each record once. */
+export interface UnionPlan {
+  readonly kind: 'union';
+  readonly branches: readonly IndexPlan[];
+}
+
+/** What a query runs. */
+export interface Plan {
+  /** Where records come from. */
+  readonly source: IndexPlan | UnionPlan;
+  /** True when every record of the type is read (the query opted in with `allowFullScan`). */
+  readonly fullScan: boolean;
+  /** True when the records are gathered and sorted in memory (bounded) rather than streamed in order. */
+  readonly sortInMemory: boolean;
+  /** The sort terms, with constant fields left out. */
+  readonly orderBy: readonly OrderTerm[];
+  /** The whole filter, for the in-memory paths. */
+  readonly where: Condition | null;
+}
+
+/** The record type a plan is for, and where its keys live. */
+export interface PlannerTarget {
+  readonly typeName: string;
+  readonly definition: RecordTypeDefinition;
+  /** The store's subspace. */
+  readonly subspace: Subspace;
+  /** The tuple prefix of the type's records (inside `subspace`). */
+  readonly recordsPrefix: readonly TupleItem[];
+  /** The tuple prefix of an index's entries (inside `subspace`). */
+  indexPrefix(name: string): readonly TupleItem[];
+}
+
+interface Candidate {
+  readonly name: string;
+  readonly primary: boolean;
+  readonly fields: readonly string[];
+  /** The fields in the order they appear in a key (index fields, then the primary key). */
+  readonly keyFields: readonly string[];
+  readonly prefix: readonly TupleItem[];
+}
+
+/**
+ * Normalizes a `where` into a {@link Condition} (`null` for none), checking field names and values.
+ * @throws RecordLayerError `unknown_field` naming the field; `invalid_query` for a malformed condition.
+ */
+export function normalizeWhere(target: PlannerTarget, where: unknown): Condition | null {
+  if (where === undefined || where === null) return null;
+  const condition = normalizeObject(target, where, 'where');
+  return condition.kind === 'and' && condition.items.length === 0 ? null : condition;
+}
+
+function normalizeObject(target: PlannerTarget, where: unknown, path: string): Condition {
+  if (!isPlainObject(where)) throw invalid(`${path} must be an object of field conditions`);
+  const items: Condition[] = [];
+  for (const [key, value] of Object.entries(where)) {
+    if (value === undefined) continue;
+    if (key === 'and' || key === 'or') {
+      if (!Array.isArray(value)) throw invalid(`${path}.${key} must be an array of conditions`);
+      const members = value.map((member, i) => normalizeObject(target, member, `${path}.${key}[${i}]`));
+      if (key === 'and') items.push(...members);
+      else if (members.length === 0) throw invalid(`${path}.or needs at least one condition`);
+      else items.push(members.length === 1 ? members[0]! : { kind: 'or', items: members });
+      continue;
+    }
+    checkField(target, key);
+    if (!isPlainObject(value)) {
+      items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value) });
+      continue;
+    }
+    for (const [op, operand] of Object.entries(value)) {
+      if (operand === undefined) continue;
+      switch (op) {
+        case 'eq':
+        case 'gt':
+        case 'gte':
+        case 'lt':
+        case 'lte':
+          if (op !== 'eq' && operand === null) throw invalid(`${path}.${key}.${op} cannot be null`);
+          items.push({ kind: 'compare', field: key, op, value: item(target, key, operand) });
+          break;
+        case 'in':
+          if (!Array.isArray(operand)) throw invalid(`${path}.${key}.in must be an array`);
+          items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)) });
+          break;
+        case 'startsWith':
+          if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
+          items.push({ kind: 'startsWith', field: key, prefix: operand });
+          break;
+        default:
+          throw invalid(`${path}.${key} has an unknown operator ${JSON.stringify(op)} (use eq, gt, gte, lt, lte, in, startsWith)`);
+      }
+    }
+  }
+  return items.length === 1 ? items[0]! : { kind: 'and', items };
+}
+
+/**
+ * Normalizes an `orderBy` into terms.
+ * @throws RecordLayerError `unknown_field` naming the field; `invalid_query` for a direction other than asc/desc.
+ */
+export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): OrderTerm[] {
+  if (orderBy === undefined || orderBy === null) return [];
+  const objects = Array.isArray(orderBy) ? orderBy : [orderBy];
+  const terms: OrderTerm[] = [];
+  for (const object of objects) {
+    if (!isPlainObject(object)) throw invalid('orderBy must be an object such as { createdAt: "desc" } or a list of them');
+    for (const [field, direction] of Object.entries(object)) {
+      checkField(target, field);
+      if (direction !== 'asc' && direction !== 'desc') throw invalid(`orderBy.${field} must be "asc" or "desc"`);
+      if (!terms.some((t) => t.field === field)) terms.push({ field, direction });
+    }
+  }
+  return terms;
+}
+
+/**
+ * Chooses how to run a query.
+ *
+ * @remarks
+ * Each candidate index (the primary key first, then the value indexes in declaration order) is
+ * matched: equality (or `in`) conditions on a prefix of its fields, then at most one range
+ * (`gt`/`gte`/`lt`/`lte`, or `startsWith`) on the next field; `orderBy`, leaving out fields fixed by
+ * equality, must name the fields after that prefix, all `asc` (forward) or all `desc` (reverse).
+ * An index that enforces at least one condition, or that needs no residual filter, serves the
+ * query; among them the planner prefers one that gives the order, then the most conditions
+ * enforced, then the fewest ranges. An `or` that no index serves as a whole is planned branch by
+ * branch and unioned. A served filter whose order no index gives is sorted in memory only with
+ * `allowFullScan`.
+ * @throws RecordLayerError `no_index_for_query` naming the value index to add; `unknown_field`; `invalid_query`.
+ * @example
+ * ```ts
+ * const plan = planQuery(target, { where: { status: 'open' }, orderBy: { createdAt: 'desc' } });
+ * ```
+ */
+export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): Plan {
+  const where = normalizeWhere(target, query.where);
+  const orderBy = normalizeOrderBy(target, query.orderBy);
+  const allowFullScan = query.allowFullScan === true;
+  const conjunction = where === null ? [] : where.kind === 'and' ? where.items : [where];
+  const leaves = conjunction.filter((c): c is Leaf => c.kind !== 'and' && c.kind !== 'or');
+  const others = conjunction.filter((c) => c.kind === 'and' || c.kind === 'or');
+  const constant = new Set(leaves.filter((l) => l.kind === 'compare' && l.op === 'eq').map((l) => l.field));
+  const terms = orderBy.filter((t) => !constant.has(t.field));
+  const plans = candidates(target).map((c) => planCandidate(target, c, leaves, others, terms));
+  const served = plans.filter((p) => p.enforced > 0 || p.residual === null);
+  const best = pickBest(served, terms.length > 0);
+  const plan = (source: IndexPlan | UnionPlan, fullScan: boolean, sortInMemory: boolean): Plan => ({ source, fullScan, sortInMemory, orderBy: terms, where });
+  if (best !== null && (best.ordered || terms.length === 0)) return plan(best, false, false);
+  if (best !== null) {
+    if (allowFullScan) return plan(best, false, true);
+    throw noIndex(target, suggestFields(leaves, terms), 'gives the requested order');
+  }
+  // An `or` no single index serves: one plan per branch, if every branch is served.
+  const or = others.find((c) => c.kind === 'or');
+  if (or !== undefined && or.kind === 'or') {
+    const rest = conjunction.filter((c) => c !== or);
+    const branches: IndexPlan[] = [];
+    for (const member of or.items) {
+      const branchWhere: Condition = { kind: 'and', items: [...rest, ...(member.kind === 'and' ? member.items : [member])] };
+      try {
+        branches.push(planBranch(target, branchWhere));
+      } catch (error) {
+        if (allowFullScan) return fullScan(target, plans, terms, plan);
+        throw error;
+      }
+    }
+    return plan({ kind: 'union', branches }, false, true);
+  }
+  if (allowFullScan) return fullScan(target, plans, terms, plan);
+  throw noIndex(target, suggestFields(leaves, terms), 'serves this filter');
+}
+
+/** Plans one branch of an `or`: it must be served by an index without a full scan. */
+function planBranch(target: PlannerTarget, where: Condition): IndexPlan {
+  const conjunction = where.kind === 'and' ? where.items : [where];
+  const leaves = conjunction.filter((c): c is Leaf => c.kind !== 'and' && c.kind !== 'or');
+  const others = conjunction.filter((c) => c.kind === 'and' || c.kind === 'or');
+  const plans = candidates(target).map((c) => planCandidate(target, c, leaves, others, []));
+  const best = pickBest(plans.filter((p) => p.enforced > 0 || p.residual === null), false);
+  if (best === null) throw noIndex(target, suggestFields(leaves, []), 'serves this branch of the or');
+  return best;
+}
+
+function fullScan(_target: PlannerTarget, plans: IndexPlan[], terms: readonly OrderTerm[], plan: (s: IndexPlan, f: boolean, m: boolean) => Plan): Plan {
+  // A full scan in an index's order streams (and pages) without sorting; otherwise sort in memory.
+  const ordered = plans.find((p) => p.ordered && terms.length > 0);
+  const primary = plans[0]!;
+  assert(primary.primary, 'the primary key is the first candidate');
+  const chosen = ordered ?? primary;
+  return plan(chosen, true, !(chosen.ordered || terms.length === 0));
+}
+
+function pickBest(plans: IndexPlan[], wantOrder: boolean): IndexPlan | null {
+  let best: IndexPlan | null = null;
+  const score = (p: IndexPlan): number[] => [wantOrder && p.ordered ? 1 : 0, p.enforced, -p.ranges.length, p.residual === null ? 1 : 0];
+  for (const plan of plans) {
+    if (best === null) {
+      best = plan;
+      continue;
+    }
+    const a = score(plan);
+    const b = score(best);
+    const i = a.findIndex((x, k) => x !== b[k]);
+    if (i >= 0 && a[i]! > b[i]!) best = plan;
+  }
+  return best;
+}
+
+function candidates(target: PlannerTarget): Candidate[] {
+  const { definition } = target;
+  const out: Candidate[] = [
+    { name: PRIMARY_KEY_INDEX, primary: true, fields: definition.primaryKey, keyFields: definition.primaryKey, prefix: target.recordsPrefix },
+  ];
+  for (const [name, index] of Object.entries(definition.indexes)) {
+    if (index.kind !== 'value') continue;
+    out.push({ name, primary: false, fields: index.fields, keyFields: [...index.fields, ...definition.primaryKey], prefix: target.indexPrefix(name) });
+  }
+  return out;
+}
+
+function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: readonly Leaf[], others: readonly Condition[], terms: readonly OrderTerm[]): IndexPlan {
+  const used = new Set<Leaf>();
+  const values: TupleItem[][] = [];
+  let position = 0;
+  for (; position < candidate.fields.length; position++) {
+    const field = candidate.fields[position]!;
+    const eq = leaves.find((l) => l.field === field && l.kind === 'compare' && l.op === 'eq' && !used.has(l));
+    const inList = leaves.find((l) => l.field === field && l.kind === 'in' && !used.has(l));
+    if (eq !== undefined && eq.kind === 'compare') {
+      values.push([eq.value]);
+      used.add(eq);
+    } else if (inList !== undefined && inList.kind === 'in') {
+      values.push(sortDistinct(inList.values));
+      used.add(inList);
+    } else break;
+  }
+  let lower: Extract<Leaf, { kind: 'compare' }> | undefined;
+  let upper: Extract<Leaf, { kind: 'compare' }> | undefined;
+  let prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined;
+  const rangeField = candidate.fields[position];
+  if (rangeField !== undefined) {
+    for (const leaf of leaves) {
+      if (leaf.field !== rangeField || used.has(leaf)) continue;
+      if (leaf.kind === 'startsWith' && prefix === undefined && lower === undefined && upper === undefined) prefix = leaf;
+      else if (leaf.kind === 'compare' && (leaf.op === 'gt' || leaf.op === 'gte') && lower === undefined && prefix === undefined) lower = leaf;
+      else if (leaf.kind === 'compare' && (leaf.op === 'lt' || leaf.op === 'lte') && upper === undefined && prefix === undefined) upper = leaf;
+      else continue;
+      used.add(leaf);
+    }
+  }
+  const directions = new Set(terms.map((t) => t.direction));
+  const ordered = terms.length === 0 || (directions.size === 1 && terms.every((t, j) => candidate.keyFields[position + j] === t.field));
+  const reverse = ordered && terms.length > 0 && terms[0]!.direction === 'desc';
+  let combinations: TupleItem[][] = [[]];
+  for (const options of values) {
+    combinations = combinations.flatMap((c) => options.map((v) => [...c, v]));
+    if (combinations.length > PLAN_RANGES_MAX) throw invalid(`the query needs more than ${PLAN_RANGES_MAX} key ranges of index ${candidate.name}; use fewer in values`);
+  }
+  const ranges = combinations.map((equal) => makeRange(target, candidate, equal, position, lower, upper, prefix));
+  const rest = [...leaves.filter((l) => !used.has(l)), ...others];
+  return {
+    kind: 'index',
+    index: candidate.name,
+    primary: candidate.primary,
+    ranges,
+    reverse,
+    merge: ordered && terms.length > 0 && ranges.length > 1,
+    residual: rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest },
+    ordered,
+    enforced: used.size,
+  };
+}
+
+function makeRange(
+  target: PlannerTarget,
+  candidate: Candidate,
+  equal: TupleItem[],
+  position: number,
+  lower: Extract<Leaf, { kind: 'compare' }> | undefined,
+  upper: Extract<Leaf, { kind: 'compare' }> | undefined,
+  prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined,
+): PlannedRange {
+  const { subspace } = target;
+  const base = [...candidate.prefix, ...equal];
+  const whole = subspace.range(base);
+  const words = equal.map((v, i) => `${candidate.fields[i]} = ${printItem(v)}`);
+  const field = candidate.fields[position];
+  let begin = whole.begin;
+  let end = whole.end;
+  if (prefix !== undefined) {
+    // Tuple-encoded strings and bytes end with a 0x00 terminator: without it, the packed prefix is
+    // a byte prefix of every encoded value that starts with it.
+    const encoded = pack([prefix.prefix]);
+    begin = concat(subspace.pack(base), encoded.subarray(0, encoded.length - 1));
+    end = strinc(begin);
+    words.push(`${field} startsWith ${printItem(prefix.prefix)}`);
+  } else {
+    if (lower !== undefined) {
+      begin = lower.op === 'gte' ? subspace.pack([...base, lower.value]) : subspace.range([...base, lower.value]).end;
+      words.push(`${field} ${lower.op === 'gte' ? '>=' : '>'} ${printItem(lower.value)}`);
+    } else if (upper !== undefined) {
+      // Missing values are stored as null, which sorts first; a range never matches them.
+      begin = subspace.range([...base, null]).end;
+    }
+    if (upper !== undefined) {
+      end = upper.op === 'lt' ? subspace.pack([...base, upper.value]) : subspace.range([...base, upper.value]).end;
+      words.push(`${field} ${upper.op === 'lte' ? '<=' : '<'} ${printItem(upper.value)}`);
+    }
+  }
+  return { begin, end, prefix: subspace.pack(base), description: `${candidate.name}: ${words.length === 0 ? 'all' : words.join(', ')}` };
+}
+
+/** True when `record` satisfies `condition` (the residual filter; key order decides ranges). */
+export function matches(condition: Condition | null, record: Record<string, unknown>): boolean {
+  if (condition === null) return true;
+  switch (condition.kind) {
+    case 'and':
+      return condition.items.every((c) => matches(c, record));
+    case 'or':
+      return condition.items.some((c) => matches(c, record));
+    case 'startsWith': {
+      const value = record[condition.field];
+      if (typeof condition.prefix === 'string') return typeof value === 'string' && value.startsWith(condition.prefix);
+      return value instanceof Uint8Array && value.length >= condition.prefix.length && Buffer.compare(value.subarray(0, condition.prefix.length), condition.prefix) === 0;
+    }
+    case 'in': {
+      const value = keyItem(record[condition.field], condition.field);
+      return condition.values.some((v) => compareItems(value, v) === 0);
+    }
+    case 'compare': {
+      const value = keyItem(record[condition.field], condition.field);
+      if (condition.op === 'eq') return compareItems(value, condition.value) === 0;
+      if (value === null) return false;
+      const c = compareItems(value, condition.value);
+      return condition.op === 'gt' ? c > 0 : condition.op === 'gte' ? c >= 0 : condition.op === 'lt' ? c < 0 : c <= 0;
+    }
+  }
+}
+
+/** Compares two tuple items in key order (the order indexes keep them in). */
+export function compareItems(a: TupleItem, b: TupleItem): number {
+  return Buffer.compare(pack([a]), pack([b]));
+}
+
+/** A condition in words, for `explain()`. */
+export function describeCondition(condition: Condition): string {
+  switch (condition.kind) {
+    case 'and':
+    case 'or':
+      return `(${condition.items.map(describeCondition).join(` ${condition.kind} `)})`;
+    case 'compare':
+      return `${condition.field} ${{ eq: '=', gt: '>', gte: '>=', lt: '<', lte: '<=' }[condition.op]} ${printItem(condition.value)}`;
+    case 'in':
+      return `${condition.field} in [${condition.values.map(printItem).join(', ')}]`;
+    case 'startsWith':
+      return `${condition.field} startsWith ${printItem(condition.prefix)}`;
+  }
+}
+
+/** A tuple item in words. */
+export function printItem(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Uint8Array) return `0x${Buffer.from(value).toString('hex')}`;
+  return JSON.stringify(value) ?? String(value);
+}
+
+function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): string[] {
+  const fields: string[] = [];
+  const add = (field: string): void => {
+    if (!fields.includes(field)) fields.push(field);
+  };
+  for (const leaf of leaves) if ((leaf.kind === 'compare' && leaf.op === 'eq') || leaf.kind === 'in') add(leaf.field);
+  if (terms.length > 0) for (const term of terms) add(term.field);
+  else {
+    const range = leaves.find((l) => l.kind === 'startsWith' || (l.kind === 'compare' && l.op !== 'eq'));
+    if (range !== undefined) add(range.field);
+  }
+  return fields;
+}
+
+function noIndex(target: PlannerTarget, fields: string[], what: string): RecordLayerError {
+  const suggestion = `index.value([${fields.map((f) => `'${f}'`).join(', ')}])`;
+  return new RecordLayerError(
+    'no_index_for_query',
+    `no index of ${target.typeName} ${what}; add ${suggestion} to its indexes, or pass allowFullScan: true to read every record`,
+    { details: { type: target.typeName, suggestedIndex: fields } },
+  );
+}
+
+function checkField(target: PlannerTarget, field: string): void {
+  if (!Object.hasOwn(target.definition.schema.shape, field)) {
+    throw new RecordLayerError('unknown_field', `${target.typeName} has no field ${JSON.stringify(field)}`, { details: { type: target.typeName, field } });
+  }
+}
+
+function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
+  if (value !== null && value !== undefined) {
+    // A value of the wrong type would compare by type code and silently match nothing.
+    const schema = target.definition.schema.shape[field] as { safeParse(v: unknown): { success: boolean } };
+    if (!schema.safeParse(value).success) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
+  }
+  return keyItem(value, field);
+}
+
+function sortDistinct(values: readonly TupleItem[]): TupleItem[] {
+  const sorted = [...values].sort(compareItems);
+  return sorted.filter((v, i) => i === 0 || compareItems(sorted[i - 1]!, v) !== 0);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Timestamp) && !(value instanceof Date);
+}
+
+function invalid(message: string): RecordLayerError {
+  return new RecordLayerError('invalid_query', message);
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,307 @@
+// Proves that queries return what a brute-force filter and sort of the same records returns: every
+// operator, compound indexes with equality + range + orderBy, reverse order, in, startsWith,
+// and/or, full scans and in-memory sorts; that cursors page a result across transactions without
+// duplicates or skips while other transactions insert; that a stream reads 20,000 records in
+// bounded transactions; and that count/sum/min/max read from aggregate indexes agree with a
+// brute-force computation after random inserts, updates and deletes (seed printed; SEED=<n> replays).
+import { open, seededRandom, type Database } from '@strata/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { RecordLayerError } from './errors.js';
+import { RecordStore } from './record-store.js';
+import { defineSchema, index, recordType, type RecordOf } from './schema.js';
+
+const orders = recordType({
+  schema: z.object({
+    id: z.bigint(),
+    customerId: z.bigint(),
+    status: z.string(),
+    createdAt: z.bigint(),
+    total: z.bigint(),
+    sku: z.string(),
+    note: z.string().optional(),
+  }),
+  primaryKey: ['id'],
+  indexes: {
+    byCustomer: index.value(['customerId']),
+    byStatusDate: index.value(['status', 'createdAt']),
+    bySku: index.value(['sku']),
+    countAll: index.count(),
+    countByStatus: index.count({ groupBy: ['status'] }),
+    totalByCustomer: index.sum('total', { groupBy: ['customerId'] }),
+    minTotalByCustomer: index.min('total', { groupBy: ['customerId'] }),
+    latest: index.max('createdAt'),
+  },
+});
+const customers = recordType({
+  schema: z.object({ id: z.bigint(), email: z.string(), name: z.string() }),
+  primaryKey: ['id'],
+  indexes: { byEmail: index.value(['email'], { unique: true }) },
+});
+const schema = defineSchema({ orders, customers });
+type Order = RecordOf<typeof orders>;
+type Store = RecordStore<typeof schema.types>;
+
+const SEED = process.env.SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.SEED);
+console.log(`query.test.ts SEED=${SEED}`);
+
+const STATUSES = ['open', 'paid', 'shipped'];
+const SKUS = ['AB1', 'AB2', 'AC1', 'B', 'ABX'];
+
+function randomOrder(random: () => number, id: bigint): Order {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  return {
+    id,
+    customerId: BigInt(1 + Math.floor(random() * 10)),
+    status: pick(STATUSES),
+    createdAt: BigInt(Math.floor(random() * 1000)),
+    total: BigInt(Math.floor(random() * 500)),
+    sku: pick(SKUS),
+    ...(random() < 0.5 ? { note: pick(['gift', 'rush']) } : {}),
+  };
+}
+
+async function insertAll(db: Database, store: Store, records: Order[], perTransaction = 1000): Promise<void> {
+  for (let i = 0; i < records.length; i += perTransaction) {
+    await db.transact((tx) => tx.at(store).orders.insertMany(records.slice(i, i + perTransaction)));
+  }
+}
+
+let db: Database;
+beforeAll(async () => {
+  db = await open();
+});
+afterAll(() => db.close());
+
+describe('findMany against brute force', () => {
+  let store: Store;
+  const data: Order[] = [];
+  beforeAll(async () => {
+    store = await RecordStore.open(db, { path: ['query-brute'], schema });
+    const random = seededRandom(SEED);
+    for (let i = 0; i < 300; i++) data.push(randomOrder(random, BigInt(i)));
+    await insertAll(db, store, data);
+  });
+
+  type Query = Parameters<ReturnType<Store['bind']>['orders']['findMany']>[0] & object;
+  const cases: { name: string; query: Query; keep: (o: Order) => boolean; order?: (o: Order) => bigint | string; desc?: boolean }[] = [
+    { name: 'eq on the primary key', query: { where: { id: 17n } }, keep: (o) => o.id === 17n },
+    { name: 'eq on an index', query: { where: { customerId: 3n } }, keep: (o) => o.customerId === 3n },
+    { name: 'gt', query: { where: { id: { gt: 250n } } }, keep: (o) => o.id > 250n },
+    { name: 'gte and lte', query: { where: { id: { gte: 10n, lte: 20n } } }, keep: (o) => o.id >= 10n && o.id <= 20n },
+    { name: 'lt', query: { where: { id: { lt: 5n } } }, keep: (o) => o.id < 5n },
+    {
+      name: 'compound eq + range + orderBy',
+      query: { where: { status: 'paid', createdAt: { gte: 100n, lt: 600n } }, orderBy: { createdAt: 'asc' } },
+      keep: (o) => o.status === 'paid' && o.createdAt >= 100n && o.createdAt < 600n,
+      order: (o) => o.createdAt,
+    },
+    {
+      name: 'reverse order',
+      query: { where: { status: 'open' }, orderBy: { createdAt: 'desc' } },
+      keep: (o) => o.status === 'open',
+      order: (o) => o.createdAt,
+      desc: true,
+    },
+    {
+      name: 'in, merged in order',
+      query: { where: { status: { in: ['shipped', 'open'] }, createdAt: { gt: 500n } }, orderBy: { createdAt: 'asc' } },
+      keep: (o) => (o.status === 'shipped' || o.status === 'open') && o.createdAt > 500n,
+      order: (o) => o.createdAt,
+    },
+    { name: 'in, concatenated', query: { where: { customerId: { in: [2n, 9n, 4n] } } }, keep: (o) => [2n, 9n, 4n].includes(o.customerId) },
+    { name: 'startsWith', query: { where: { sku: { startsWith: 'AB' } } }, keep: (o) => o.sku.startsWith('AB') },
+    {
+      name: 'and with a residual',
+      query: { where: { and: [{ customerId: 5n }, { total: { gte: 250n } }], note: 'gift' } },
+      keep: (o) => o.customerId === 5n && o.total >= 250n && o.note === 'gift',
+    },
+    {
+      name: 'or as a union',
+      query: { where: { or: [{ customerId: 1n }, { sku: { startsWith: 'AC' } }, { status: 'paid', createdAt: { lt: 50n } }] } },
+      keep: (o) => o.customerId === 1n || o.sku.startsWith('AC') || (o.status === 'paid' && o.createdAt < 50n),
+    },
+    {
+      name: 'or with an orderBy, sorted in memory',
+      query: { where: { or: [{ customerId: 1n }, { customerId: 2n }] }, orderBy: { total: 'desc' } },
+      keep: (o) => o.customerId === 1n || o.customerId === 2n,
+      order: (o) => o.total,
+      desc: true,
+    },
+    { name: 'full scan', query: { where: { note: 'rush' }, allowFullScan: true }, keep: (o) => o.note === 'rush' },
+    {
+      name: 'full scan sorted in memory',
+      query: { where: { total: { lt: 100n } }, orderBy: { customerId: 'desc' }, allowFullScan: true },
+      keep: (o) => o.total < 100n,
+      order: (o) => o.customerId,
+      desc: true,
+    },
+    { name: 'no where', query: {}, keep: () => true },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const expected = data.filter(c.keep);
+      const ids = (list: Order[]): bigint[] => list.map((o) => o.id).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const { records, cursor } = await db.transact((tx) => tx.at(store).orders.findMany(c.query));
+      expect(cursor).toBeNull();
+      expect(ids(records)).toEqual(ids(expected));
+      if (c.order !== undefined) {
+        const key = c.order;
+        const sorted = expected.map(key).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        if (c.desc === true) sorted.reverse();
+        expect(records.map(key)).toEqual(sorted);
+      }
+      // The same query paged in small pages, one transaction each, gives the same records in the same order.
+      const paged: Order[] = [];
+      let next: string | null = null;
+      for (let page = 0; page < 1000; page++) {
+        const result: { records: Order[]; cursor: string | null } = await db.transact((tx) => tx.at(store).orders.findMany({ ...c.query, limit: 7, cursor: next }));
+        paged.push(...result.records);
+        next = result.cursor;
+        if (next === null) break;
+      }
+      expect(paged.map((o) => o.id)).toEqual(records.map((o) => o.id));
+    });
+  }
+
+  it('findFirst returns the first in order, or null', async () => {
+    const first = await db.transact((tx) => tx.at(store).orders.findFirst({ where: { status: 'open' }, orderBy: { createdAt: 'desc' } }));
+    const best = data.filter((o) => o.status === 'open').reduce((a, b) => (b.createdAt > a.createdAt || (b.createdAt === a.createdAt && b.id > a.id) ? b : a));
+    expect(first).toEqual(best);
+    expect(await db.transact((tx) => tx.at(store).orders.findFirst({ where: { id: 99_999n } }))).toBeNull();
+  });
+
+  it('refuses a cursor of another query', async () => {
+    const { cursor } = await db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, limit: 1 }));
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { sku: 'B' }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ cursor: 'not a cursor' }))).rejects.toMatchObject({ code: 'invalid_query' });
+  });
+
+  it('refuses unserved queries and unknown fields through findMany', async () => {
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { note: 'gift' } }))).rejects.toMatchObject({ code: 'no_index_for_query' });
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { colour: 1 } as never }))).rejects.toMatchObject({ code: 'unknown_field' });
+  });
+});
+
+describe('cursors', () => {
+  it('page 1,000 records in pages of 100 across transactions while others insert, without duplicates or skips', async () => {
+    const store = await RecordStore.open(db, { path: ['query-paging'], schema });
+    const random = seededRandom(SEED + 1);
+    const before = Array.from({ length: 1000 }, (_, i) => ({ ...randomOrder(random, BigInt(i)), status: 'open' }));
+    await insertAll(db, store, before, 250);
+    const seen: bigint[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    let nextId = 10_000n;
+    for (; pages < 100; pages++) {
+      const page: { records: Order[]; cursor: string | null } = await db.transact((tx) =>
+        tx.at(store).orders.findMany({ where: { status: 'open' }, orderBy: { createdAt: 'asc' }, limit: 100, cursor }),
+      );
+      seen.push(...page.records.map((o) => o.id));
+      // Concurrent writers insert records both before and after the position of the cursor.
+      await db.transact((tx) => tx.at(store).orders.insertMany(Array.from({ length: 20 }, () => ({ ...randomOrder(random, nextId++), status: 'open' }))));
+      cursor = page.cursor;
+      if (cursor === null) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    const old = seen.filter((id) => id < 10_000n);
+    expect(old.sort((a, b) => (a < b ? -1 : 1))).toEqual(before.map((o) => o.id));
+    expect(pages).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe('stream', () => {
+  it('reads 20,000 records in bounded transactions, and the in-memory sort limit is enforced', async () => {
+    const store = await RecordStore.open(db, { path: ['query-stream'], schema });
+    const random = seededRandom(SEED + 2);
+    const records = Array.from({ length: 20_000 }, (_, i) => randomOrder(random, BigInt(i)));
+    await insertAll(db, store, records, 2000);
+    let count = 0;
+    let previous = -1n;
+    let ordered = true;
+    for await (const order of store.stream(db, 'orders', { where: { status: 'paid' }, orderBy: { createdAt: 'asc' } })) {
+      count++;
+      if (order.createdAt < previous) ordered = false;
+      previous = order.createdAt;
+    }
+    expect(count).toBe(records.filter((o) => o.status === 'paid').length);
+    expect(ordered).toBe(true);
+    // A clock that jumps a second per reading ends every transaction after its first batch, and the
+    // stream still yields each record once.
+    let clock = 0;
+    const ids: bigint[] = [];
+    for await (const order of store.stream(db, 'orders', { where: { customerId: 3n } }, { now: () => (clock += 1000), transactionMs: 500 })) ids.push(order.id);
+    expect(ids).toEqual(records.filter((o) => o.customerId === 3n).map((o) => o.id));
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ orderBy: { total: 'asc' }, allowFullScan: true, limit: 1 }))).rejects.toMatchObject({
+      code: 'invalid_query',
+      message: expect.stringContaining('10000') as unknown as string,
+    });
+  });
+});
+
+describe('aggregates', () => {
+  it('agree with brute force after random inserts, updates and deletes', async () => {
+    const store = await RecordStore.open(db, { path: ['query-aggregates'], schema });
+    const random = seededRandom(SEED + 3);
+    const live = new Map<bigint, Order>();
+    for (let step = 0; step < 40; step++) {
+      await db.transact(async (tx) => {
+        const view = tx.at(store).orders;
+        for (let i = 0; i < 10; i++) {
+          const id = BigInt(Math.floor(random() * 120));
+          const roll = random();
+          const existing = live.get(id);
+          if (existing === undefined) {
+            const order = randomOrder(random, id);
+            await view.insert(order);
+            live.set(id, order);
+          } else if (roll < 0.5) {
+            const changes = { total: BigInt(Math.floor(random() * 500)), customerId: BigInt(1 + Math.floor(random() * 10)), createdAt: BigInt(Math.floor(random() * 1000)) };
+            live.set(id, await view.update({ id }, changes));
+          } else {
+            await view.delete({ id });
+            live.delete(id);
+          }
+        }
+      });
+    }
+    const all = [...live.values()];
+    await db.transact(async (tx) => {
+      const view = tx.at(store).orders;
+      expect(await view.count()).toBe(BigInt(all.length));
+      for (const status of STATUSES) expect(await view.count({ where: { status } })).toBe(BigInt(all.filter((o) => o.status === status).length));
+      for (let customer = 1n; customer <= 11n; customer++) {
+        const mine = all.filter((o) => o.customerId === customer);
+        expect(await view.sum('total', { where: { customerId: customer } })).toBe(mine.reduce((s, o) => s + o.total, 0n));
+        const least = mine.length === 0 ? null : mine.map((o) => o.total).reduce((a, b) => (b < a ? b : a));
+        const most = mine.length === 0 ? null : mine.map((o) => o.total).reduce((a, b) => (b > a ? b : a));
+        expect(await view.min('total', { where: { customerId: customer } })).toBe(least);
+        // A min index also answers max (the last entry of the group).
+        expect(await view.max('total', { where: { customerId: customer } })).toBe(most);
+      }
+      const latest = all.length === 0 ? null : all.map((o) => o.createdAt).reduce((a, b) => (b > a ? b : a));
+      expect(await view.max('createdAt')).toBe(latest);
+    });
+  });
+
+  it('refuses an aggregate no index serves, naming the index to add', async () => {
+    const store = await RecordStore.open(db, { path: ['query-aggregates'], schema });
+    const failure = (promise: Promise<unknown>): Promise<RecordLayerError> =>
+      promise.then(
+        () => {
+          throw new Error('expected a refusal');
+        },
+        (error: unknown) => error as RecordLayerError,
+      );
+    const count = await failure(db.transact((tx) => tx.at(store).orders.count({ where: { customerId: 1n } })));
+    expect(count.code).toBe('no_index_for_query');
+    expect(count.message).toContain("index.count({ groupBy: ['customerId'] })");
+    const sum = await failure(db.transact((tx) => tx.at(store).orders.sum('createdAt')));
+    expect(sum.message).toContain("index.sum('createdAt')");
+    const range = await failure(db.transact((tx) => tx.at(store).orders.count({ where: { status: { gt: 'a' } } })));
+    expect(range.code).toBe('no_index_for_query');
+    const unknown = await failure(db.transact((tx) => tx.at(store).orders.sum('weight' as never)));
+    expect(unknown.code).toBe('unknown_field');
+  });
+});

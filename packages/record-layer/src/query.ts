@@ -1,0 +1,502 @@
+/**
+ * Query execution: runs a {@link Plan} inside one transaction, pages with opaque cursors, streams
+ * across transactions, and reads aggregate indexes.
+ *
+ * Invariants:
+ * 1. A cursor names the last key a page accounted for (returned, or read and filtered out); the
+ *    next page starts strictly after it, so paging never returns a record twice nor skips one that
+ *    existed before the first page and still matches (records inserted meanwhile may or may not
+ *    appear, depending on where they sort).
+ * 2. Every index entry points at a record (the write path's invariant 1); a missing one is a bug
+ *    and fails an assertion rather than being skipped.
+ * 3. An in-memory sort holds at most {@link SORT_RECORDS_MAX} records; a query that would need more
+ *    is refused with `invalid_query` before anything is returned.
+ * 4. A streaming transaction stops after {@link STREAM_TRANSACTION_MS} or
+ *    {@link STREAM_TRANSACTION_RECORDS} records, well inside the five-second MVCC window.
+ */
+import { nodeRuntime, type Database, type Transaction } from '@strata/core';
+import { pack, unpack, type TupleItem } from '@strata/tuple';
+import { RecordLayerError } from './errors.js';
+import {
+  compareItems,
+  describeCondition,
+  matches,
+  normalizeWhere,
+  planQuery,
+  printItem,
+  type Condition,
+  type IndexPlan,
+  type OrderBy,
+  type OrderTerm,
+  type Plan,
+  type PlannerQuery,
+  type PlannerTarget,
+  type Where,
+} from './planner.js';
+import { keyItem, type IndexDefinition } from './schema.js';
+
+/**
+ * Most records a query may gather and sort in memory (an order no index gives, a union of `or`
+ * branches, a full scan in another order). Ten thousand records of a few hundred bytes are a few
+ * megabytes and well under a second to read, so a page still fits one transaction's five seconds.
+ */
+export const SORT_RECORDS_MAX = 10_000;
+
+/** Records fetched by primary key concurrently after a value index scan. */
+export const FETCH_BATCH_RECORDS = 64;
+
+/** Longest a transaction of `RecordStore.stream` reads before it commits and the next continues. */
+export const STREAM_TRANSACTION_MS = 1_000;
+
+/** Most records one transaction of `RecordStore.stream` returns. */
+export const STREAM_TRANSACTION_RECORDS = 1_000;
+
+/** A query of `findMany`. */
+export interface FindManyQuery<R = Record<string, unknown>> extends PlannerQuery<R> {
+  /** Most records to return (default: all that match). */
+  limit?: number;
+  /** The `cursor` of the previous page (of the same query), to continue after it. */
+  cursor?: string | null;
+}
+
+/** A page of results. */
+export interface FindManyResult<R> {
+  /** The records, in order. */
+  records: R[];
+  /** Pass as `cursor` to read the next page (in any later transaction); `null` when there is no more. */
+  cursor: string | null;
+}
+
+/** How a query would run, in words (see `Collection.explain`). */
+export interface Explanation {
+  /** The index read ({@link PRIMARY_KEY_INDEX} for the records themselves), or `union` for an `or` read branch by branch. */
+  index: string;
+  /** The key ranges read, in words. */
+  ranges: string[];
+  /** Conditions checked on each record read, in words, or `null`. */
+  residual: string | null;
+  /** True when every record of the type is read. */
+  fullScan: boolean;
+  /** True when the index gives the requested order (no sort in memory). */
+  ordered: boolean;
+  /** True when results are gathered and sorted in memory (at most {@link SORT_RECORDS_MAX}). */
+  sortInMemory: boolean;
+  /** For a union: each branch's plan. */
+  branches?: Explanation[];
+}
+
+/** The filter of an aggregate read: equality on the aggregate index's groupBy fields. */
+export interface AggregateQuery<R = Record<string, unknown>> {
+  where?: Where<R>;
+}
+
+/** A budget that stops a page early (streaming). */
+export interface PageBudget {
+  /** When `now()` passes this, the page ends at the last key it read. */
+  deadline: number;
+  now(): number;
+}
+
+/** What the query functions need of a collection. */
+export interface QueryContext extends PlannerTarget {
+  readonly tx: Transaction;
+  /** Reads a record by its primary key items. */
+  readRecord(primaryKey: TupleItem[]): Promise<Record<string, unknown> | null>;
+  /** Decodes a record's stored bytes. */
+  decode(bytes: Uint8Array): Record<string, unknown>;
+}
+
+/** Where a page stopped: a range of the plan and the key after that range's prefix. */
+interface Position {
+  range: number;
+  suffix: Uint8Array;
+}
+
+interface Entry {
+  range: number;
+  /** The key that stands for the record: the index entry, or the record's key without its chunk number. */
+  logical: Uint8Array;
+  primaryKey: TupleItem[];
+  /** The record's bytes, when the scan is of the records themselves. */
+  bytes: Uint8Array | null;
+}
+
+/**
+ * Runs `query` and returns one page.
+ * @throws RecordLayerError `no_index_for_query`, `unknown_field`, `invalid_query` (also for a cursor of another query).
+ */
+export async function findMany(context: QueryContext, query: FindManyQuery<unknown>, budget?: PageBudget): Promise<FindManyResult<Record<string, unknown>>> {
+  const limit = query.limit ?? Infinity;
+  if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
+  const plan = planQuery(context, query);
+  const fingerprint = planFingerprint(plan);
+  const cursor = decodeCursor(query.cursor ?? null, fingerprint);
+  if (plan.sortInMemory) return sortedPage(context, plan, limit, cursor?.k ?? null, fingerprint);
+  const source = plan.source as IndexPlan;
+  const start = cursor === null ? null : { range: cursor.r ?? 0, suffix: cursor.s ?? new Uint8Array() };
+  const page = await scan(context, source, start, limit, budget);
+  return {
+    records: page.records,
+    cursor: page.position === null ? null : encodeCursor({ p: fingerprint, r: page.position.range, s: page.position.suffix }),
+  };
+}
+
+/** How `query` would run. */
+export function explain(context: PlannerTarget, query: PlannerQuery<unknown>): Explanation {
+  const plan = planQuery(context, query);
+  const describe = (source: IndexPlan): Explanation => ({
+    index: source.index,
+    ranges: source.ranges.map((r) => r.description + (source.reverse ? ' (reverse)' : '')),
+    residual: source.residual === null ? null : describeCondition(source.residual),
+    fullScan: plan.fullScan,
+    ordered: source.ordered && !plan.sortInMemory,
+    sortInMemory: plan.sortInMemory,
+  });
+  if (plan.source.kind === 'index') return describe(plan.source);
+  const branches = plan.source.branches.map(describe);
+  return { index: 'union', ranges: branches.flatMap((b) => b.ranges), residual: null, fullScan: false, ordered: false, sortInMemory: true, branches };
+}
+
+// --- streaming scans ------------------------------------------------------------------------------
+
+async function scan(
+  context: QueryContext,
+  plan: IndexPlan,
+  start: Position | null,
+  limit: number,
+  budget: PageBudget | undefined,
+): Promise<{ records: Record<string, unknown>[]; position: Position | null }> {
+  const records: Record<string, unknown>[] = [];
+  let lastReturned: Position | null = null;
+  let lastRead: Position | null = null;
+  const position = (entry: Entry): Position => ({ range: entry.range, suffix: entry.logical.subarray(plan.ranges[entry.range]!.prefix.length) });
+  let batch: Entry[] = [];
+  // Fetches and filters the batch; true once the page is full.
+  const flush = async (): Promise<boolean> => {
+    const fetched = plan.primary ? batch.map((e) => context.decode(e.bytes!)) : await Promise.all(batch.map((e) => context.readRecord(e.primaryKey)));
+    for (let i = 0; i < batch.length; i++) {
+      const record = fetched[i];
+      assert(record !== null && record !== undefined, `index ${plan.index} of ${context.typeName} has an entry without a record`);
+      lastRead = position(batch[i]!);
+      if (!matches(plan.residual, record)) continue;
+      records.push(record);
+      lastReturned = lastRead;
+      if (records.length >= limit) return true;
+    }
+    batch = [];
+    return false;
+  };
+  const entries = orderedEntries(context, plan, start);
+  try {
+    for await (const entry of entries) {
+      batch.push(entry);
+      if (batch.length < Math.min(FETCH_BATCH_RECORDS, limit - records.length)) continue;
+      if (await flush()) return { records, position: lastReturned };
+      if (budget !== undefined && budget.now() > budget.deadline) return { records, position: lastRead };
+    }
+    if (batch.length > 0 && (await flush())) return { records, position: lastReturned };
+    return { records, position: null };
+  } finally {
+    // Stops the range reads still open, which narrows their conflict ranges to what was read.
+    await entries.return(undefined);
+  }
+}
+
+/** The plan's entries in its order, starting after `start`. */
+async function* orderedEntries(context: QueryContext, plan: IndexPlan, start: Position | null): AsyncGenerator<Entry> {
+  const order = plan.ranges.map((_, i) => i);
+  if (plan.reverse) order.reverse();
+  if (!plan.merge) {
+    const from = start === null ? 0 : order.indexOf(start.range);
+    if (from < 0) throw invalid('the cursor does not belong to this query');
+    for (let i = from; i < order.length; i++) {
+      yield* rangeEntries(context, plan, order[i]!, start !== null && i === from ? start.suffix : null);
+    }
+    return;
+  }
+  // Several ranges (one per `in` value) merged by the key after their prefixes, which is the
+  // requested order; a record lives in exactly one range, so suffixes never tie.
+  const sources = order.map((r) => rangeEntries(context, plan, r, start?.suffix ?? null));
+  try {
+    const heads = await Promise.all(sources.map((s) => s.next()));
+    for (;;) {
+      let best = -1;
+      let bestSuffix: Uint8Array | null = null;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i]!;
+        if (head.done === true) continue;
+        const suffix = head.value.logical.subarray(plan.ranges[head.value.range]!.prefix.length);
+        const c = bestSuffix === null ? -1 : Buffer.compare(suffix, bestSuffix);
+        if (bestSuffix === null || (plan.reverse ? c > 0 : c < 0)) {
+          best = i;
+          bestSuffix = suffix;
+        }
+      }
+      if (best < 0) return;
+      yield (heads[best] as IteratorYieldResult<Entry>).value;
+      heads[best] = await sources[best]!.next();
+    }
+  } finally {
+    await Promise.all(sources.map((s) => s.return(undefined)));
+  }
+}
+
+/** The entries of one range (records grouped from their chunks), after `after` when given. */
+async function* rangeEntries(context: QueryContext, plan: IndexPlan, range: number, after: Uint8Array | null): AsyncGenerator<Entry> {
+  const planned = plan.ranges[range]!;
+  let { begin, end } = planned;
+  if (after !== null) {
+    const logical = concat(planned.prefix, after);
+    // Every key standing for `logical` extends it, so all of them lie in [logical, logical + 0xff).
+    if (!plan.reverse) begin = max(begin, concat(logical, new Uint8Array([0xff])));
+    else end = min(end, logical);
+  }
+  if (Buffer.compare(begin, end) >= 0) return;
+  const keyLength = context.definition.primaryKey.length;
+  const rows = context.tx.getRange(begin, end, { reverse: plan.reverse });
+  if (!plan.primary) {
+    for await (const row of rows) {
+      const items = context.subspace.unpack(row.key) as TupleItem[];
+      yield { range, logical: row.key, primaryKey: items.slice(items.length - keyLength), bytes: null };
+    }
+    return;
+  }
+  // Records are (recordsPrefix..., primaryKey..., chunk): chunks of one record are adjacent.
+  let current: { logical: Uint8Array; primaryKey: TupleItem[]; chunks: Uint8Array[] } | null = null;
+  const complete = (group: NonNullable<typeof current>): Entry => {
+    const chunks = plan.reverse ? group.chunks.reverse() : group.chunks;
+    return { range, logical: group.logical, primaryKey: group.primaryKey, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+  };
+  for await (const row of rows) {
+    const items = context.subspace.unpack(row.key) as TupleItem[];
+    const primaryKey = items.slice(context.recordsPrefix.length, items.length - 1);
+    const logical = context.subspace.pack([...context.recordsPrefix, ...primaryKey]);
+    if (current !== null && Buffer.compare(current.logical, logical) === 0) {
+      current.chunks.push(row.value);
+      continue;
+    }
+    if (current !== null) yield complete(current);
+    current = { logical, primaryKey, chunks: [row.value] };
+  }
+  if (current !== null) yield complete(current);
+}
+
+// --- in-memory sorting ----------------------------------------------------------------------------
+
+async function sortedPage(
+  context: QueryContext,
+  plan: Plan,
+  limit: number,
+  after: Uint8Array | null,
+  fingerprint: string,
+): Promise<FindManyResult<Record<string, unknown>>> {
+  const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
+  const byKey = new Map<string, { record: Record<string, unknown>; key: TupleItem[] }>();
+  for (const source of sources) {
+    const { records } = await scan(context, source, null, SORT_RECORDS_MAX + 1, undefined);
+    for (const record of records) {
+      const primaryKey = context.definition.primaryKey.map((f) => keyItem(record[f], f));
+      const id = Buffer.from(pack(primaryKey)).toString('latin1');
+      if (!byKey.has(id)) byKey.set(id, { record, key: [...plan.orderBy.map((t) => keyItem(record[t.field], t.field)), ...primaryKey] });
+    }
+    if (byKey.size > SORT_RECORDS_MAX) {
+      throw invalid(
+        `the query needs more than ${SORT_RECORDS_MAX} records sorted in memory; add an index that serves its filter and order, or narrow the filter`,
+      );
+    }
+  }
+  const compare = sortKeyComparator(plan.orderBy);
+  const afterKey = after === null ? null : (unpack(after) as TupleItem[]);
+  const rows = [...byKey.values()].filter((row) => afterKey === null || compare(row.key, afterKey) > 0).sort((a, b) => compare(a.key, b.key));
+  const page = rows.slice(0, limit);
+  const more = rows.length > page.length;
+  return {
+    records: page.map((row) => row.record),
+    cursor: more ? encodeCursor({ p: fingerprint, k: pack(page[page.length - 1]!.key) }) : null,
+  };
+}
+
+/** Compares sort keys (the order terms' values, then the primary key ascending). */
+function sortKeyComparator(terms: readonly OrderTerm[]): (a: TupleItem[], b: TupleItem[]) => number {
+  return (a, b) => {
+    for (let i = 0; i < a.length; i++) {
+      const c = compareItems(a[i]!, b[i]!);
+      if (c !== 0) return terms[i]?.direction === 'desc' ? -c : c;
+    }
+    return 0;
+  };
+}
+
+// --- cursors --------------------------------------------------------------------------------------
+
+interface CursorState {
+  /** The plan the cursor belongs to. */
+  p: string;
+  r?: number;
+  s?: Uint8Array;
+  k?: Uint8Array;
+}
+
+function planFingerprint(plan: Plan): string {
+  if (plan.sortInMemory) return `memory:${plan.orderBy.map((t) => `${t.field}:${t.direction}`).join(',')}`;
+  const source = plan.source as IndexPlan;
+  return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${source.ranges.length}`;
+}
+
+function encodeCursor(state: CursorState): string {
+  const json = { v: 1, p: state.p, r: state.r, s: state.s && Buffer.from(state.s).toString('base64'), k: state.k && Buffer.from(state.k).toString('base64') };
+  return Buffer.from(JSON.stringify(json)).toString('base64url');
+}
+
+function decodeCursor(cursor: string | null, fingerprint: string): CursorState | null {
+  if (cursor === null) return null;
+  let json: { v?: unknown; p?: unknown; r?: unknown; s?: unknown; k?: unknown };
+  try {
+    json = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as typeof json;
+  } catch (cause) {
+    throw new RecordLayerError('invalid_query', 'the cursor is not one findMany returned', { cause });
+  }
+  if (json.v !== 1 || json.p !== fingerprint) throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');
+  return {
+    p: fingerprint,
+    r: typeof json.r === 'number' ? json.r : undefined,
+    s: typeof json.s === 'string' ? new Uint8Array(Buffer.from(json.s, 'base64')) : undefined,
+    k: typeof json.k === 'string' ? new Uint8Array(Buffer.from(json.k, 'base64')) : undefined,
+  };
+}
+
+// --- streaming across transactions ---------------------------------------------------------------
+
+/** Options of `RecordStore.stream`. */
+export interface StreamOptions {
+  /** Longest one transaction reads (default {@link STREAM_TRANSACTION_MS}). */
+  transactionMs?: number;
+  /** Most records one transaction returns (default {@link STREAM_TRANSACTION_RECORDS}). */
+  transactionRecords?: number;
+  /** The clock, in milliseconds (default: the real one). */
+  now?: () => number;
+}
+
+/**
+ * Yields every record `query` matches, reading them in successive transactions that each stop
+ * after a time and record budget, continuing from the previous one's cursor.
+ *
+ * @remarks
+ * Records are yielded only after the transaction that read them has finished, so a retried
+ * transaction never yields a record twice. The result is not one snapshot: each transaction reads
+ * at its own read version (see the cursor invariant in this file's header).
+ */
+export async function* streamQuery(
+  db: Database,
+  page: (tx: Transaction, query: FindManyQuery<unknown>, budget: PageBudget) => Promise<FindManyResult<Record<string, unknown>>>,
+  query: FindManyQuery<unknown>,
+  options: StreamOptions = {},
+): AsyncGenerator<Record<string, unknown>> {
+  const transactionMs = options.transactionMs ?? STREAM_TRANSACTION_MS;
+  const transactionRecords = options.transactionRecords ?? STREAM_TRANSACTION_RECORDS;
+  const now = options.now ?? nodeRuntime.now;
+  let remaining = query.limit ?? Infinity;
+  let cursor = query.cursor ?? null;
+  // Each round either ends the stream or moves the cursor forward, so the loop ends.
+  for (;;) {
+    const limit = Math.min(remaining, transactionRecords);
+    const result = await db.transact((tx) => page(tx, { ...query, limit, cursor }, { deadline: now() + transactionMs, now }));
+    for (const record of result.records) yield record;
+    remaining -= result.records.length;
+    if (result.cursor === null || remaining <= 0) return;
+    cursor = result.cursor;
+  }
+}
+
+// --- aggregates -----------------------------------------------------------------------------------
+
+type AggregateKind = 'count' | 'sum' | 'min' | 'max';
+
+/**
+ * Reads an aggregate (count, sum, min or max) from an aggregate index whose groupBy fields are
+ * exactly the filter's equality fields.
+ * @throws RecordLayerError `no_index_for_query` naming the aggregate index to add; `unknown_field`; `invalid_query`.
+ */
+export async function aggregate(context: QueryContext, kind: AggregateKind, field: string | null, query: AggregateQuery<unknown>): Promise<unknown> {
+  if (field !== null && !Object.hasOwn(context.definition.schema.shape, field)) {
+    throw new RecordLayerError('unknown_field', `${context.typeName} has no field ${JSON.stringify(field)}`, { details: { type: context.typeName, field } });
+  }
+  const where = normalizeWhere(context, query.where);
+  const group = equalityGroup(where);
+  const fields = [...group.keys()];
+  const kinds: readonly string[] = kind === 'min' || kind === 'max' ? ['min', 'max'] : [kind];
+  const found = Object.entries(context.definition.indexes)
+    .map(([name, d]) => [name, d] as const)
+    .filter((pair): pair is readonly [string, Exclude<IndexDefinition, { kind: 'value' }>] => pair[1].kind !== 'value')
+    .find(([, d]) => kinds.includes(d.kind) && (d.kind === 'count' || d.field === field) && d.groupBy.length === fields.length && d.groupBy.every((f) => group.has(f)));
+  if (group.size === 0 && where !== null) throw noAggregate(context, kind, field, fields, 'an aggregate index serves only equality conditions');
+  if (found === undefined) throw noAggregate(context, kind, field, fields, `no ${kind} index of ${context.typeName} has groupBy [${fields.join(', ')}]`);
+  const [name, definition] = found;
+  const prefix = [...context.indexPrefix(name), ...definition.groupBy.map((f) => group.get(f)!)];
+  if (kind === 'count' || kind === 'sum') return readInt64(await context.tx.get(context.subspace.pack(prefix)));
+  // Min and max entries are (group..., value, primaryKey...): the first non-null entry is the
+  // least value and the last is the greatest, whichever of the two kinds the index was declared.
+  const { end } = context.subspace.range(prefix);
+  const begin = context.subspace.range([...prefix, null]).end;
+  const [entry] = await context.tx.getRangeAll(begin, end, { limit: 1, reverse: kind === 'max' });
+  if (entry === undefined) return null;
+  const items = context.subspace.unpack(entry.key) as TupleItem[];
+  const record = await context.readRecord(items.slice(items.length - context.definition.primaryKey.length));
+  assert(record !== null, `index ${name} of ${context.typeName} has an entry without a record`);
+  return record[field!];
+}
+
+/** The filter's equality values by field; any other condition makes an empty map (with a non-null where). */
+function equalityGroup(where: Condition | null): Map<string, TupleItem> {
+  const group = new Map<string, TupleItem>();
+  if (where === null) return group;
+  const items = where.kind === 'and' ? where.items : [where];
+  for (const item of items) {
+    if (item.kind !== 'compare' || item.op !== 'eq' || group.has(item.field)) return new Map();
+    group.set(item.field, item.value);
+  }
+  return group;
+}
+
+function noAggregate(context: QueryContext, kind: AggregateKind, field: string | null, fields: string[], why: string): RecordLayerError {
+  const groupBy = fields.length === 0 ? '' : `{ groupBy: [${fields.map((f) => `'${f}'`).join(', ')}] }`;
+  const suggestion = field === null ? `index.${kind}(${groupBy})` : `index.${kind}('${field}'${groupBy === '' ? '' : `, ${groupBy}`})`;
+  return new RecordLayerError('no_index_for_query', `${why}; add ${suggestion} to the indexes of ${context.typeName} (groupBy lists the fields the where compares for equality)`, {
+    details: { type: context.typeName, kind, field, groupBy: fields },
+  });
+}
+
+// --- helpers --------------------------------------------------------------------------------------
+
+/** Reads an 8-byte little-endian two's-complement integer written by atomic adds (missing: 0). */
+function readInt64(bytes: Uint8Array | null): bigint {
+  if (bytes === null) return 0n;
+  const padded = new Uint8Array(8);
+  padded.set(bytes.subarray(0, 8));
+  return new DataView(padded.buffer).getBigInt64(0, true);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function max(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return Buffer.compare(a, b) >= 0 ? a : b;
+}
+
+function min(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return Buffer.compare(a, b) <= 0 ? a : b;
+}
+
+function invalid(message: string): RecordLayerError {
+  return new RecordLayerError('invalid_query', message);
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+

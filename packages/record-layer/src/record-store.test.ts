@@ -1,0 +1,662 @@
+// Proves the record store's write path through a real database: records of every field kind are
+// written and read back exactly (in memory and on a data directory across a reopen); insert,
+// insertMany, get, update, upsert and delete behave as documented; a refused write (invalid record,
+// unknown field, existing or missing record, unique violation) names what is wrong and leaves every
+// key of the store unchanged; two concurrent writers of one unique value cannot both commit; large
+// records are split into chunks and shrink without stale chunks; and reopening with a changed
+// schema accepts the safe changes and refuses the unsafe ones with schema_incompatible.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { open, StrataError, type Database } from '@strata/core';
+import { unpack } from '@strata/tuple';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { RecordLayerError } from './errors.js';
+import { RECORD_CHUNK_BYTES, RecordStore, readInt64, type StoreView } from './record-store.js';
+import { defineSchema, index, recordType, type SchemaTypes } from './schema.js';
+import { Timestamp, timestamp } from './timestamp.js';
+
+const customers = recordType({
+  schema: z.object({
+    id: z.number().int(),
+    email: z.string().email(),
+    name: z.string().min(1),
+    age: z.number().int().nonnegative().optional(),
+    city: z.string().default('Oslo'),
+    address: z.object({ street: z.string(), zip: z.string().regex(/^\d{4}$/) }).optional(),
+  }),
+  primaryKey: ['id'],
+  indexes: {
+    byEmail: index.value(['email'], { unique: true }),
+    byCity: index.value(['city']),
+    perCity: index.count({ groupBy: ['city'] }),
+    agesPerCity: index.sum('age', { groupBy: ['city'] }),
+    youngest: index.min('age'),
+  },
+});
+
+const everything = recordType({
+  schema: z.object({
+    id: z.string(),
+    text: z.string(),
+    integer: z.number().int(),
+    fraction: z.number(),
+    big: z.bigint(),
+    huge: z.bigint(),
+    yes: z.boolean(),
+    no: z.boolean(),
+    at: timestamp(),
+    when: z.date(),
+    bytes: z.instanceof(Uint8Array),
+    nested: z.object({ deep: z.object({ list: z.array(z.number()), name: z.string() }), flag: z.boolean() }),
+    rows: z.array(z.object({ k: z.string(), v: z.bigint() })),
+    maybe: z.string().optional(),
+    missing: z.string().optional(),
+    nothing: z.string().nullable(),
+    level: z.number().default(3),
+  }),
+  primaryKey: ['id'],
+});
+
+const schema = defineSchema({ customers, everything });
+
+let db: Database;
+let store: RecordStore<typeof schema.types>;
+
+beforeEach(async () => {
+  db = await open();
+  store = await RecordStore.open(db, { path: ['shop'], schema });
+});
+afterEach(async () => {
+  await db.close();
+});
+
+const at =
+  <T extends SchemaTypes>(s: RecordStore<T>) =>
+  <R>(fn: (view: StoreView<T>) => Promise<R>): Promise<R> =>
+    db.transact((tx) => fn(tx.at(s)));
+
+/** Every key and value of a store's directory, as hex, in key order. */
+async function storeKeys(database: Database, s: RecordStore<SchemaTypes>): Promise<[string, string][]> {
+  const { begin, end } = s.subspace.range();
+  const rows = await database.transact((tx) => tx.getRangeAll(begin, end));
+  return rows.map((row) => [Buffer.from(row.key).toString('hex'), Buffer.from(row.value).toString('hex')]);
+}
+
+/** The store's keys as tuples (without the directory prefix). */
+async function storeTuples(database: Database, s: RecordStore<SchemaTypes>): Promise<{ key: unknown[]; value: Uint8Array }[]> {
+  const { begin, end } = s.subspace.range();
+  const rows = await database.transact((tx) => tx.getRangeAll(begin, end));
+  return rows.map((row) => ({ key: s.subspace.unpack(row.key) as unknown[], value: row.value }));
+}
+
+async function refusal(promise: Promise<unknown>): Promise<RecordLayerError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(RecordLayerError);
+    return error as RecordLayerError;
+  }
+  throw new Error('expected a RecordLayerError');
+}
+
+const ada = { id: 1, email: 'ada@example.com', name: 'Ada', age: 36, city: 'London' };
+const bob = { id: 2, email: 'bob@example.com', name: 'Bob', age: 41 };
+
+describe('writes and reads', () => {
+  it('inserts, gets, updates, upserts and deletes', async () => {
+    const inserted = await at(store)((s) => s.customers.insert(ada));
+    expect(inserted).toEqual(ada);
+    expect(await at(store)((s) => s.customers.get({ id: 1 }))).toEqual(ada);
+    expect(await at(store)((s) => s.customers.get({ id: 99 }))).toBeNull();
+
+    // insert applies defaults and returns the stored record.
+    expect(await at(store)((s) => s.customers.insert(bob))).toEqual({ ...bob, city: 'Oslo' });
+
+    // update is partial and returns the whole record.
+    const updated = await at(store)((s) => s.customers.update({ id: 2 }, { age: 42 }));
+    expect(updated).toEqual({ ...bob, city: 'Oslo', age: 42 });
+    expect(await at(store)((s) => s.customers.get({ id: 2 }))).toEqual(updated);
+
+    // upsert replaces the whole record (fields left out are gone) or inserts.
+    await at(store)((s) => s.customers.upsert({ id: 2, email: 'bob@example.org', name: 'Robert' }));
+    expect(await at(store)((s) => s.customers.get({ id: 2 }))).toEqual({ id: 2, email: 'bob@example.org', name: 'Robert', city: 'Oslo' });
+    await at(store)((s) => s.customers.upsert({ id: 3, email: 'cy@example.com', name: 'Cy' }));
+    expect(await at(store)((s) => s.customers.get({ id: 3 }))).toMatchObject({ name: 'Cy' });
+
+    expect(await at(store)((s) => s.customers.delete({ id: 3 }))).toBe(true);
+    expect(await at(store)((s) => s.customers.delete({ id: 3 }))).toBe(false);
+    expect(await at(store)((s) => s.customers.get({ id: 3 }))).toBeNull();
+  });
+
+  it('insertMany writes every record in one transaction, or none when one is refused', async () => {
+    const out = await at(store)((s) => s.customers.insertMany([ada, bob]));
+    expect(out).toHaveLength(2);
+    const before = await storeKeys(db, store);
+    const error = await refusal(at(store)((s) => s.customers.insertMany([{ id: 5, email: 'e@example.com', name: 'E' }, { id: 6, email: 'nope', name: 'F' }])));
+    expect(error.code).toBe('record_invalid');
+    expect(await storeKeys(db, store)).toEqual(before);
+    expect(await at(store)((s) => s.customers.get({ id: 5 }))).toBeNull();
+  });
+
+  it('sees its own writes inside the transaction', async () => {
+    await db.transact(async (tx) => {
+      const view = tx.at(store);
+      await view.customers.insert(ada);
+      expect(await view.customers.get({ id: 1 })).toEqual(ada);
+      await view.customers.update({ id: 1 }, { name: 'Augusta' });
+      expect((await view.customers.get({ id: 1 }))?.name).toBe('Augusta');
+      await view.customers.delete({ id: 1 });
+      expect(await view.customers.get({ id: 1 })).toBeNull();
+    });
+    expect(await at(store)((s) => s.customers.get({ id: 1 }))).toBeNull();
+  });
+
+  it('round-trips every field kind exactly', async () => {
+    const record = {
+      id: 'all',
+      text: 'héllo \u0000 wörld 🌍',
+      integer: -9_007_199_254_740_991,
+      fraction: 0.1 + 0.2,
+      big: -(2n ** 63n),
+      huge: 2n ** 200n + 12345n,
+      yes: true,
+      no: false,
+      at: Timestamp.parse('1969-07-20T20:17:40.123456Z'),
+      when: new Date('2024-02-29T23:59:59.999Z'),
+      bytes: new Uint8Array([0, 1, 2, 254, 255]),
+      nested: { deep: { list: [1, 2.5, -3], name: 'inner' }, flag: false },
+      rows: [{ k: 'a', v: 1n }, { k: 'b', v: 2n ** 64n }],
+      maybe: 'present',
+      nothing: null,
+    };
+    await at(store)((s) => s.everything.insert(record));
+    const read = await at(store)((s) => s.everything.get({ id: 'all' }));
+    expect(read).toEqual({ ...record, level: 3 });
+    expect(read).not.toHaveProperty('missing');
+    expect(read!.at).toBeInstanceOf(Timestamp);
+    expect(read!.at.micros).toBe(record.at.micros);
+    expect(read!.when).toBeInstanceOf(Date);
+    expect(read!.when.getTime()).toBe(record.when.getTime());
+    expect(read!.bytes).toBeInstanceOf(Uint8Array);
+    expect([...read!.bytes]).toEqual([0, 1, 2, 254, 255]);
+    expect(typeof read!.big).toBe('bigint');
+    expect(typeof read!.rows[0]!.v).toBe('bigint');
+    expect(read!.huge).toBe(2n ** 200n + 12345n);
+    expect(read!.fraction).toBe(0.1 + 0.2);
+    expect(read!.nothing).toBeNull();
+
+    // An update of one field keeps every other exactly.
+    await at(store)((s) => s.everything.update({ id: 'all' }, { text: 'changed' }));
+    const again = await at(store)((s) => s.everything.get({ id: 'all' }));
+    expect(again).toEqual({ ...record, text: 'changed', level: 3 });
+    expect(again!.at.micros).toBe(record.at.micros);
+  });
+
+  it('keeps records on a data directory across a reopen', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-records-'));
+    try {
+      let disk = await open({ path: dir });
+      let onDisk = await RecordStore.open(disk, { path: ['app', 'shop'], schema });
+      const moment = Timestamp.parse('2030-01-01T00:00:00.000001Z');
+      await disk.transact(async (tx) => {
+        await tx.at(onDisk).customers.insertMany([ada, bob]);
+        await tx.at(onDisk).everything.insert({
+          id: 'x', text: 't', integer: 1, fraction: 1.25, big: 5n, huge: 2n ** 100n, yes: true, no: false, at: moment, when: new Date(7),
+          bytes: new Uint8Array(3), nested: { deep: { list: [], name: '' }, flag: true }, rows: [], nothing: 'n', level: 9,
+        });
+      });
+      await disk.transact((tx) => tx.at(onDisk).customers.delete({ id: 2 }));
+      const keysBefore = await storeKeys(disk, onDisk);
+      await disk.close();
+
+      disk = await open({ path: dir });
+      onDisk = await RecordStore.open(disk, { path: ['app', 'shop'], schema });
+      expect(await storeKeys(disk, onDisk)).toEqual(keysBefore);
+      expect(await disk.transact((tx) => tx.at(onDisk).customers.get({ id: 1 }))).toEqual(ada);
+      expect(await disk.transact((tx) => tx.at(onDisk).customers.get({ id: 2 }))).toBeNull();
+      const x = await disk.transact((tx) => tx.at(onDisk).everything.get({ id: 'x' }));
+      expect(x!.at.micros).toBe(moment.micros);
+      expect(x!.huge).toBe(2n ** 100n);
+      expect(x!.level).toBe(9);
+      await disk.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts compound primary keys and keeps records with a shared key prefix apart', async () => {
+    const lines = defineSchema({
+      lines: recordType({
+        schema: z.object({ order: z.bigint(), line: z.number().int(), at: timestamp(), sku: z.string(), qty: z.number().int() }),
+        primaryKey: ['order', 'at', 'line'],
+        indexes: { bySku: index.value(['sku']), qtyPerOrder: index.sum('qty', { groupBy: ['order'] }) },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['lines'], schema: lines });
+    const t = Timestamp.parse('2024-01-01T00:00:00.000001Z');
+    await at(s)((v) => v.lines.insertMany([
+      { order: 1n, at: t, line: 1, sku: 'a', qty: 2 },
+      { order: 1n, at: t, line: 2, sku: 'b', qty: 3 },
+      { order: 12n, at: t, line: 1, sku: 'a', qty: 5 },
+    ]));
+    expect(await at(s)((v) => v.lines.get({ order: 1n, at: t, line: 2 }))).toMatchObject({ sku: 'b', qty: 3 });
+    expect(await at(s)((v) => v.lines.get({ order: 1n, at: new Timestamp(t.micros + 1n), line: 2 }))).toBeNull();
+    expect(await at(s)((v) => v.lines.delete({ order: 1n, at: t, line: 1 }))).toBe(true);
+    expect(await at(s)((v) => v.lines.get({ order: 1n, at: t, line: 2 }))).not.toBeNull();
+    const tuples = await storeTuples(db, s);
+    const records = tuples.filter((r) => r.key[0] === 1).map((r) => r.key.slice(2));
+    expect(records).toEqual([[1, t.micros < 2n ** 53n ? Number(t.micros) : t.micros, 2, 0], [12, Number(t.micros), 1, 0]]);
+    const sums = tuples.filter((r) => r.key[0] === 2 && r.key[2] === 'qtyPerOrder').map((r) => [r.key[3], readInt64(r.value)]);
+    expect(sums).toEqual([[1, 3n], [12, 5n]]);
+    // A get needs every primary key field.
+    const error = await refusal(at(s)((v) => v.lines.get({ order: 1n, line: 2 })));
+    expect(error.code).toBe('invalid_query');
+    expect(error.details).toMatchObject({ field: 'at' });
+  });
+});
+
+describe('refused writes change nothing', () => {
+  beforeEach(async () => {
+    await at(store)((s) => s.customers.insertMany([ada, bob]));
+  });
+
+  it('an invalid record names the field and the rule', async () => {
+    const before = await storeKeys(db, store);
+    const cases: [unknown, string, string][] = [
+      [{ id: 3, email: 'not-an-email', name: 'C' }, 'email', 'invalid_format'],
+      [{ id: 3, email: 'c@example.com', name: '' }, 'name', 'too_small'],
+      [{ id: 3, email: 'c@example.com', name: 'C', age: 1.5 }, 'age', 'invalid_type'],
+      [{ id: 3, email: 'c@example.com', name: 'C', age: -1 }, 'age', 'too_small'],
+      [{ id: 3, email: 'c@example.com' }, 'name', 'invalid_type'],
+      [{ id: '3', email: 'c@example.com', name: 'C' }, 'id', 'invalid_type'],
+      [{ id: 3, email: 'c@example.com', name: 'C', address: { street: 'Main', zip: '12' } }, 'address.zip', 'invalid_format'],
+    ];
+    for (const [record, field, rule] of cases) {
+      const error = await refusal(at(store)((s) => s.customers.insert(record as never)));
+      expect(error.code, field).toBe('record_invalid');
+      expect(error.errno).toBe(7201);
+      expect(error.details).toMatchObject({ type: 'customers', field, rule });
+      expect(error.message).toContain(`customers.${field}`);
+    }
+    const notObject = await refusal(at(store)((s) => s.customers.insert('ada' as never)));
+    expect(notObject.code).toBe('record_invalid');
+    expect(await storeKeys(db, store)).toEqual(before);
+  });
+
+  it('an update is validated as a whole and cannot change the primary key', async () => {
+    const before = await storeKeys(db, store);
+    const invalid = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { email: 'nope' })));
+    expect(invalid.code).toBe('record_invalid');
+    expect(invalid.details).toMatchObject({ field: 'email' });
+    const unset = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { name: undefined })));
+    expect(unset.code).toBe('record_invalid');
+    expect(unset.details).toMatchObject({ field: 'name' });
+    const moved = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { id: 7 })));
+    expect(moved.code).toBe('record_invalid');
+    expect(moved.message).toContain('primary key');
+    expect(await storeKeys(db, store)).toEqual(before);
+    expect(await at(store)((s) => s.customers.get({ id: 7 }))).toBeNull();
+  });
+
+  it('unknown fields are refused on insert, update, upsert and in keys', async () => {
+    const before = await storeKeys(db, store);
+    for (const attempt of [
+      (s: StoreView<typeof schema.types>) => s.customers.insert({ ...bob, id: 9, email: 'z@example.com', nickname: 'Z' } as never),
+      (s: StoreView<typeof schema.types>) => s.customers.update({ id: 1 }, { nickname: 'A' } as never),
+      (s: StoreView<typeof schema.types>) => s.customers.upsert({ ...ada, nickname: 'A' } as never),
+      (s: StoreView<typeof schema.types>) => s.customers.get({ id: 1, nickname: 'A' } as never),
+    ]) {
+      const error = await refusal(at(store)(attempt));
+      expect(error.code).toBe('unknown_field');
+      expect(error.details).toMatchObject({ type: 'customers', field: 'nickname' });
+      expect(error.message).toContain('"nickname"');
+    }
+    expect(await storeKeys(db, store)).toEqual(before);
+  });
+
+  it('record_exists on inserting a primary key twice; record_not_found on updating a missing one', async () => {
+    const before = await storeKeys(db, store);
+    const exists = await refusal(at(store)((s) => s.customers.insert({ ...ada, email: 'other@example.com', name: 'Other' })));
+    expect(exists.code).toBe('record_exists');
+    expect(exists.message).toContain('(1)');
+    const missing = await refusal(at(store)((s) => s.customers.update({ id: 404 }, { name: 'Nobody' })));
+    expect(missing.code).toBe('record_not_found');
+    expect(missing.details).toMatchObject({ type: 'customers', key: [404] });
+    expect(await storeKeys(db, store)).toEqual(before);
+    expect((await at(store)((s) => s.customers.get({ id: 1 })))?.email).toBe(ada.email);
+  });
+
+  it('unique_violation names the index and the value, on insert, update and upsert', async () => {
+    const before = await storeKeys(db, store);
+    for (const attempt of [
+      (s: StoreView<typeof schema.types>) => s.customers.insert({ id: 3, email: ada.email, name: 'Copy' }),
+      (s: StoreView<typeof schema.types>) => s.customers.update({ id: 2 }, { email: ada.email }),
+      (s: StoreView<typeof schema.types>) => s.customers.upsert({ ...bob, email: ada.email }),
+      (s: StoreView<typeof schema.types>) => s.customers.upsert({ id: 3, email: ada.email, name: 'Copy' }),
+    ]) {
+      const error = await refusal(at(store)(attempt));
+      expect(error.code).toBe('unique_violation');
+      expect(error.errno).toBe(7203);
+      expect(error.details).toMatchObject({ type: 'customers', index: 'byEmail', values: [ada.email] });
+      expect(error.message).toContain('customers.byEmail');
+      expect(error.message).toContain(JSON.stringify(ada.email));
+    }
+    expect(await storeKeys(db, store)).toEqual(before);
+  });
+
+  it('a refused write caught inside the transaction still writes nothing when the transaction commits', async () => {
+    const before = await storeKeys(db, store);
+    await db.transact(async (tx) => {
+      const s = tx.at(store);
+      for (const attempt of [
+        () => s.customers.insert({ id: 3, email: ada.email, name: 'Copy' }),
+        () => s.customers.insert({ ...ada }),
+        () => s.customers.update({ id: 2 }, { email: 'bad' }),
+        () => s.customers.update({ id: 2 }, { email: ada.email }),
+      ]) {
+        await expect(attempt()).rejects.toBeInstanceOf(RecordLayerError);
+      }
+    });
+    expect(await storeKeys(db, store)).toEqual(before);
+  });
+
+  it('a record whose sum field is not an integer is refused before anything is written', async () => {
+    // z.number() admits 1.5, which the sum index cannot add: that must be a refusal that writes
+    // nothing, even when the caller catches it and commits the rest of the transaction.
+    const payments = defineSchema({
+      payments: recordType({
+        schema: z.object({ id: z.number().int(), payer: z.string(), amount: z.number() }),
+        primaryKey: ['id'],
+        indexes: { byPayer: index.value(['payer']), total: index.sum('amount', { groupBy: ['payer'] }), count: index.count() },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['payments'], schema: payments });
+    await at(s)((v) => v.payments.insert({ id: 1, payer: 'p', amount: 10 }));
+    const before = await storeKeys(db, s);
+    let code: string | undefined;
+    await db.transact(async (tx) => {
+      code = undefined;
+      try {
+        await tx.at(s).payments.insert({ id: 2, payer: 'p', amount: 1.5 });
+      } catch (error) {
+        code = (error as RecordLayerError).code;
+      }
+    });
+    expect(code).toBe('record_invalid');
+    expect(await storeKeys(db, s)).toEqual(before);
+    expect(await at(s)((v) => v.payments.get({ id: 2 }))).toBeNull();
+  });
+});
+
+describe('unique indexes', () => {
+  it('updates and upserts of a record keep its own unique value (bigint primary key)', async () => {
+    // The README's own example: customers keyed by a bigint id with a unique email.
+    const readme = defineSchema({
+      customers: recordType({
+        schema: z.object({ id: z.bigint(), email: z.string().email(), name: z.string() }),
+        primaryKey: ['id'],
+        indexes: { byEmail: index.value(['email'], { unique: true }) },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['readme'], schema: readme });
+    await at(s)((v) => v.customers.insert({ id: 1n, email: 'ada@example.com', name: 'Ada' }));
+    expect(await at(s)((v) => v.customers.update({ id: 1n }, { name: 'Augusta' }))).toMatchObject({ name: 'Augusta' });
+    expect(await at(s)((v) => v.customers.upsert({ id: 1n, email: 'ada@example.com', name: 'Ada' }))).toMatchObject({ name: 'Ada' });
+  });
+
+  it('updates of a record keep its own unique value (Timestamp primary key)', async () => {
+    const events = defineSchema({
+      events: recordType({ schema: z.object({ at: timestamp(), code: z.string() }), primaryKey: ['at'], indexes: { byCode: index.value(['code'], { unique: true }) } }),
+    });
+    const s = await RecordStore.open(db, { path: ['events'], schema: events });
+    const t = Timestamp.parse('2024-01-01T00:00:00.000001Z');
+    await at(s)((v) => v.events.insert({ at: t, code: 'boot' }));
+    await at(s)((v) => v.events.upsert({ at: t, code: 'boot' }));
+  });
+
+  it('updates of a record keep its own unique value (string primary key)', async () => {
+    const users = defineSchema({
+      users: recordType({ schema: z.object({ login: z.string(), email: z.string() }), primaryKey: ['login'], indexes: { byEmail: index.value(['email'], { unique: true }) } }),
+    });
+    const s = await RecordStore.open(db, { path: ['users'], schema: users });
+    await at(s)((v) => v.users.insert({ login: 'ada', email: 'a@x' }));
+    await at(s)((v) => v.users.upsert({ login: 'ada', email: 'a@x' }));
+    await at(s)((v) => v.users.update({ login: 'ada' }, { email: 'b@x' }));
+    // The old value is free again.
+    await at(s)((v) => v.users.insert({ login: 'bob', email: 'a@x' }));
+    const error = await refusal(at(s)((v) => v.users.insert({ login: 'cy', email: 'b@x' })));
+    expect(error.code).toBe('unique_violation');
+  });
+
+  it('two concurrent transactions inserting one unique value: exactly one commits', async () => {
+    const first = db.createTransaction();
+    const second = db.createTransaction();
+    await first.at(store).customers.insert({ id: 10, email: 'same@example.com', name: 'First' });
+    await second.at(store).customers.insert({ id: 11, email: 'same@example.com', name: 'Second' });
+    const results = await Promise.allSettled([first.commit(), second.commit()]);
+    const committed = results.filter((r) => r.status === 'fulfilled');
+    expect(committed).toHaveLength(1);
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(failed.reason).toBeInstanceOf(StrataError);
+    expect((failed.reason as StrataError).code).toBe('not_committed');
+    const a = await at(store)((s) => s.customers.get({ id: 10 }));
+    const b = await at(store)((s) => s.customers.get({ id: 11 }));
+    expect([a, b].filter((r) => r !== null)).toHaveLength(1);
+    const entries = (await storeTuples(db, store)).filter((r) => r.key[0] === 2 && r.key[2] === 'byEmail');
+    expect(entries).toHaveLength(1);
+  });
+
+  it('with db.transact, the loser retries and gets unique_violation', async () => {
+    const results = await Promise.allSettled(
+      [20, 21, 22, 23].map((id) => at(store)((s) => s.customers.insert({ id, email: 'race@example.com', name: `N${id}` }))),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as RecordLayerError).code).toBe('unique_violation');
+    const entries = (await storeTuples(db, store)).filter((r) => r.key[0] === 2 && r.key[2] === 'byEmail');
+    expect(entries).toHaveLength(1);
+  });
+});
+
+describe('large records', () => {
+  const blobs = defineSchema({ blobs: recordType({ schema: z.object({ id: z.number(), body: z.string(), bytes: z.instanceof(Uint8Array) }), primaryKey: ['id'] }) });
+
+  function text(length: number, salt: number): string {
+    let out = '';
+    for (let i = 0; out.length < length; i++) out += `${salt}:${i};`;
+    return out.slice(0, length);
+  }
+
+  async function chunks(s: RecordStore<SchemaTypes>, id: number): Promise<{ index: unknown; bytes: number }[]> {
+    return (await storeTuples(db, s)).filter((r) => r.key[0] === 1 && r.key[2] === id).map((r) => ({ index: r.key[3], bytes: r.value.length }));
+  }
+
+  it('splits a 300 KB record into chunks and reassembles it; shrinking leaves no stale chunk', async () => {
+    const s = await RecordStore.open(db, { path: ['blobs'], schema: blobs });
+    const body = text(300_000, 1);
+    const bytes = new Uint8Array(50_000).map((_, i) => (i * 31) & 0xff);
+    await at(s)((v) => v.blobs.insert({ id: 1, body, bytes }));
+    await at(s)((v) => v.blobs.insert({ id: 2, body: 'small', bytes: new Uint8Array(1) }));
+    const big = await chunks(s, 1);
+    expect(big.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    for (const c of big) expect(c.bytes).toBeLessThanOrEqual(RECORD_CHUNK_BYTES);
+    expect(big.slice(0, 3).every((c) => c.bytes === RECORD_CHUNK_BYTES)).toBe(true);
+    const read = await at(s)((v) => v.blobs.get({ id: 1 }));
+    expect(read!.body).toBe(body);
+    expect(Buffer.from(read!.bytes).equals(Buffer.from(bytes))).toBe(true);
+    // Neighbours are untouched.
+    expect((await at(s)((v) => v.blobs.get({ id: 2 })))!.body).toBe('small');
+
+    // 100 KB of text and 50 KB of bytes: two chunks.
+    await at(s)((v) => v.blobs.update({ id: 1 }, { body: text(100_000, 2) }));
+    expect((await chunks(s, 1)).map((c) => c.index)).toEqual([0, 1]);
+    expect((await at(s)((v) => v.blobs.get({ id: 1 })))!.body).toBe(text(100_000, 2));
+
+    await at(s)((v) => v.blobs.upsert({ id: 1, body: 'tiny', bytes: new Uint8Array(0) }));
+    expect((await chunks(s, 1)).map((c) => c.index)).toEqual([0]);
+    expect(await at(s)((v) => v.blobs.get({ id: 1 }))).toEqual({ id: 1, body: 'tiny', bytes: new Uint8Array(0) });
+
+    await at(s)((v) => v.blobs.update({ id: 1 }, { body: text(200_000, 3) }));
+    expect((await chunks(s, 1)).length).toBe(3);
+    await at(s)((v) => v.blobs.delete({ id: 1 }));
+    expect(await chunks(s, 1)).toEqual([]);
+    expect((await chunks(s, 2)).length).toBe(1);
+  });
+});
+
+describe('schema evolution on reopen', () => {
+  const v1 = {
+    schema: z.object({ id: z.number().int(), name: z.string(), score: z.number().int() }),
+    primaryKey: ['id'] as const,
+  };
+  const base = (indexes = {}) => defineSchema({ players: recordType({ ...v1, primaryKey: ['id'], indexes }) });
+
+  async function seed(withRecord: boolean, indexes = {}): Promise<void> {
+    const s = await RecordStore.open(db, { path: ['game'], schema: base(indexes) });
+    if (withRecord) await at(s)((v) => v.players.insert({ id: 1, name: 'p1', score: 10 }));
+  }
+
+  async function refusedOpen(next: ReturnType<typeof defineSchema>): Promise<RecordLayerError> {
+    const keys = await rawKeys();
+    const error = await refusal(RecordStore.open(db, { path: ['game'], schema: next }));
+    expect(error.code).toBe('schema_incompatible');
+    expect(error.errno).toBe(7208);
+    expect(error.details).toMatchObject({ type: 'players' });
+    // A refused open changes nothing: the stored schema and records are as they were.
+    expect(await rawKeys()).toEqual(keys);
+    return error;
+  }
+
+  async function rawKeys(): Promise<[string, string][]> {
+    const rows = await db.transact((tx) => tx.getRangeAll(new Uint8Array([0x00]), new Uint8Array([0xff])));
+    return rows.map((r) => [Buffer.from(r.key).toString('hex'), Buffer.from(r.value).toString('hex')]);
+  }
+
+  it('accepts the same schema again', async () => {
+    await seed(true);
+    const s = await RecordStore.open(db, { path: ['game'], schema: base() });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+  });
+
+  it('accepts a new record type and a new optional field while records are stored', async () => {
+    await seed(true);
+    const next = defineSchema({
+      players: recordType({ schema: v1.schema.extend({ nick: z.string().optional() }), primaryKey: ['id'] }),
+      teams: recordType({ schema: z.object({ name: z.string() }), primaryKey: ['name'] }),
+    });
+    const s = await RecordStore.open(db, { path: ['game'], schema: next });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+    await at(s)((v) => v.players.update({ id: 1 }, { nick: 'one' }));
+    await at(s)((v) => v.teams.insert({ name: 'red' }));
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toMatchObject({ nick: 'one' });
+  });
+
+  it('accepts a new field with a default, and old records read with the default', async () => {
+    await seed(true);
+    const next = defineSchema({ players: recordType({ schema: v1.schema.extend({ level: z.number().default(1) }), primaryKey: ['id'] }) });
+    const s = await RecordStore.open(db, { path: ['game'], schema: next });
+    // RecordOf says level is a number; a record stored before the field existed must have it too.
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10, level: 1 });
+  });
+
+  it('accepts a dropped index and clears its entries', async () => {
+    await seed(true, { byName: index.value(['name']), total: index.sum('score'), count: index.count() });
+    const indexNames = async (): Promise<unknown[]> => {
+      const s = await RecordStore.open(db, { path: ['game'], schema: base({ count: index.count() }) });
+      return [...new Set((await storeTuples(db, s)).filter((r) => r.key[0] === 2).map((r) => r.key[2]))];
+    };
+    const before = await storeTuples(db, await RecordStore.open(db, { path: ['game'], schema: base({ byName: index.value(['name']), total: index.sum('score'), count: index.count() }) }));
+    expect(new Set(before.filter((r) => r.key[0] === 2).map((r) => r.key[2]))).toEqual(new Set(['byName', 'total', 'count']));
+    expect(await indexNames()).toEqual(['count']);
+    const s = await RecordStore.open(db, { path: ['game'], schema: base({ count: index.count() }) });
+    await at(s)((v) => v.players.insert({ id: 2, name: 'p2', score: 5 }));
+    const count = (await storeTuples(db, s)).find((r) => r.key[0] === 2 && r.key[2] === 'count');
+    expect(readInt64(count!.value)).toBe(2n);
+  });
+
+  it('a dropped ungrouped count index leaves no stale total behind if it is added back later', async () => {
+    await seed(true, { count: index.count() });
+    // Drop the index while one record is stored, delete the record, then add the index back:
+    // with no records stored the new index is accepted, and it must count zero records.
+    let s = await RecordStore.open(db, { path: ['game'], schema: base() });
+    await at(s)((v) => v.players.delete({ id: 1 }));
+    s = await RecordStore.open(db, { path: ['game'], schema: base({ count: index.count() }) });
+    const count = (await storeTuples(db, s)).find((r) => r.key[0] === 2 && r.key[2] === 'count');
+    expect(readInt64(count?.value ?? null)).toBe(0n);
+  });
+
+  it('accepts a dropped field, and old records can still be updated', async () => {
+    await seed(true);
+    const next = defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), name: z.string() }), primaryKey: ['id'] }) });
+    const s = await RecordStore.open(db, { path: ['game'], schema: next });
+    expect(await at(s)((v) => v.players.update({ id: 1 }, { name: 'renamed' }))).toEqual({ id: 1, name: 'renamed' });
+  });
+
+  it('accepts changes of field type, required fields and indexes while no records are stored', async () => {
+    await seed(false);
+    const next = defineSchema({
+      players: recordType({ schema: z.object({ id: z.number().int(), name: z.number(), score: z.number(), rank: z.number() }), primaryKey: ['id'], indexes: { byRank: index.value(['rank']) } }),
+    });
+    const s = await RecordStore.open(db, { path: ['game'], schema: next });
+    await at(s)((v) => v.players.insert({ id: 1, name: 5, score: 1, rank: 2 }));
+  });
+
+  it('refuses a changed primary key', async () => {
+    await seed(false);
+    const next = defineSchema({ players: recordType({ ...v1, primaryKey: ['name'] }) });
+    const error = await refusedOpen(next);
+    expect(error.message).toContain('primary key changed from (id) to (name)');
+  });
+
+  it('refuses a changed field type while records are stored', async () => {
+    await seed(true);
+    const next = defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), name: z.string(), score: z.string() }), primaryKey: ['id'] }) });
+    const error = await refusedOpen(next);
+    expect(error.message).toContain('field score changed type from number to string');
+  });
+
+  it('refuses a new required field while records are stored', async () => {
+    await seed(true);
+    const next = defineSchema({ players: recordType({ schema: v1.schema.extend({ team: z.string() }), primaryKey: ['id'] }) });
+    const error = await refusedOpen(next);
+    expect(error.message).toContain('new field team is required');
+  });
+
+  it('refuses a new or changed index while records are stored', async () => {
+    await seed(true, { byName: index.value(['name']) });
+    const added = await refusedOpen(base({ byName: index.value(['name']), byScore: index.value(['score']) }));
+    expect(added.message).toContain('index byScore is new or changed');
+    const changed = await refusedOpen(base({ byName: index.value(['name'], { unique: true }) }));
+    expect(changed.message).toContain('index byName is new or changed');
+  });
+
+  it('refuses dropping a record type whose records are stored', async () => {
+    await seed(true);
+    const error = await refusedOpen(defineSchema({ other: recordType({ schema: z.object({ k: z.string() }), primaryKey: ['k'] }) }));
+    expect(error.message).toContain('removed');
+  });
+});
+
+describe('layout', () => {
+  it('stores the schema at (0, "schema"), records at (1, type, key, chunk) and index entries at (2, type, index, ...)', async () => {
+    await at(store)((s) => s.customers.insertMany([ada, bob]));
+    const tuples = await storeTuples(db, store);
+    // The header says (0, 'schema'); the code writes (0). Either way it is the only key under 0.
+    const schemaKeys = tuples.filter((r) => r.key[0] === 0);
+    expect(schemaKeys).toHaveLength(1);
+    expect(tuples[0]).toBe(schemaKeys[0]);
+    expect(tuples.filter((r) => r.key[0] === 1).map((r) => r.key)).toEqual([
+      [1, 'customers', 1, 0],
+      [1, 'customers', 2, 0],
+    ]);
+    const index = (name: string) => tuples.filter((r) => r.key[0] === 2 && r.key[2] === name);
+    expect(index('byEmail').map((r) => r.key.slice(3))).toEqual([[ada.email, 1], [bob.email, 2]]);
+    expect(index('byCity').map((r) => r.key.slice(3))).toEqual([['London', 1], ['Oslo', 2]]);
+    expect(index('perCity').map((r) => [r.key[3], readInt64(r.value)])).toEqual([['London', 1n], ['Oslo', 1n]]);
+    expect(index('agesPerCity').map((r) => [r.key[3], readInt64(r.value)])).toEqual([['London', 36n], ['Oslo', 41n]]);
+    expect(index('youngest').map((r) => r.key.slice(3))).toEqual([[36, 1], [41, 2]]);
+    expect(tuples.every((r) => r.key[0] !== 2 || r.key[1] === 'customers')).toBe(true);
+    expect(unpack(store.subspace.pack([1, 'x']))).toEqual([...unpack(store.subspace.pack([])), 1, 'x']);
+  });
+});
