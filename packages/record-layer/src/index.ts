@@ -37,6 +37,7 @@ export {
   type AnyObjectSchema,
 } from './schema.js';
 export { Timestamp, timestamp } from './timestamp.js';
+export { BUILD_TRANSACTION_RECORDS, BUILD_TRANSACTION_MS, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 export { RecordLayerError, RECORD_LAYER_ERROR_CODES, type RecordLayerErrorCode } from './errors.js';
 export {
   SORT_RECORDS_MAX,

@@ -150,6 +150,11 @@ export interface PlannerTarget {
   readonly recordsPrefix: readonly TupleItem[];
   /** The tuple prefix of an index's entries (inside `subspace`). */
   indexPrefix(name: string): readonly TupleItem[];
+  /**
+   * Indexes of the type that are still being built (write-only): left out of `definition`, so the
+   * planner never uses them, and named when a query is refused.
+   */
+  readonly building?: readonly string[];
 }
 
 interface Candidate {
@@ -502,11 +507,19 @@ function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): st
 
 function noIndex(target: PlannerTarget, fields: string[], what: string): RecordLayerError {
   const suggestion = `index.value([${fields.map((f) => `'${f}'`).join(', ')}])`;
+  const building = target.building ?? [];
   return new RecordLayerError(
     'no_index_for_query',
-    `no index of ${target.typeName} ${what}; add ${suggestion} to its indexes, or pass allowFullScan: true to read every record`,
-    { details: { type: target.typeName, suggestedIndex: fields } },
+    `no readable index of ${target.typeName} ${what}; add ${suggestion} to its indexes, or pass allowFullScan: true to read every record${buildingNote(target.typeName, building)}`,
+    { details: { type: target.typeName, suggestedIndex: fields, ...(building.length > 0 ? { building: [...building] } : {}) } },
   );
+}
+
+/** The sentence a refused query adds when indexes of the type are still being built. */
+export function buildingNote(typeName: string, building: readonly string[]): string {
+  if (building.length === 0) return '';
+  const names = building.map((name) => `${typeName}.${name}`).join(', ');
+  return ` (index ${names} is still building: it is write-only until store.buildIndexes(db) has indexed the stored records)`;
 }
 
 function checkField(target: PlannerTarget, field: string): void {

@@ -18,6 +18,7 @@ import { nodeRuntime, type Database, type Transaction } from '@strata/core';
 import { pack, unpack, type TupleItem } from '@strata/tuple';
 import { RecordLayerError } from './errors.js';
 import {
+  buildingNote,
   compareItems,
   describeCondition,
   matches,
@@ -461,9 +462,12 @@ function equalityGroup(where: Condition | null): Map<string, TupleItem> {
 function noAggregate(context: QueryContext, kind: AggregateKind, field: string | null, fields: string[], why: string): RecordLayerError {
   const groupBy = fields.length === 0 ? '' : `{ groupBy: [${fields.map((f) => `'${f}'`).join(', ')}] }`;
   const suggestion = field === null ? `index.${kind}(${groupBy})` : `index.${kind}('${field}'${groupBy === '' ? '' : `, ${groupBy}`})`;
-  return new RecordLayerError('no_index_for_query', `${why}; add ${suggestion} to the indexes of ${context.typeName} (groupBy lists the fields the where compares for equality)`, {
-    details: { type: context.typeName, kind, field, groupBy: fields },
-  });
+  const building = context.building ?? [];
+  return new RecordLayerError(
+    'no_index_for_query',
+    `${why}; add ${suggestion} to the indexes of ${context.typeName} (groupBy lists the fields the where compares for equality)${buildingNote(context.typeName, building)}`,
+    { details: { type: context.typeName, kind, field, groupBy: fields, ...(building.length > 0 ? { building: [...building] } : {}) } },
+  );
 }
 
 // --- helpers --------------------------------------------------------------------------------------

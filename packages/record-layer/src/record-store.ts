@@ -9,10 +9,14 @@
  * - `(2, type, index, ...)` -> index entries: value and min/max indexes
  *   `(...fields, ...primaryKey) -> ''`; count and sum indexes `(...group) -> 8-byte little-endian
  *   integer` kept with atomic add.
+ * - `(3, type, index)` -> the state of an index that is not readable (msgpack
+ *   `{ state: 'write_only', built }`, see `online-indexer.ts`); no key means readable.
  *
  * Invariants:
  * 1. Every index entry of a record is written or removed in the transaction that writes or
- *    removes the record: index and records never disagree in any committed state.
+ *    removes the record: a readable index and the records never disagree in any committed state.
+ *    A write-only index agrees with the records whose primary key is inside its built range
+ *    (`online-indexer.ts`, invariant 1).
  * 2. A unique index never holds two records with the same values: the check is a range read in
  *    the writing transaction, so concurrent writers of the same value conflict.
  * 3. Nothing is written for a record that fails validation.
@@ -24,6 +28,7 @@ import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { keyItem, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { Timestamp } from './timestamp.js';
+import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
 
 /** Records larger than this are split across several keys. */
@@ -32,6 +37,7 @@ export const RECORD_CHUNK_BYTES = 90_000;
 const SCHEMA = 0;
 const RECORDS = 1;
 const INDEXES = 2;
+const INDEX_STATES = 3;
 
 // Timestamps travel through msgpack as their microseconds (an extension type of our own).
 addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
@@ -65,6 +71,13 @@ export type StoreView<T extends SchemaTypes> = { readonly [K in keyof T]: Collec
  * ```
  */
 export class RecordStore<T extends SchemaTypes> implements TransactionBinding<StoreView<T>> {
+  /**
+   * The indexes known not to be readable, by record type (loaded on open). An index only ever goes
+   * from write-only to readable while a store is open, so a stale entry here costs one read of the
+   * index's state key and is never wrong.
+   */
+  readonly #writeOnly = new Map<string, Set<string>>();
+
   private constructor(
     /** The record types. */
     readonly schema: Schema<T>,
@@ -75,8 +88,12 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   /**
    * Opens (creating if needed) the store in `options.path`, checking that the schema is the one
    * stored or a safe change of it.
+   * @remarks
+   * A new (or changed) index on a type that has records is accepted write-only: queries do not use
+   * it until {@link RecordStore.buildIndexes} has indexed the stored records. On a type without
+   * records it is readable at once.
    * @throws RecordLayerError `schema_incompatible` for an unsafe change (a changed primary key or
-   * field type, a new index or required field on a type that already has records).
+   * field type, or a new required field, on a type that already has records).
    */
   static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
@@ -87,10 +104,75 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const key = subspace.pack([SCHEMA]);
       const storedBytes = await tx.get(key);
       const next = options.schema.describe();
+      store.#writeOnly.clear();
       if (storedBytes !== null) await store.#checkEvolution(tx, packr.unpack(storedBytes) as SchemaDescription, next);
       tx.set(key, packr.pack(next));
+      const { begin, end } = subspace.range([INDEX_STATES]);
+      for (const row of await tx.getRangeAll(begin, end)) {
+        const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
+        if (options.schema.types[type]?.indexes[indexName] !== undefined) store.markWriteOnly(type, indexName);
+      }
     });
     return store;
+  }
+
+  /**
+   * Builds every write-only index of the store over the records already stored (an online index
+   * build), in bounded transactions, then makes each readable.
+   *
+   * @remarks
+   * An index added to a record type that already holds records starts write-only: writers keep it
+   * up to date for the records the build has already passed, queries do not use it. Each build
+   * transaction indexes at most `transactionRecords` records or runs at most `transactionMs`, and
+   * stores its progress (the last primary key indexed) in the same transaction, so a build that
+   * stops (a crash, `transactionsMax`) continues where it left off on the next call, from any
+   * process. Writers may run throughout; see `online-indexer.ts` for why the result is exact.
+   * @throws RecordLayerError `unique_violation` naming the index and the values when a unique index
+   * meets two records with the same values (the index stays write-only; fix the records and call
+   * again); `record_invalid` for a record whose indexed value an index cannot hold.
+   * @example
+   * ```ts
+   * const result = await store.buildIndexes(db, { transactionRecords: 500 });
+   * console.log(result.built); // ['orders.byStatus']
+   * ```
+   */
+  buildIndexes(db: Database, options: BuildIndexesOptions = {}): Promise<BuildIndexesResult> {
+    return buildIndexes(db, this as unknown as RecordStore<SchemaTypes>, options);
+  }
+
+  /** The indexes of `type` that are write-only as far as this store object knows. */
+  writeOnlyIndexes(type: string): ReadonlySet<string> {
+    return this.#writeOnly.get(type) ?? EMPTY_SET;
+  }
+
+  /** @internal Records that index `indexName` of `type` is write-only. */
+  markWriteOnly(type: string, indexName: string): void {
+    let set = this.#writeOnly.get(type);
+    if (set === undefined) this.#writeOnly.set(type, (set = new Set()));
+    set.add(indexName);
+  }
+
+  /** @internal Records that index `indexName` of `type` has become readable. */
+  markReadable(type: string, indexName: string): void {
+    this.#writeOnly.get(type)?.delete(indexName);
+  }
+
+  /** @internal The key holding the state of index `indexName` of `type`. */
+  indexStateKey(type: string, indexName: string): Uint8Array {
+    return this.subspace.pack([INDEX_STATES, type, indexName]);
+  }
+
+  /**
+   * @internal The state of index `indexName` of `type` read in `tx` (a read that conflicts with a
+   * build transaction moving the index's progress), updating what this store object knows.
+   */
+  async readIndexState(tx: Transaction, type: string, indexName: string): Promise<IndexState> {
+    const bytes = await tx.get(this.indexStateKey(type, indexName));
+    if (bytes === null) {
+      this.markReadable(type, indexName);
+      return { state: 'readable', built: null };
+    }
+    return decodeIndexState(bytes);
   }
 
   async #checkEvolution(tx: Transaction, stored: SchemaDescription, next: SchemaDescription): Promise<void> {
@@ -105,6 +187,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       };
       if (after === undefined) {
         if (await hasRecords()) refuse(name, 'the type was removed from the schema but records of it are stored');
+        const states = this.subspace.range([INDEX_STATES, name]);
+        tx.clearRange(states.begin, states.end);
         continue;
       }
       if (JSON.stringify(before.primaryKey) !== JSON.stringify(after.primaryKey)) {
@@ -120,21 +204,32 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
           refuse(name, `field ${field} changed type from ${old} to ${type}, which stored records may not satisfy`);
         }
       }
+      // A new or changed index starts empty: readable at once on a type without records, otherwise
+      // write-only with nothing built, until buildIndexes has indexed the stored records.
+      const changed: string[] = [];
       for (const [indexName, definition] of Object.entries(after.indexes)) {
         const old = before.indexes[indexName];
-        if (old !== undefined && JSON.stringify(old) === JSON.stringify(definition)) continue;
-        if (await hasRecords()) {
-          refuse(name, `index ${indexName} is new or changed, and records are stored: building an index over stored records (online index build) is not available yet`);
-        }
+        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition)) changed.push(indexName);
       }
-      // A dropped index's entries go with it.
+      const stored = changed.length > 0 && (await hasRecords());
+      for (const indexName of changed) {
+        this.#clearIndex(tx, name, indexName);
+        if (stored) tx.set(this.indexStateKey(name, indexName), encodeIndexState({ state: 'write_only', built: null }));
+        else tx.clear(this.indexStateKey(name, indexName));
+      }
+      // A dropped index's entries and state go with it.
       for (const indexName of Object.keys(before.indexes)) {
         if (after.indexes[indexName] === undefined) {
-          // From the index's own key (where an ungrouped count or sum lives) to the end of its entries.
-          tx.clearRange(this.subspace.pack([INDEXES, name, indexName]), this.subspace.range([INDEXES, name, indexName]).end);
+          this.#clearIndex(tx, name, indexName);
+          tx.clear(this.indexStateKey(name, indexName));
         }
       }
     }
+  }
+
+  #clearIndex(tx: Transaction, type: string, indexName: string): void {
+    // From the index's own key (where an ungrouped count or sum lives) to the end of its entries.
+    tx.clearRange(this.subspace.pack([INDEXES, type, indexName]), this.subspace.range([INDEXES, type, indexName]).end);
   }
 
   /**
@@ -273,7 +368,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * ```
    */
   async findMany(query: FindManyQuery<RecordOf<D>> = {}): Promise<FindManyResult<RecordOf<D>>> {
-    return (await findMany(this.#queryContext(), query as FindManyQuery<unknown>)) as FindManyResult<RecordOf<D>>;
+    return (await findMany(await this.#currentQueryContext(), query as FindManyQuery<unknown>)) as FindManyResult<RecordOf<D>>;
   }
 
   /**
@@ -312,7 +407,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * ```
    */
   async count(query: AggregateQuery<RecordOf<D>> = {}): Promise<bigint> {
-    return (await aggregate(this.#queryContext(), 'count', null, query as AggregateQuery<unknown>)) as bigint;
+    return (await aggregate(await this.#currentQueryContext(), 'count', null, query as AggregateQuery<unknown>)) as bigint;
   }
 
   /**
@@ -324,7 +419,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * ```
    */
   async sum(field: keyof RecordOf<D> & string, query: AggregateQuery<RecordOf<D>> = {}): Promise<bigint> {
-    return (await aggregate(this.#queryContext(), 'sum', field, query as AggregateQuery<unknown>)) as bigint;
+    return (await aggregate(await this.#currentQueryContext(), 'sum', field, query as AggregateQuery<unknown>)) as bigint;
   }
 
   /**
@@ -337,7 +432,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * ```
    */
   async min<K extends keyof RecordOf<D> & string>(field: K, query: AggregateQuery<RecordOf<D>> = {}): Promise<RecordOf<D>[K] | null> {
-    return (await aggregate(this.#queryContext(), 'min', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
+    return (await aggregate(await this.#currentQueryContext(), 'min', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
   }
 
   /**
@@ -349,19 +444,34 @@ export class Collection<D extends RecordTypeDefinition> {
    * ```
    */
   async max<K extends keyof RecordOf<D> & string>(field: K, query: AggregateQuery<RecordOf<D>> = {}): Promise<RecordOf<D>[K] | null> {
-    return (await aggregate(this.#queryContext(), 'max', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
+    return (await aggregate(await this.#currentQueryContext(), 'max', field, query as AggregateQuery<unknown>)) as RecordOf<D>[K] | null;
   }
 
   /** @internal One page that also stops at `budget` (for {@link RecordStore.stream}). */
   findPage(query: FindManyQuery<unknown>, budget: PageBudget): Promise<FindManyResult<Record<string, unknown>>> {
-    return findMany(this.#queryContext(), query, budget);
+    return this.#currentQueryContext().then((context) => findMany(context, query, budget));
   }
 
+  // Reads the state of every index this store object thinks is write-only (so an index built by
+  // another process since is used), then makes the query context.
+  async #currentQueryContext(): Promise<QueryContext> {
+    for (const name of [...this.#store.writeOnlyIndexes(this.#name)]) await this.#store.readIndexState(this.#tx, this.#name, name);
+    return this.#queryContext();
+  }
+
+  // Queries see only readable indexes (a write-only index is incomplete); `building` names the rest
+  // so a refused query can say why.
   #queryContext(): QueryContext {
     const name = this.#name;
+    const building = [...this.#store.writeOnlyIndexes(name)].filter((index) => this.#type.indexes[index] !== undefined);
+    const definition: RecordTypeDefinition =
+      building.length === 0
+        ? this.#type
+        : { ...this.#type, indexes: Object.fromEntries(Object.entries(this.#type.indexes).filter(([index]) => !building.includes(index))) };
     return {
       typeName: name,
-      definition: this.#type,
+      definition,
+      building,
       subspace: this.#store.subspace,
       recordsPrefix: [RECORDS, name],
       indexPrefix: (index: string) => [INDEXES, name, index],
@@ -454,14 +564,33 @@ export class Collection<D extends RecordTypeDefinition> {
     return result.data as RecordOf<D>;
   }
 
+  /**
+   * The indexes this write maintains: every readable index, and each write-only index whose built
+   * range holds `key` (online-indexer.ts, invariant 2). Reading a write-only index's state makes
+   * this transaction conflict with a build transaction that moves its progress.
+   */
+  async #maintained(key: TupleItem[]): Promise<[string, IndexDefinition][]> {
+    const writeOnly = this.#store.writeOnlyIndexes(this.#name);
+    const out: [string, IndexDefinition][] = [];
+    for (const [name, definition] of Object.entries(this.#type.indexes)) {
+      if (writeOnly.has(name)) {
+        const state = await this.#store.readIndexState(this.#tx, this.#name, name);
+        if (state.state === 'write_only' && (state.built === null || Buffer.compare(pack(key), state.built) > 0)) continue;
+      }
+      out.push([name, definition]);
+    }
+    return out;
+  }
+
   async #write(key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): Promise<void> {
     const tx = this.#tx;
     const subspace = this.#store.subspace;
+    const indexes = await this.#maintained(key);
     // Everything that can refuse the write runs before the first mutation (invariant 3): unique
     // checks, and computing every index change (which validates indexed values).
-    if (next !== null) for (const [name, definition] of Object.entries(this.#type.indexes)) await this.#checkUnique(name, definition, key, next);
+    if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
     const changes: (() => void)[] = [];
-    for (const [name, definition] of Object.entries(this.#type.indexes)) this.#indexChanges(name, definition, key, old, next, changes);
+    for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     const { begin, end } = this.#recordRange(key);
     tx.clearRange(begin, end);
     if (next !== null) {
@@ -470,6 +599,21 @@ export class Collection<D extends RecordTypeDefinition> {
         tx.set(subspace.pack([RECORDS, this.#name, ...key, chunk]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
     }
+    for (const change of changes) change();
+  }
+
+  /**
+   * @internal Adds the entries of one stored record to index `indexName` (for the online index
+   * build): checks uniqueness first, then writes, as a writer inserting the record would.
+   * @throws RecordLayerError `unique_violation`, `record_invalid` (an indexed value a key cannot hold).
+   */
+  async backfill(indexName: string, key: TupleItem[], stored: Uint8Array): Promise<void> {
+    const definition = this.#type.indexes[indexName];
+    assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
+    const record = packr.unpack(stored) as RecordOf<D>;
+    await this.#checkUnique(indexName, definition, key, record);
+    const changes: (() => void)[] = [];
+    this.#indexChanges(indexName, definition, key, null, record, changes);
     for (const change of changes) change();
   }
 
@@ -540,6 +684,11 @@ export class Collection<D extends RecordTypeDefinition> {
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_SET: ReadonlySet<string> = new Set();
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
 
 /** An 8-byte little-endian two's-complement integer, the operand of an atomic add. */
 function int64(value: bigint): Uint8Array {
@@ -566,5 +715,5 @@ function describeKey(key: readonly TupleItem[]): string {
 }
 
 /** @internal Exposed for the query module. */
-export const layout = { SCHEMA, RECORDS, INDEXES, packr, pack, unpack };
+export const layout = { SCHEMA, RECORDS, INDEXES, INDEX_STATES, packr, pack, unpack };
 export type { Tuple };
