@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBasics } from './basics/basics.js';
+import { runRecords } from './records/records.js';
 import { runTuples } from './tuples/tuples.js';
 
 /** What a section receives: its own empty data directory and a place to print. */
@@ -38,6 +39,13 @@ const sections: Section[] = [
     directory: 'tuples',
     run: async ({ dataDir, log }) => {
       await runTuples({ path: dataDir, log });
+    },
+  },
+  {
+    title: 'Typed records, indexes and queries',
+    directory: 'records',
+    run: async ({ dataDir, log }) => {
+      await runRecords({ path: dataDir, log });
     },
   },
 ];

