@@ -4,8 +4,9 @@
  *
  * Layout inside the store's directory (tuple keys after the directory prefix):
  * - `(0)` -> the schema description (msgpack), compared on every open;
- * - `(1, type, ...primaryKey, chunk)` -> the record (msgpack), split into chunks of at most
- *   {@link RECORD_CHUNK_BYTES} so a record may exceed the value limit;
+ * - `(1, type, ...primaryKey, chunk)` -> the record: a header byte (0: whole, 1: more chunks
+ *   follow) and the msgpack record, split into chunks of at most {@link RECORD_CHUNK_BYTES} so a
+ *   record may exceed the value limit; a whole record is read with one point read;
  * - `(2, type, index, ...)` -> index entries: value and min/max indexes
  *   `(...fields, ...primaryKey) -> ''`; count and sum indexes `(...group) -> 8-byte little-endian
  *   integer` kept with atomic add.
@@ -33,6 +34,19 @@ import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Ex
 
 /** Records larger than this are split across several keys. */
 export const RECORD_CHUNK_BYTES = 90_000;
+
+/** First byte of chunk 0: the whole record is in this key. */
+const RECORD_WHOLE = 0x00;
+/** First byte of chunk 0: the record continues in chunks 1, 2, ... */
+const RECORD_SPLIT = 0x01;
+
+/** Decodes a stored record from its chunks' concatenated bytes (header byte first). */
+function decodeStored(bytes: Uint8Array): unknown {
+  if (bytes[0] !== RECORD_WHOLE && bytes[0] !== RECORD_SPLIT) {
+    throw new RecordLayerError('record_invalid', `a stored record has an unknown header byte 0x${(bytes[0] ?? 0).toString(16)}`);
+  }
+  return packr.unpack(bytes.subarray(1));
+}
 
 const SCHEMA = 0;
 const RECORDS = 1;
@@ -477,7 +491,7 @@ export class Collection<D extends RecordTypeDefinition> {
       indexPrefix: (index: string) => [INDEXES, name, index],
       tx: this.#tx,
       readRecord: (key: TupleItem[]) => this.#read(key) as Promise<Record<string, unknown> | null>,
-      decode: (bytes: Uint8Array) => this.#fromStorage(packr.unpack(bytes) as RecordOf<D>) as Record<string, unknown>,
+      decode: (bytes: Uint8Array) => this.#fromStorage(decodeStored(bytes) as RecordOf<D>) as Record<string, unknown>,
     };
   }
 
@@ -532,11 +546,12 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // The record as stored: what its index entries were computed from.
   async #readStored(key: TupleItem[]): Promise<RecordOf<D> | null> {
+    const first = await this.#tx.get(this.#store.subspace.pack([RECORDS, this.#name, ...key, 0]));
+    if (first === null) return null;
+    if (first[0] === RECORD_WHOLE) return decodeStored(first) as RecordOf<D>;
     const { begin, end } = this.#recordRange(key);
     const chunks = await this.#tx.getRangeAll(begin, end);
-    if (chunks.length === 0) return null;
-    const bytes = chunks.length === 1 ? chunks[0]!.value : Buffer.concat(chunks.map((chunk) => chunk.value));
-    return packr.unpack(bytes) as RecordOf<D>;
+    return decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>;
   }
 
   // The record as the current schema sees it.
@@ -594,8 +609,13 @@ export class Collection<D extends RecordTypeDefinition> {
     const { begin, end } = this.#recordRange(key);
     tx.clearRange(begin, end);
     if (next !== null) {
-      const bytes = packr.pack(next);
-      for (let chunk = 0, offset = 0; offset < bytes.length || chunk === 0; chunk++, offset += RECORD_CHUNK_BYTES) {
+      // One header byte, then the msgpack record: the header tells a reader of chunk 0 whether
+      // more chunks follow, so a whole record is read with one point read.
+      const body = packr.pack(next);
+      const bytes = new Uint8Array(1 + body.length);
+      bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
+      bytes.set(body, 1);
+      for (let chunk = 0, offset = 0; offset < bytes.length; chunk++, offset += RECORD_CHUNK_BYTES) {
         tx.set(subspace.pack([RECORDS, this.#name, ...key, chunk]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
     }
@@ -610,7 +630,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async backfill(indexName: string, key: TupleItem[], stored: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
-    const record = packr.unpack(stored) as RecordOf<D>;
+    const record = decodeStored(stored) as RecordOf<D>;
     await this.#checkUnique(indexName, definition, key, record);
     const changes: (() => void)[] = [];
     this.#indexChanges(indexName, definition, key, null, record, changes);

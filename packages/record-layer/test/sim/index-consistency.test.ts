@@ -123,7 +123,10 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
   for (const [id, { key, parts }] of chunks) {
     // Chunks are numbered 0..n-1 with no gaps and no leftovers.
     expect(parts.map(([n]) => n), `${label}: chunks of ${id}`).toEqual(parts.map((_, i) => i));
-    const record = packr.unpack(Buffer.concat(parts.map(([, bytes]) => bytes))) as Item;
+    // Chunk 0 starts with a header byte (0: whole record, 1: more chunks follow).
+    const stored = Buffer.concat(parts.map(([, bytes]) => bytes));
+    expect(stored[0], `${label}: header of record ${id}`).toBe(parts.length > 1 ? 1 : 0);
+    const record = packr.unpack(stored.subarray(1)) as Item;
     expect(item.parse(record), `${label}: stored record ${id} is valid`).toEqual(record);
     expect(hex(pack([record.shard, record.id])), `${label}: record under its own key`).toBe(id);
     records.set(id, { key, record });
