@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { seededRandom } from '@strata/core';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -130,17 +131,8 @@ export const NOTE_BYTES = 80;
 /** 2024-01-01T00:00:00Z in microseconds: order `id` was created `id` milliseconds after it. */
 const EPOCH_MICROS = 1_704_067_200_000_000n;
 
-/** A deterministic generator of random numbers in [0, 1) (mulberry32). */
-export function makeRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator of random numbers in [0, 1): the core's seeded generator. */
+export const makeRandom = seededRandom;
 
 /** Makes orders: the same sequence for the same seed, so every system stores the same data. */
 export class OrderFactory {
