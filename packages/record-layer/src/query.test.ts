@@ -305,3 +305,29 @@ describe('aggregates', () => {
     expect(unknown.code).toBe('unknown_field');
   });
 });
+
+describe('deleteMany', () => {
+  it('deletes exactly the matching records and keeps every index right', async () => {
+    const store = await RecordStore.open(db, { path: ['query-delete-many'], schema });
+    const random = seededRandom(SEED + 99);
+    const all = Array.from({ length: 1_200 }, (_, i) => randomOrder(random, BigInt(i + 1)));
+    await insertAll(db, store, all);
+    const deleted = await db.transact((tx) => tx.at(store).orders.deleteMany({ where: { status: 'paid' } }));
+    const paid = all.filter((order) => order.status === 'paid');
+    expect(deleted).toBe(paid.length);
+    const left = await db.transact(async (tx) => {
+      const view = tx.at(store).orders;
+      return {
+        paid: await view.count({ where: { status: 'paid' } }),
+        all: await view.count(),
+        open: (await view.findMany({ where: { status: 'open' } })).records.length,
+        byCustomer: (await view.findMany({ where: { customerId: 1n } })).records.map((order) => order.status),
+      };
+    });
+    expect(left.paid).toBe(0n);
+    expect(left.all).toBe(BigInt(all.length - paid.length));
+    expect(left.open).toBe(all.filter((order) => order.status === 'open').length);
+    expect(left.byCustomer).not.toContain('paid');
+    await expect(db.transact((tx) => tx.at(store).orders.deleteMany({ where: { total: { gt: 10n } } }))).rejects.toMatchObject({ code: 'no_index_for_query' });
+  });
+});

@@ -32,6 +32,9 @@ import { Timestamp } from './timestamp.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
 
+/** Records `deleteMany` reads per page while collecting what to delete. */
+export const DELETE_MANY_PAGE_RECORDS = 500;
+
 /** Records larger than this are split across several keys. */
 export const RECORD_CHUNK_BYTES = 90_000;
 
@@ -396,6 +399,33 @@ export class Collection<D extends RecordTypeDefinition> {
   async findFirst(query: Omit<FindManyQuery<RecordOf<D>>, 'limit'> = {}): Promise<RecordOf<D> | null> {
     const { records } = await this.findMany({ ...query, limit: 1 });
     return records[0] ?? null;
+  }
+
+  /**
+   * Deletes every record `query` matches, in this transaction, maintaining the indexes; returns
+   * how many were deleted.
+   *
+   * @remarks
+   * Everything happens in the caller's transaction, so its limits apply (five seconds, ten
+   * megabytes of mutations): for very many records, delete in pages of several transactions
+   * (`findMany` with a `limit` and `cursor`, then `delete`).
+   * @throws RecordLayerError as {@link Collection.findMany}.
+   * @example
+   * ```ts
+   * const removed = await tx.at(store).orders.deleteMany({ where: { status: 'cancelled' } });
+   * ```
+   */
+  async deleteMany(query: Omit<FindManyQuery<RecordOf<D>>, 'limit' | 'cursor' | 'orderBy'> = {}): Promise<number> {
+    // Collect first, then delete: deleting while paging would move the index under the cursor.
+    const matched: RecordOf<D>[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: FindManyResult<RecordOf<D>> = await this.findMany({ ...query, limit: DELETE_MANY_PAGE_RECORDS, cursor });
+      matched.push(...page.records);
+      cursor = page.cursor;
+    } while (cursor !== null);
+    for (const record of matched) await this.delete(record as Partial<RecordOf<D>>);
+    return matched.length;
   }
 
   /**
