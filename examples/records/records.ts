@@ -226,6 +226,8 @@ function describeIndex(definition: IndexDefinition): string {
       return `value index on (${definition.fields.join(', ')})${definition.unique ? ', unique' : ''}`;
     case 'count':
       return `count of records per ${definition.groupBy.join(', ')}`;
+    case 'version':
+      return 'version index (commit order)';
     default:
       return `${definition.kind} of ${definition.field} per ${definition.groupBy.join(', ')}`;
   }

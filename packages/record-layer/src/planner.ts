@@ -66,8 +66,11 @@ export type OrderBy<R = Record<string, unknown>> = { [K in keyof R]?: Direction 
 export interface PlannerQuery<R = Record<string, unknown>> {
   /** The filter (default: every record). */
   where?: Where<R>;
-  /** The order (default: whatever order the chosen index gives). */
-  orderBy?: OrderBy<R>;
+  /**
+   * The order (default: whatever order the chosen index gives); `{ $version: 'asc' | 'desc' }` is
+   * commit order, from a version index.
+   */
+  orderBy?: OrderBy<R> | { readonly $version: Direction };
   /** Allow a scan of every record (and an in-memory sort) when no index serves the query. */
   allowFullScan?: boolean;
 }
@@ -260,6 +263,8 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
  * ```
  */
 export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): Plan {
+  const version = versionOrder(query.orderBy);
+  if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true);
   const where = normalizeWhere(target, query.where);
   const orderBy = normalizeOrderBy(target, query.orderBy);
   const allowFullScan = query.allowFullScan === true;
@@ -295,6 +300,56 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): 
   }
   if (allowFullScan) return fullScan(target, plans, terms, plan);
   throw noIndex(target, suggestFields(leaves, terms), 'serves this filter');
+}
+
+/** The pseudo-field of `orderBy` that asks for commit order (served by a version index). */
+export const VERSION_ORDER = '$version';
+
+// The direction of `orderBy: { $version }`, or null when the order does not name it; commit order
+// is a total order of records, so no other term may accompany it.
+function versionOrder(orderBy: unknown): Direction | null {
+  const objects: unknown[] = Array.isArray(orderBy) ? orderBy : [orderBy];
+  if (!objects.some((o) => isPlainObject(o) && Object.hasOwn(o, VERSION_ORDER))) return null;
+  const keys = objects.flatMap((o) => (isPlainObject(o) ? Object.keys(o) : ['?']));
+  if (keys.length !== 1) throw invalid(`orderBy.${VERSION_ORDER} must be the only sort term (commit order already orders every record)`);
+  const direction = (objects[0] as Record<string, unknown>)[VERSION_ORDER];
+  if (direction !== 'asc' && direction !== 'desc') throw invalid(`orderBy.${VERSION_ORDER} must be "asc" or "desc"`);
+  return direction;
+}
+
+// Commit order reads a version index from end to end; a filter is then checked on every record,
+// which is a full scan and needs the query's consent (invariant 3).
+function planVersion(target: PlannerTarget, where: Condition | null, direction: Direction, allowFullScan: boolean): Plan {
+  const name = Object.entries(target.definition.indexes).find(([, d]) => d.kind === 'version')?.[0];
+  const building = target.building ?? [];
+  if (name === undefined) {
+    throw new RecordLayerError(
+      'no_index_for_query',
+      `no readable version index of ${target.typeName} gives commit order; add index.version() to its indexes${buildingNote(target.typeName, building)}`,
+      { details: { type: target.typeName, ...(building.length > 0 ? { building: [...building] } : {}) } },
+    );
+  }
+  if (where !== null && !allowFullScan) {
+    throw new RecordLayerError(
+      'no_index_for_query',
+      `a version index of ${target.typeName} serves no filter; pass allowFullScan: true to check the filter on every record in commit order`,
+      { details: { type: target.typeName, index: name } },
+    );
+  }
+  const prefix = target.indexPrefix(name);
+  const { begin, end } = target.subspace.range([...prefix]);
+  const source: IndexPlan = {
+    kind: 'index',
+    index: name,
+    primary: false,
+    ranges: [{ begin, end, prefix: target.subspace.pack([...prefix]), description: `${name}: all (commit order)` }],
+    reverse: direction === 'desc',
+    merge: false,
+    residual: where,
+    ordered: true,
+    enforced: 0,
+  };
+  return { source, fullScan: where !== null, sortInMemory: false, orderBy: [{ field: VERSION_ORDER, direction }], where };
 }
 
 /** Plans one branch of an `or`: it must be served by an index without a full scan. */

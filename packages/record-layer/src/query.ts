@@ -428,7 +428,7 @@ export async function aggregate(context: QueryContext, kind: AggregateKind, fiel
   const kinds: readonly string[] = kind === 'min' || kind === 'max' ? ['min', 'max'] : [kind];
   const found = Object.entries(context.definition.indexes)
     .map(([name, d]) => [name, d] as const)
-    .filter((pair): pair is readonly [string, Exclude<IndexDefinition, { kind: 'value' }>] => pair[1].kind !== 'value')
+    .filter((pair): pair is readonly [string, Exclude<IndexDefinition, { kind: 'value' | 'version' }>] => pair[1].kind !== 'value' && pair[1].kind !== 'version')
     .find(([, d]) => kinds.includes(d.kind) && (d.kind === 'count' || d.field === field) && d.groupBy.length === fields.length && d.groupBy.every((f) => group.has(f)));
   if (group.size === 0 && where !== null) throw noAggregate(context, kind, field, fields, 'an aggregate index serves only equality conditions');
   if (found === undefined) throw noAggregate(context, kind, field, fields, `no ${kind} index of ${context.typeName} has groupBy [${fields.join(', ')}]`);

@@ -12,6 +12,11 @@
  *   integer` kept with atomic add.
  * - `(3, type, index)` -> the state of an index that is not readable (msgpack
  *   `{ state: 'write_only', built }`, see `online-indexer.ts`); no key means readable.
+ * - `(4, type, ...primaryKey)` -> the record's version: a packed tuple of one versionstamp (the
+ *   last transaction that wrote it), kept for types with a version index. Version index entries
+ *   are `(2, type, index, versionstamp, ...primaryKey) -> ''`. The version lives outside the
+ *   record's range because a versionstamped value is unreadable in the transaction that wrote it,
+ *   and reads of records (and range scans of them) must keep working after a write.
  *
  * Invariants:
  * 1. Every index entry of a record is written or removed in the transaction that writes or
@@ -21,9 +26,17 @@
  * 2. A unique index never holds two records with the same values: the check is a range read in
  *    the writing transaction, so concurrent writers of the same value conflict.
  * 3. Nothing is written for a record that fails validation.
+ * 4. A record of a type with a version index has a version key iff it was written since the type
+ *    got one (or an online build indexed it), and each version index holds (within its built
+ *    range) exactly one entry per record, under that version. A transaction writes a record's
+ *    entry under an incomplete versionstamp whose user version it claims at the record's first
+ *    write and reuses on every later write of the record, so later writes set the same key again
+ *    rather than leaving a second entry; because an entry written with an incomplete versionstamp
+ *    cannot be cleared before commit, deleting a record written earlier in the same transaction is
+ *    refused.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
-import { DirectoryLayer, Subspace, pack, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Subspace, Versionstamp, pack, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr, addExtension } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
@@ -55,6 +68,10 @@ const SCHEMA = 0;
 const RECORDS = 1;
 const INDEXES = 2;
 const INDEX_STATES = 3;
+const VERSIONS = 4;
+
+/** Largest user version of a versionstamp: how many records one transaction may stamp. */
+const USER_VERSION_MAX = 0xffff;
 
 // Timestamps travel through msgpack as their microseconds (an extension type of our own).
 addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
@@ -94,6 +111,13 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * index's state key and is never wrong.
    */
   readonly #writeOnly = new Map<string, Set<string>>();
+
+  /**
+   * The user versions claimed by each transaction, by record (`type` and packed primary key):
+   * the entries a transaction writes with an incomplete versionstamp cannot be read back before
+   * commit, so this is how a later write in the same transaction finds them (invariant 4).
+   */
+  readonly #stamped = new WeakMap<Transaction, { next: number; records: Map<string, number> }>();
 
   private constructor(
     /** The record types. */
@@ -174,6 +198,34 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     this.#writeOnly.get(type)?.delete(indexName);
   }
 
+  /** @internal The user version `tx` stamped the record `key` of `type` with, if it wrote one. */
+  stampedUserVersion(tx: Transaction, type: string, key: readonly TupleItem[]): number | undefined {
+    return this.#stamped.get(tx)?.records.get(stampId(type, key));
+  }
+
+  /**
+   * @internal The user version for the record `key` of `type` in `tx`: the one claimed at its
+   * first stamped write in `tx`, or the next free one.
+   * @throws RecordLayerError `invalid_query` past 65536 stamped records in one transaction.
+   */
+  claimUserVersion(tx: Transaction, type: string, key: readonly TupleItem[]): number {
+    let claims = this.#stamped.get(tx);
+    if (claims === undefined) this.#stamped.set(tx, (claims = { next: 0, records: new Map() }));
+    const id = stampId(type, key);
+    const known = claims.records.get(id);
+    if (known !== undefined) return known;
+    if (claims.next > USER_VERSION_MAX) {
+      throw new RecordLayerError('invalid_query', `one transaction can write at most ${USER_VERSION_MAX + 1} records of types with a version index`);
+    }
+    claims.records.set(id, claims.next);
+    return claims.next++;
+  }
+
+  /** @internal The key holding the version of record `key` of `type`. */
+  versionKey(type: string, key: readonly TupleItem[]): Uint8Array {
+    return this.subspace.pack([VERSIONS, type, ...key]);
+  }
+
   /** @internal The key holding the state of index `indexName` of `type`. */
   indexStateKey(type: string, indexName: string): Uint8Array {
     return this.subspace.pack([INDEX_STATES, type, indexName]);
@@ -206,6 +258,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         if (await hasRecords()) refuse(name, 'the type was removed from the schema but records of it are stored');
         const states = this.subspace.range([INDEX_STATES, name]);
         tx.clearRange(states.begin, states.end);
+        const versions = this.subspace.range([VERSIONS, name]);
+        tx.clearRange(versions.begin, versions.end);
         continue;
       }
       if (JSON.stringify(before.primaryKey) !== JSON.stringify(after.primaryKey)) {
@@ -240,6 +294,11 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
           this.#clearIndex(tx, name, indexName);
           tx.clear(this.indexStateKey(name, indexName));
         }
+      }
+      // Stored versions serve only version indexes; with none left they would go stale.
+      if (!Object.values(after.indexes).some((d) => d.kind === 'version')) {
+        const versions = this.subspace.range([VERSIONS, name]);
+        tx.clearRange(versions.begin, versions.end);
       }
     }
   }
@@ -631,11 +690,27 @@ export class Collection<D extends RecordTypeDefinition> {
     const tx = this.#tx;
     const subspace = this.#store.subspace;
     const indexes = await this.#maintained(key);
+    const versioned = Object.values(this.#type.indexes).some((definition) => definition.kind === 'version');
+    // The committed version whose entries this write replaces; a record this transaction already
+    // stamped has no committed entries left (its first write cleared them) and an unreadable version.
+    let oldVersion: Versionstamp | null = null;
+    if (versioned) {
+      const stamped = this.#store.stampedUserVersion(tx, this.#name, key);
+      if (stamped !== undefined && next === null) {
+        throw new RecordLayerError(
+          'invalid_query',
+          `cannot delete the ${this.#name} record ${describeKey(key)} in the transaction that wrote it: its version index entry gets its versionstamp at commit and cannot be removed before; delete it in a later transaction`,
+          { details: { type: this.#name, key } },
+        );
+      }
+      if (stamped === undefined && old !== null) oldVersion = await this.#readVersion(key);
+    }
     // Everything that can refuse the write runs before the first mutation (invariant 3): unique
     // checks, and computing every index change (which validates indexed values).
     if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
     const changes: (() => void)[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
+    if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
     const { begin, end } = this.#recordRange(key);
     tx.clearRange(begin, end);
     if (next !== null) {
@@ -661,10 +736,55 @@ export class Collection<D extends RecordTypeDefinition> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
     const record = decodeStored(stored) as RecordOf<D>;
+    if (definition.kind === 'version') {
+      // The record's stored version when a write since the index was declared left one; otherwise
+      // it gets this build transaction's versionstamp, stored too so later writes find the entry.
+      const stamped = this.#store.stampedUserVersion(this.#tx, this.#name, key);
+      const version = stamped === undefined ? await this.#readVersion(key) : null;
+      if (version !== null) this.#tx.set(this.#store.subspace.pack([INDEXES, this.#name, indexName, version, ...key]), EMPTY);
+      else this.#stampVersion([indexName], key);
+      return;
+    }
     await this.#checkUnique(indexName, definition, key, record);
     const changes: (() => void)[] = [];
     this.#indexChanges(indexName, definition, key, null, record, changes);
     for (const change of changes) change();
+  }
+
+  // The versionstamp of the transaction that last wrote the record, or null when none is stored.
+  async #readVersion(key: TupleItem[]): Promise<Versionstamp | null> {
+    const bytes = await this.#tx.get(this.#store.versionKey(this.#name, key));
+    if (bytes === null) return null;
+    const [version] = unpack(bytes);
+    assert(version instanceof Versionstamp, `the version of a ${this.#name} record is a versionstamp`);
+    return version;
+  }
+
+  // Computes the version index mutations of a write (invariant 4): the entries under the old
+  // version go, the new ones and the version key get this transaction's versionstamp. Claims the
+  // user version now, after every refusal, so a refused write claims none.
+  #versionChanges(indexes: [string, IndexDefinition][], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: (() => void)[]): void {
+    const names = indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name);
+    const tx = this.#tx;
+    const subspace = this.#store.subspace;
+    if (oldVersion !== null) for (const name of names) changes.push(() => tx.clear(subspace.pack([INDEXES, this.#name, name, oldVersion, ...key])));
+    if (!written) {
+      changes.push(() => tx.clear(this.#store.versionKey(this.#name, key)));
+      return;
+    }
+    this.#store.claimUserVersion(tx, this.#name, key);
+    changes.push(() => this.#stampVersion(names, key));
+  }
+
+  // Writes the record's entries in version indexes `names` and its version key under this
+  // transaction's versionstamp, with the record's user version in this transaction.
+  #stampVersion(names: readonly string[], key: TupleItem[]): void {
+    const userVersion = this.#store.claimUserVersion(this.#tx, this.#name, key);
+    const prefix = this.#store.subspace.prefix;
+    for (const name of names) {
+      this.#tx.setVersionstampedKey(packWithVersionstamp([INDEXES, this.#name, name, Versionstamp.incomplete(userVersion), ...key], prefix), EMPTY);
+    }
+    this.#tx.setVersionstampedValue(this.#store.versionKey(this.#name, key), packWithVersionstamp([Versionstamp.incomplete(userVersion)]));
   }
 
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
@@ -729,8 +849,16 @@ export class Collection<D extends RecordTypeDefinition> {
         }
         return;
       }
+      case 'version':
+        // Written by #versionChanges: its entries depend on the transaction, not on the record.
+        return;
     }
   }
+}
+
+/** Names a record across the transaction's user version claims. */
+function stampId(type: string, key: readonly TupleItem[]): string {
+  return `${type}\u0000${Buffer.from(pack(key as TupleItem[])).toString('latin1')}`;
 }
 
 const EMPTY = new Uint8Array(0);

@@ -15,7 +15,12 @@ export type IndexDefinition =
   /** A sum of an integer field per group, kept with atomic adds. */
   | { readonly kind: 'sum'; readonly field: string; readonly groupBy: readonly string[] }
   /** The least or greatest value of a field per group (exact under deletes). */
-  | { readonly kind: 'min' | 'max'; readonly field: string; readonly groupBy: readonly string[] };
+  | { readonly kind: 'min' | 'max'; readonly field: string; readonly groupBy: readonly string[] }
+  /**
+   * Entries `(versionstamp, primary key...)`: the records in the order of the transactions that
+   * last wrote them (see `index.version`).
+   */
+  | { readonly kind: 'version' };
 
 /** Builders for {@link IndexDefinition}s. */
 export const index = {
@@ -38,6 +43,18 @@ export const index = {
   /** The greatest value of a field, per group. */
   max(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
     return { kind: 'max', field, groupBy: [...(options.groupBy ?? [])] };
+  },
+  /**
+   * A version index: every record under the versionstamp of the transaction that last inserted or
+   * updated it, so `findMany({ orderBy: { $version: 'asc' } })` lists records in commit order.
+   *
+   * @remarks
+   * Records written by one transaction are ordered by their first write in it. A record that an
+   * online build indexes keeps the versionstamp of its last write when one is stored (writes store
+   * it once the type has a version index), and otherwise gets the build transaction's.
+   */
+  version(): IndexDefinition {
+    return { kind: 'version' };
   },
 };
 
@@ -146,7 +163,7 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
     if (definition.kind === 'value') {
       if (definition.fields.length === 0) throw new RecordLayerError('invalid_schema', `record type ${name}: value index ${indexName} needs at least one field`);
       for (const f of definition.fields) field(`index ${indexName}`, f);
-    } else {
+    } else if (definition.kind !== 'version') {
       for (const f of definition.groupBy) field(`index ${indexName}`, f);
       if (definition.kind !== 'count') field(`index ${indexName}`, definition.field);
     }

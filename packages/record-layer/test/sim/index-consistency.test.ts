@@ -2,12 +2,14 @@
 // and delete records at random through db.transact (conflicting, retrying, and meeting
 // unique_violation / record_exists / record_not_found), after every round every index in the
 // store's directory equals exactly a recomputation from the stored records: value entries
-// set-equal, unique entries unique, count and sum totals equal, min and max entries equal; and no
+// set-equal, unique entries unique, count and sum totals equal, min and max entries equal, one
+// stored version per record and one version index entry per record under it (a delete of a record
+// the same transaction wrote is refused, invariant 4, and counted as delete_refused); and no
 // key in the directory is unaccounted for. A second test corrupts indexes by hand to show the
 // checker catches each kind of disagreement. Replay with SEED=<n>: the seed fixes the operations and
 // retry jitter; client interleaving may still vary, because commits wait on real callbacks.
 import { nodeRuntime, open, seededRandom, type Database, type Transaction } from '@strata/core';
-import { DirectoryLayer, pack, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Versionstamp, pack, unpack, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -49,6 +51,7 @@ const indexes = {
   minPriceByRegion: index.min('price', { groupBy: ['region'] }),
   maxPriceByCategory: index.max('price', { groupBy: ['category'] }),
   maxPrice: index.max('price'),
+  byVersion: index.version(),
 };
 const schema = defineSchema({ items: recordType({ schema: item, primaryKey: ['shard', 'id'], indexes }) });
 type Definition = (typeof indexes)[keyof typeof indexes];
@@ -87,6 +90,8 @@ function randomChanges(random: () => number): Partial<Item> {
 interface Snapshot {
   records: Map<string, { key: TupleItem[]; record: Item }>;
   index: Map<string, Map<string, Uint8Array>>;
+  /** The stored record versions `(4, type, ...primaryKey)`, by packed primary key: hex of the packed versionstamp. */
+  versions: Map<string, string>;
 }
 
 async function snapshot(db: Database, label: string): Promise<Snapshot> {
@@ -95,6 +100,7 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
   const rows = await db.transact((tx) => tx.getRangeAll(begin, end));
   const chunks = new Map<string, { key: TupleItem[]; parts: [number, Uint8Array][] }>();
   const index = new Map<string, Map<string, Uint8Array>>(Object.keys(indexes).map((name) => [name, new Map()]));
+  const versions = new Map<string, string>();
   let schemaKeys = 0;
   for (const row of rows) {
     const tuple = directory.unpack(row.key) as TupleItem[];
@@ -114,6 +120,11 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
       const entries = index.get(tuple[2] as string);
       expect(entries, `${label}: key of unknown index ${JSON.stringify(tuple)}`).toBeDefined();
       entries!.set(hex(pack(tuple.slice(3))), row.value);
+    } else if (tuple[0] === 4) {
+      expect(tuple.length, label).toBe(4);
+      const [stamp] = unpack(row.value);
+      expect(stamp instanceof Versionstamp && stamp.complete, `${label}: version of ${JSON.stringify(tuple)}`).toBe(true);
+      versions.set(hex(pack(tuple.slice(2))), hex(pack([stamp as Versionstamp])));
     } else {
       throw new Error(`${label}: unexpected key ${JSON.stringify(tuple)}`);
     }
@@ -131,7 +142,7 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
     expect(hex(pack([record.shard, record.id])), `${label}: record under its own key`).toBe(id);
     records.set(id, { key, record });
   }
-  return { records, index };
+  return { records, index, versions };
 }
 
 const value = (record: Item, field: string): TupleItem => (record as Record<string, unknown>)[field] as TupleItem ?? null;
@@ -142,6 +153,14 @@ function checkIndexes(state: Snapshot, label: string): void {
   for (const [name, definition] of Object.entries(indexes) as [string, Definition][]) {
     const actual = state.index.get(name)!;
     const where = `${label}: index ${name}`;
+    if (definition.kind === 'version') {
+      // One version per record, and one entry per record under exactly that version.
+      expect(new Set(state.versions.keys()), `${label}: record versions`).toEqual(new Set(state.records.keys()));
+      const expected = new Set(records.map(({ key }) => hex(pack([unpack(Buffer.from(state.versions.get(hex(pack(key)))!, 'hex'))[0]!, ...key]))));
+      expect(new Set(actual.keys()), where).toEqual(expected);
+      for (const bytes of actual.values()) expect(bytes.length, where).toBe(0);
+      continue;
+    }
     if (definition.kind === 'value' || definition.kind === 'min' || definition.kind === 'max') {
       const fields = definition.kind === 'value' ? definition.fields : [...definition.groupBy, definition.field];
       const expected = new Set(records.map(({ key, record }) => hex(pack([...fields.map((f) => value(record, f)), ...key]))));
@@ -186,14 +205,23 @@ async function runClient(db: Database, store: RecordStore<typeof schema.types>, 
   const seen = await db.transact(async (tx) => {
     const items = tx.at(store).items;
     const codes: string[] = [];
+    // Records this transaction wrote: deleting one is refused (record-store.ts, invariant 4).
+    const written = new Set<string>();
     for (const step of plan) {
+      const target = step.op === 'insert' || step.op === 'upsert' ? step.record : step.key;
+      const id = hex(pack([target.shard, target.id]));
       try {
         if (step.op === 'insert') await items.insert(step.record);
         else if (step.op === 'update') await items.update(step.key, step.changes);
         else if (step.op === 'upsert') await items.upsert(step.record);
         else codes.push((await items.delete(step.key)) ? 'deleted' : 'delete_missing');
         if (step.op !== 'delete') codes.push(`${step.op}_ok`);
+        if (step.op !== 'delete') written.add(id);
       } catch (error) {
+        if (error instanceof RecordLayerError && error.code === 'invalid_query' && step.op === 'delete' && written.has(id)) {
+          codes.push('delete_refused');
+          continue;
+        }
         if (!(error instanceof RecordLayerError) || !EXPECTED_CODES.has(error.code)) throw error;
         if (error.code === 'unique_violation') {
           // A violation is real only if another record holds the value in this transaction's view.
