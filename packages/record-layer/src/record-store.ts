@@ -28,12 +28,11 @@
  * 3. Nothing is written for a record that fails validation.
  * 4. A record of a type with a version index has a version key iff it was written since the type
  *    got one (or an online build indexed it), and each version index holds (within its built
- *    range) exactly one entry per record, under that version. A transaction writes a record's
- *    entry under an incomplete versionstamp whose user version it claims at the record's first
- *    write and reuses on every later write of the record, so later writes set the same key again
- *    rather than leaving a second entry; because an entry written with an incomplete versionstamp
- *    cannot be cleared before commit, deleting a record written earlier in the same transaction is
- *    refused.
+ *    range) exactly one entry per record, under that version. A write clears the record's entries
+ *    under its committed version at once, and marks the record to be stamped; the stamping waits
+ *    for commit (`tx.onCommit`), where each record still marked gets one entry and its version
+ *    key under the commit's versionstamp, user versions in order of first write. A delete
+ *    removes the mark, so a record written and deleted in one transaction leaves nothing.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Subspace, Versionstamp, pack, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
@@ -113,11 +112,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #writeOnly = new Map<string, Set<string>>();
 
   /**
-   * The user versions claimed by each transaction, by record (`type` and packed primary key):
-   * the entries a transaction writes with an incomplete versionstamp cannot be read back before
-   * commit, so this is how a later write in the same transaction finds them (invariant 4).
+   * The records each transaction will stamp at commit, by record (`type` and packed primary key),
+   * with the version indexes to stamp them in (invariant 4).
    */
-  readonly #stamped = new WeakMap<Transaction, { next: number; records: Map<string, number> }>();
+  readonly #toStamp = new WeakMap<Transaction, Map<string, { type: string; key: TupleItem[]; indexes: Set<string> }>>();
 
   private constructor(
     /** The record types. */
@@ -198,27 +196,45 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     this.#writeOnly.get(type)?.delete(indexName);
   }
 
-  /** @internal The user version `tx` stamped the record `key` of `type` with, if it wrote one. */
-  stampedUserVersion(tx: Transaction, type: string, key: readonly TupleItem[]): number | undefined {
-    return this.#stamped.get(tx)?.records.get(stampId(type, key));
+  /**
+   * @internal Marks the record `key` of `type` to be stamped in version indexes `indexes` when `tx`
+   * commits (added to any indexes it is already marked for).
+   */
+  markForStamp(tx: Transaction, type: string, key: TupleItem[], indexes: readonly string[]): void {
+    let marks = this.#toStamp.get(tx);
+    if (marks === undefined) {
+      marks = new Map();
+      this.#toStamp.set(tx, marks);
+      tx.onCommit(() => this.#stamp(tx));
+    }
+    const id = stampId(type, key);
+    const mark = marks.get(id) ?? { type, key, indexes: new Set<string>() };
+    for (const name of indexes) mark.indexes.add(name);
+    marks.set(id, mark);
   }
 
-  /**
-   * @internal The user version for the record `key` of `type` in `tx`: the one claimed at its
-   * first stamped write in `tx`, or the next free one.
-   * @throws RecordLayerError `invalid_query` past 65536 stamped records in one transaction.
-   */
-  claimUserVersion(tx: Transaction, type: string, key: readonly TupleItem[]): number {
-    let claims = this.#stamped.get(tx);
-    if (claims === undefined) this.#stamped.set(tx, (claims = { next: 0, records: new Map() }));
-    const id = stampId(type, key);
-    const known = claims.records.get(id);
-    if (known !== undefined) return known;
-    if (claims.next > USER_VERSION_MAX) {
+  /** @internal Forgets the mark of the record `key` of `type` in `tx` (it was deleted). */
+  unmarkForStamp(tx: Transaction, type: string, key: readonly TupleItem[]): void {
+    this.#toStamp.get(tx)?.delete(stampId(type, key));
+  }
+
+  // At commit: one entry per marked record in each of its version indexes, and its version key,
+  // under the commit's versionstamp; user versions in the order records were first marked.
+  #stamp(tx: Transaction): void {
+    const marks = this.#toStamp.get(tx);
+    this.#toStamp.delete(tx);
+    if (marks === undefined) return;
+    if (marks.size > USER_VERSION_MAX + 1) {
       throw new RecordLayerError('invalid_query', `one transaction can write at most ${USER_VERSION_MAX + 1} records of types with a version index`);
     }
-    claims.records.set(id, claims.next);
-    return claims.next++;
+    let userVersion = 0;
+    for (const { type, key, indexes } of marks.values()) {
+      for (const name of indexes) {
+        tx.setVersionstampedKey(packWithVersionstamp([INDEXES, type, name, Versionstamp.incomplete(userVersion), ...key], this.subspace.prefix), EMPTY);
+      }
+      tx.setVersionstampedValue(this.versionKey(type, key), packWithVersionstamp([Versionstamp.incomplete(userVersion)]));
+      userVersion++;
+    }
   }
 
   /** @internal The key holding the version of record `key` of `type`. */
@@ -691,20 +707,9 @@ export class Collection<D extends RecordTypeDefinition> {
     const subspace = this.#store.subspace;
     const indexes = await this.#maintained(key);
     const versioned = Object.values(this.#type.indexes).some((definition) => definition.kind === 'version');
-    // The committed version whose entries this write replaces; a record this transaction already
-    // stamped has no committed entries left (its first write cleared them) and an unreadable version.
-    let oldVersion: Versionstamp | null = null;
-    if (versioned) {
-      const stamped = this.#store.stampedUserVersion(tx, this.#name, key);
-      if (stamped !== undefined && next === null) {
-        throw new RecordLayerError(
-          'invalid_query',
-          `cannot delete the ${this.#name} record ${describeKey(key)} in the transaction that wrote it: its version index entry gets its versionstamp at commit and cannot be removed before; delete it in a later transaction`,
-          { details: { type: this.#name, key } },
-        );
-      }
-      if (stamped === undefined && old !== null) oldVersion = await this.#readVersion(key);
-    }
+    // The committed version whose entries this write replaces (stamping waits for commit, so the
+    // version key still holds the committed one even after earlier writes in this transaction).
+    const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
     // Everything that can refuse the write runs before the first mutation (invariant 3): unique
     // checks, and computing every index change (which validates indexed values).
     if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
@@ -739,10 +744,9 @@ export class Collection<D extends RecordTypeDefinition> {
     if (definition.kind === 'version') {
       // The record's stored version when a write since the index was declared left one; otherwise
       // it gets this build transaction's versionstamp, stored too so later writes find the entry.
-      const stamped = this.#store.stampedUserVersion(this.#tx, this.#name, key);
-      const version = stamped === undefined ? await this.#readVersion(key) : null;
+      const version = await this.#readVersion(key);
       if (version !== null) this.#tx.set(this.#store.subspace.pack([INDEXES, this.#name, indexName, version, ...key]), EMPTY);
-      else this.#stampVersion([indexName], key);
+      else this.#store.markForStamp(this.#tx, this.#name, key, [indexName]);
       return;
     }
     await this.#checkUnique(indexName, definition, key, record);
@@ -760,31 +764,18 @@ export class Collection<D extends RecordTypeDefinition> {
     return version;
   }
 
-  // Computes the version index mutations of a write (invariant 4): the entries under the old
-  // version go, the new ones and the version key get this transaction's versionstamp. Claims the
-  // user version now, after every refusal, so a refused write claims none.
+  // Computes the version index changes of a write (invariant 4): the entries under the committed
+  // version go now; the new ones wait for commit, where the record is stamped unless deleted since.
   #versionChanges(indexes: [string, IndexDefinition][], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: (() => void)[]): void {
     const names = indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name);
     const tx = this.#tx;
     const subspace = this.#store.subspace;
     if (oldVersion !== null) for (const name of names) changes.push(() => tx.clear(subspace.pack([INDEXES, this.#name, name, oldVersion, ...key])));
-    if (!written) {
+    if (written) changes.push(() => this.#store.markForStamp(tx, this.#name, key, names));
+    else {
       changes.push(() => tx.clear(this.#store.versionKey(this.#name, key)));
-      return;
+      changes.push(() => this.#store.unmarkForStamp(tx, this.#name, key));
     }
-    this.#store.claimUserVersion(tx, this.#name, key);
-    changes.push(() => this.#stampVersion(names, key));
-  }
-
-  // Writes the record's entries in version indexes `names` and its version key under this
-  // transaction's versionstamp, with the record's user version in this transaction.
-  #stampVersion(names: readonly string[], key: TupleItem[]): void {
-    const userVersion = this.#store.claimUserVersion(this.#tx, this.#name, key);
-    const prefix = this.#store.subspace.prefix;
-    for (const name of names) {
-      this.#tx.setVersionstampedKey(packWithVersionstamp([INDEXES, this.#name, name, Versionstamp.incomplete(userVersion), ...key], prefix), EMPTY);
-    }
-    this.#tx.setVersionstampedValue(this.#store.versionKey(this.#name, key), packWithVersionstamp([Versionstamp.incomplete(userVersion)]));
   }
 
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {

@@ -1303,3 +1303,36 @@ describe('writes without a conflict range', () => {
     expect(await db.transact((tx) => tx.getRangeAll(b('ncr/'), b('ncr0')))).toEqual([]);
   });
 });
+
+describe('onCommit hooks', () => {
+  it('run when commit starts, may write, and their writes commit with the rest', async () => {
+    const order: string[] = [];
+    await db.transact((tx) => {
+      tx.set(b('hook/a'), b('1'));
+      tx.onCommit(async () => {
+        order.push('first');
+        expect(s(await tx.get(b('hook/a')))).toBe('1');
+        tx.set(b('hook/b'), b('2'));
+        tx.onCommit(() => void order.push('added by a hook'));
+      });
+      tx.onCommit(() => void order.push('second'));
+    });
+    expect(order).toEqual(['first', 'second', 'added by a hook']);
+    expect(s(await db.transact((tx) => tx.get(b('hook/b'))))).toBe('2');
+  });
+
+  it('fail the commit, writing nothing, when a hook throws; retried attempts register their own', async () => {
+    let attempts = 0;
+    await expect(
+      db.transact((tx) => {
+        attempts++;
+        tx.set(b('hook/c'), b('1'));
+        tx.onCommit(() => {
+          throw new Error('hook refused');
+        });
+      }),
+    ).rejects.toThrow('hook refused');
+    expect(attempts).toBe(1);
+    expect(await db.transact((tx) => tx.get(b('hook/c')))).toBeNull();
+  });
+});

@@ -152,6 +152,7 @@ export class Transaction {
   readonly #readRanges: KeyString[] = [];
   readonly #writeRanges: KeyString[] = [];
   readonly #watches: PendingWatch[] = [];
+  #commitHooks: (() => void | Promise<void>)[] = [];
   #readVersion: number | Promise<number> | null = null;
   #bytes = 0;
   #state: State = 'active';
@@ -679,6 +680,18 @@ export class Transaction {
    */
   async commit(): Promise<void> {
     this.#checkUsable('commit');
+    // Hooks may still write (layers defer work to here); hooks they add run too.
+    while (this.#commitHooks.length > 0) {
+      const hooks = this.#commitHooks;
+      this.#commitHooks = [];
+      try {
+        for (const hook of hooks) await hook();
+      } catch (error) {
+        this.#end(error);
+        throw error;
+      }
+      this.#checkUsable('commit');
+    }
     this.#state = 'committing';
     try {
       if (this.#mutations.length === 0 && this.#writeRanges.length === 0) {
@@ -719,6 +732,18 @@ export class Transaction {
       this.#end(error);
       throw error;
     }
+  }
+
+  /**
+   * Runs `hook` when `commit()` starts, before the transaction is sent; the hook may still read
+   * and write. Layers use it for work that must wait for all of a transaction's writes (for
+   * example a record layer stamping the records it wrote once, in order).
+   * @throws StrataError `used_during_commit` or `client_invalid_operation` once commit has begun or ended.
+   */
+  onCommit(hook: () => void | Promise<void>): void {
+    this.#checkUsable('onCommit');
+    if (typeof hook !== 'function') throw new StrataError('invalid_argument', 'onCommit: the hook must be a function');
+    this.#commitHooks.push(hook);
   }
 
   /**
