@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MutationType, type Mutation } from '../api/mutation.js';
 import { nodeRuntime } from '../runtime/runtime.js';
 import { LevelEngine } from '../storage/level-engine.js';
+import { MemoryEngine, type EngineCursor, type StorageEngine } from '../storage/storage-engine.js';
 import { StorageServer } from './storage-server.js';
 
 const directories: string[] = [];
@@ -82,4 +83,98 @@ describe('the storage server cache of durable data', () => {
     expect((await s.getRange('a', 'z', 20, 100, false)).entries.map(([key]) => key)).toEqual(['a', 'c', 'd']);
     await s.close();
   });
+
+  it('learns from a point read of a missing key that the gap up to the next key is empty', async () => {
+    const engine = new CountingEngine();
+    const s = new StorageServer({ runtime: nodeRuntime, engine, windowVersions: 1, cacheBytes: 1 << 20, durabilityIntervalMs: 60_000 });
+    s.apply({ version: 10, mutations: [set('a', 1), set('m', 2)] });
+    await s.makeDurable(10);
+    expect(await s.get('c', 10)).toBeNull();
+    expect(engine.reads).toBe(1);
+    // Keys in the gap [c, m], and m itself, come from the cache.
+    expect(await s.get('d', 10)).toBeNull();
+    expect(await s.get('l', 10)).toBeNull();
+    expect(bytes(await s.get('m', 10))).toEqual([2]);
+    expect(engine.reads).toBe(1);
+    // Past the entry the engine returned, the cache knows nothing.
+    expect(await s.get('n', 10)).toBeNull();
+    expect(engine.reads).toBe(2);
+    // A key later written into a known gap reaches the cache with the flush that makes it durable.
+    s.apply({ version: 20, mutations: [set('f', 3)] });
+    s.apply({ version: 30, mutations: [] });
+    await s.makeDurable(20);
+    expect(bytes(await s.get('f', 30))).toEqual([3]);
+    expect(engine.reads).toBe(2);
+    await s.close();
+  });
+
+  it('lets a point read of a key the committing flush does not write go ahead of the commit', async () => {
+    const engine = new CountingEngine();
+    const s = new StorageServer({ runtime: nodeRuntime, engine, windowVersions: 1, cacheBytes: 1 << 20, durabilityIntervalMs: 60_000 });
+    s.apply({ version: 10, mutations: [set('a', 1), set('b', 2)] });
+    await s.makeDurable(10);
+    // 'b' gets an atomic add, which a reader can only apply to the engine's value of 'b'.
+    s.apply({ version: 20, mutations: [{ type: MutationType.add, key: 'b', param: new Uint8Array([5]) }] });
+    s.apply({ version: 30, mutations: [] });
+    engine.holdCommits();
+    const flush = s.makeDurable(20);
+    await engine.commitStarted;
+    let bSettled = false;
+    const a = s.get('a', 30);
+    const b = Promise.resolve(s.get('b', 30)).then((value) => {
+      bSettled = true;
+      return value;
+    });
+    // 'a' is not in the commit: answered while the commit is still held.
+    expect(bytes(await a)).toEqual([1]);
+    expect(bSettled).toBe(false);
+    engine.releaseCommits();
+    await flush;
+    expect(bytes(await b)).toEqual([7]);
+    await s.close();
+  });
 });
+
+/** A MemoryEngine that counts the reads it serves and can hold its commits until released. */
+class CountingEngine implements StorageEngine {
+  readonly #inner = new MemoryEngine();
+  reads = 0;
+  #held: Promise<void> | null = null;
+  #release: () => void = () => {};
+  #started: () => void = () => {};
+  commitStarted: Promise<void> = Promise.resolve();
+
+  get durableVersion(): number {
+    return this.#inner.durableVersion;
+  }
+
+  get(key: string): Promise<Uint8Array | null> {
+    this.reads++;
+    return this.#inner.get(key);
+  }
+
+  cursor(begin: string, end: string, reverse: boolean): EngineCursor {
+    this.reads++;
+    return this.#inner.cursor(begin, end, reverse);
+  }
+
+  holdCommits(): void {
+    this.#held = new Promise((resolve) => (this.#release = resolve));
+    this.commitStarted = new Promise((resolve) => (this.#started = resolve));
+  }
+
+  releaseCommits(): void {
+    this.#release();
+    this.#held = null;
+  }
+
+  async commit(entries: readonly [string, Uint8Array | null][], durableVersion: number): Promise<void> {
+    this.#started();
+    if (this.#held !== null) await this.#held;
+    return this.#inner.commit(entries, durableVersion);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}

@@ -20,6 +20,7 @@
  */
 import {
   FUTURE_VERSION_WAIT_MS,
+  KEY_SIZE_MAX,
   MVCC_WINDOW_VERSIONS,
   STORAGE_CACHE_BYTES_DEFAULT,
   STORAGE_DURABILITY_INTERVAL_MS,
@@ -115,6 +116,8 @@ export class StorageServer {
   #engineReads = 0;
   #commitGate: Promise<void> | null = null;
   #readsDrained: (() => void) | null = null;
+  // The keys the engine commit under way writes (null when none is under way).
+  #committingKeys: ReadonlySet<KeyString> | null = null;
 
   // Range reads that hold an engine snapshot, counted by the engine epoch they started in.
   #epoch = 0;
@@ -244,19 +247,53 @@ export class StorageServer {
   }
 
   async #getFromEngine(key: KeyString, version: number): Promise<Uint8Array | null> {
-    await this.#enterEngine();
+    const entered = this.#enterEngineFor(key);
+    const exclusive = typeof entered === 'boolean' ? entered : await entered;
     try {
       // The durable version may have moved while this read waited for a flush.
       this.#checkReadable(version);
       const lookup = this.#lookup(key, version, this.#durableVersion);
       if (lookup.kind === 'value') return lookup.value;
-      const base = await this.#engine.get(key);
-      // No flush can commit while this read holds the engine, so `base` is the current engine state.
-      this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]]);
+      const cached = this.#cache.get(key);
+      if (cached.covered) return applyOps(cached.value, lookup.ops);
+      // The first engine entry at or after `key` answers the read, and tells that no key lies
+      // between the two: the cache learns that whole gap, so later reads of keys in it (new keys
+      // being inserted, typically) need no engine read.
+      const cursor = this.#engine.cursor(key, STORAGE_KEYS_END, false);
+      let next: [KeyString, Uint8Array] | undefined;
+      try {
+        [next] = await cursor.next(1);
+      } finally {
+        void cursor.close();
+      }
+      const base = next !== undefined && next[0] === key ? next[1] : null;
+      if (exclusive) {
+        // No flush committed while this read held the engine: the gap is the current engine state.
+        this.#cache.fill(key, next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]), next === undefined ? [] : [next]);
+      } else {
+        // A flush was committing: only `key`, which it does not write, is known for certain.
+        this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]]);
+      }
       return applyOps(base, lookup.ops);
     } finally {
       this.#exitEngine();
     }
+  }
+
+  // Enters the engine for a point read of `key`; true when the read excludes engine commits. While
+  // a flush commits, the engine holds either its old or its new state, and a key the flush does not
+  // write has the same value in both: its read goes ahead (without excluding the commit) instead of
+  // waiting for it.
+  #enterEngineFor(key: KeyString): boolean | Promise<boolean> {
+    if (this.#commitGate === null) {
+      this.#engineReads++;
+      return true;
+    }
+    if (this.#committingKeys !== null && !this.#committingKeys.has(key)) {
+      this.#engineReads++;
+      return false;
+    }
+    return this.#commitGate.then(() => this.#enterEngineFor(key));
   }
 
   // Engine reads and the flush's engine commit exclude each other, so a read always knows which
@@ -284,15 +321,21 @@ export class StorageServer {
       this.#checkReadable(version);
       return { entries: [], more: false };
     }
-    // Enter the engine first (synchronously, unless a flush is committing), so a flush that starts
-    // after this read cannot move the durable version under it, whether the cache or the engine answers.
-    await this.#enterEngine();
-    let holdsEngine = true;
     const epoch = this.#registerReader();
+    // Enter the engine now unless a flush is committing, so a flush that starts after this read
+    // cannot move the durable version under it, whether the cache or the engine answers. While a
+    // flush commits, the cache may still answer without the engine: it changes together with the
+    // durable version, in one step.
+    let holdsEngine = this.#commitGate === null;
+    if (holdsEngine) this.#engineReads++;
     let cursor: EngineCursor | null = null;
     try {
       const cached = await this.#getRangeFromCache(begin, end, version, limit, reverse);
       if (cached !== null) return cached;
+      if (!holdsEngine) {
+        await this.#enterEngine();
+        holdsEngine = true;
+      }
       this.#checkReadable(version);
       const baseVersion = this.#durableVersion;
       cursor = this.#engine.cursor(begin, end, reverse);
@@ -620,6 +663,7 @@ export class StorageServer {
     try {
       if (this.#engineReads > 0) await new Promise<void>((resolve) => (this.#readsDrained = resolve));
       this.#readsDrained = null;
+      this.#committingKeys = keys;
       // With only empty batches since the last flush the engine already holds the state at
       // `target`, and recovery from its older recorded version replays nothing: skip the synced write.
       if (keys.size > 0) {
@@ -630,6 +674,7 @@ export class StorageServer {
       this.#durableVersion = target;
       for (const [key, value] of writes) this.#cache.write(key, value);
     } finally {
+      this.#committingKeys = null;
       this.#commitGate = null;
       openGate();
     }
@@ -701,6 +746,9 @@ export class StorageServer {
 }
 
 const ENGINE_LOOKUP: Lookup = { kind: 'engine', ops: [] };
+
+/** Above every key a transaction can write (one byte longer than the longest key, all 0xFF). */
+const STORAGE_KEYS_END: KeyString = '\xff'.repeat(KEY_SIZE_MAX + 1);
 
 function applyOps(base: Uint8Array | null, ops: readonly ChainEntry[]): Uint8Array | null {
   let value = base;

@@ -20,12 +20,15 @@ const RANGE_OVERHEAD_BYTES = 96;
 /** What the cache knows about one key. */
 export type CachedValue = { covered: true; value: Uint8Array | null } | { covered: false };
 
-const NOT_COVERED: CachedValue = { covered: false };
+const NOT_COVERED: CachedValue = Object.freeze({ covered: false });
+const COVERED_ABSENT: CachedValue = Object.freeze({ covered: true, value: null });
 
 /** A bounded cache of durable entries with completeness ranges. */
 export class RangeCache {
   readonly #bytesMax: number;
   #entries = new BTree<KeyString, Uint8Array>();
+  /** The same entries by key, for point reads: a cached entry always lies in a covered range. */
+  #values = new Map<KeyString, Uint8Array>();
   /** Covered ranges: begin -> end. */
   #coverage = new BTree<KeyString, KeyString>();
   #bytes = 0;
@@ -54,8 +57,9 @@ export class RangeCache {
 
   /** The engine's value of `key`, if the cache covers it. */
   get(key: KeyString): CachedValue {
-    if (this.coveredUntil(key) === null) return NOT_COVERED;
-    return { covered: true, value: this.#entries.get(key) ?? null };
+    const value = this.#values.get(key);
+    if (value !== undefined) return { covered: true, value };
+    return this.coveredUntil(key) === null ? NOT_COVERED : COVERED_ABSENT;
   }
 
   /**
@@ -91,9 +95,10 @@ export class RangeCache {
   fill(begin: KeyString, end: KeyString, entries: readonly (readonly [KeyString, Uint8Array])[]): void {
     if (begin >= end || this.#bytesMax <= 0) return;
     for (const [key, value] of entries) {
-      const previous = this.#entries.get(key);
+      const previous = this.#values.get(key);
       if (previous !== undefined) this.#bytes -= entryCost(key, previous);
       this.#entries.set(key, value);
+      this.#values.set(key, value);
       this.#bytes += entryCost(key, value);
     }
     this.#cover(begin, end);
@@ -103,13 +108,15 @@ export class RangeCache {
   /** Applies a write the engine just made durable: covered keys take the new value. */
   write(key: KeyString, value: Uint8Array | null): void {
     if (this.coveredUntil(key) === null) return;
-    const previous = this.#entries.get(key);
+    const previous = this.#values.get(key);
     if (previous !== undefined) {
       this.#bytes -= entryCost(key, previous);
       this.#entries.delete(key);
+      this.#values.delete(key);
     }
     if (value !== null) {
       this.#entries.set(key, value);
+      this.#values.set(key, value);
       this.#bytes += entryCost(key, value);
     }
   }
@@ -117,6 +124,7 @@ export class RangeCache {
   /** Forgets everything. */
   clear(): void {
     this.#entries = new BTree<KeyString, Uint8Array>();
+    this.#values = new Map<KeyString, Uint8Array>();
     this.#coverage = new BTree<KeyString, KeyString>();
     this.#bytes = 0;
   }
@@ -149,6 +157,7 @@ export class RangeCache {
       const [begin, end] = range;
       this.#entries.forRange(begin, end, false, (key, value) => {
         this.#bytes -= entryCost(key, value);
+        this.#values.delete(key);
       });
       this.#entries.deleteRange(begin, end, false);
       this.#coverage.delete(begin);
