@@ -187,7 +187,10 @@ async function scan(
     batch = [];
     return false;
   };
-  const entries = orderedEntries(context, plan, start);
+  // Without a residual filter every index entry read becomes a record returned, so a range never
+  // needs more than `limit` entries: asking for just those keeps the first read small.
+  const wanted = !plan.primary && plan.residual === null && limit !== Infinity ? limit : undefined;
+  const entries = orderedEntries(context, plan, start, wanted);
   try {
     for await (const entry of entries) {
       batch.push(entry);
@@ -203,21 +206,21 @@ async function scan(
   }
 }
 
-/** The plan's entries in its order, starting after `start`. */
-async function* orderedEntries(context: QueryContext, plan: IndexPlan, start: Position | null): AsyncGenerator<Entry> {
+/** The plan's entries in its order, starting after `start`; `wanted` bounds the entries read from each range. */
+async function* orderedEntries(context: QueryContext, plan: IndexPlan, start: Position | null, wanted: number | undefined): AsyncGenerator<Entry> {
   const order = plan.ranges.map((_, i) => i);
   if (plan.reverse) order.reverse();
   if (!plan.merge) {
     const from = start === null ? 0 : order.indexOf(start.range);
     if (from < 0) throw invalid('the cursor does not belong to this query');
     for (let i = from; i < order.length; i++) {
-      yield* rangeEntries(context, plan, order[i]!, start !== null && i === from ? start.suffix : null);
+      yield* rangeEntries(context, plan, order[i]!, start !== null && i === from ? start.suffix : null, wanted);
     }
     return;
   }
   // Several ranges (one per `in` value) merged by the key after their prefixes, which is the
   // requested order; a record lives in exactly one range, so suffixes never tie.
-  const sources = order.map((r) => rangeEntries(context, plan, r, start?.suffix ?? null));
+  const sources = order.map((r) => rangeEntries(context, plan, r, start?.suffix ?? null, wanted));
   try {
     const heads = await Promise.all(sources.map((s) => s.next()));
     for (;;) {
@@ -242,8 +245,14 @@ async function* orderedEntries(context: QueryContext, plan: IndexPlan, start: Po
   }
 }
 
-/** The entries of one range (records grouped from their chunks), after `after` when given. */
-async function* rangeEntries(context: QueryContext, plan: IndexPlan, range: number, after: Uint8Array | null): AsyncGenerator<Entry> {
+/** The entries of one range (records grouped from their chunks), after `after` when given, at most `wanted` of an index. */
+async function* rangeEntries(
+  context: QueryContext,
+  plan: IndexPlan,
+  range: number,
+  after: Uint8Array | null,
+  wanted: number | undefined,
+): AsyncGenerator<Entry> {
   const planned = plan.ranges[range]!;
   let { begin, end } = planned;
   if (after !== null) {
@@ -254,7 +263,7 @@ async function* rangeEntries(context: QueryContext, plan: IndexPlan, range: numb
   }
   if (Buffer.compare(begin, end) >= 0) return;
   const keyLength = context.definition.primaryKey.length;
-  const rows = context.tx.getRange(begin, end, { reverse: plan.reverse });
+  const rows = context.tx.getRange(begin, end, { reverse: plan.reverse, limit: wanted });
   if (!plan.primary) {
     for await (const row of rows) {
       const items = context.subspace.unpack(row.key) as TupleItem[];

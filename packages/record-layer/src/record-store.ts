@@ -56,6 +56,12 @@ const RECORD_WHOLE = 0x00;
 const RECORD_SPLIT = 0x01;
 
 /** Decodes a stored record from its chunks' concatenated bytes (header byte first). */
+/** A record as read from storage, with the number of chunks it occupies. */
+interface Stored<R> {
+  record: R;
+  chunks: number;
+}
+
 function decodeStored(bytes: Uint8Array): unknown {
   if (bytes[0] !== RECORD_WHOLE && bytes[0] !== RECORD_SPLIT) {
     throw new RecordLayerError('record_invalid', `a stored record has an unknown header byte 0x${(bytes[0] ?? 0).toString(16)}`);
@@ -388,18 +394,29 @@ export class Collection<D extends RecordTypeDefinition> {
   async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
     const parsed = this.#validate(record);
     const key = this.#primaryKey(parsed);
-    if ((await this.#readStored(key)) !== null) {
-      throw new RecordLayerError('record_exists', `a ${this.#name} record with primary key ${describeKey(key)} already exists`, { details: { type: this.#name, key } });
-    }
+    if ((await this.#readStored(key)) !== null) throw this.#exists(key);
     await this.#write(key, null, parsed);
     return parsed;
   }
 
+  #exists(key: TupleItem[]): RecordLayerError {
+    return new RecordLayerError('record_exists', `a ${this.#name} record with primary key ${describeKey(key)} already exists`, { details: { type: this.#name, key } });
+  }
+
   /** Inserts several records (in this transaction, in order). */
   async insertMany(records: readonly RecordInput<D>[]): Promise<RecordOf<D>[]> {
-    const out: RecordOf<D>[] = [];
-    for (const record of records) out.push(await this.insert(record));
-    return out;
+    const parsed = records.map((record) => this.#validate(record));
+    const keys = parsed.map((record) => this.#primaryKey(record));
+    // The existence reads go out together; the writes then run in order, as single inserts would.
+    const existing = await Promise.all(keys.map((key) => this.#readStored(key)));
+    const seen = new Set<string>();
+    for (let i = 0; i < parsed.length; i++) {
+      const packed = Buffer.from(pack(keys[i]!)).toString('latin1');
+      if (existing[i] !== null || seen.has(packed)) throw this.#exists(keys[i]!);
+      seen.add(packed);
+      await this.#write(keys[i]!, null, parsed[i]!);
+    }
+    return parsed;
   }
 
   /** The record with this primary key (an object holding the primary key fields), or `null`. */
@@ -416,7 +433,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const stored = await this.#readStored(primaryKey);
     if (stored === null) throw new RecordLayerError('record_not_found', `no ${this.#name} record has primary key ${describeKey(primaryKey)}`, { details: { type: this.#name, key: primaryKey } });
     this.#checkFields(changes as Record<string, unknown>);
-    const parsed = this.#validate({ ...(this.#fromStorage(stored) as Record<string, unknown>), ...(changes as Record<string, unknown>) });
+    const parsed = this.#validate({ ...(this.#fromStorage(stored.record) as Record<string, unknown>), ...(changes as Record<string, unknown>) });
     const newKey = this.#primaryKey(parsed);
     if (!sameKey(newKey, primaryKey)) {
       throw new RecordLayerError('record_invalid', `update cannot change the primary key of a ${this.#name} record`, { details: { type: this.#name } });
@@ -649,20 +666,20 @@ export class Collection<D extends RecordTypeDefinition> {
     return this.#store.subspace.range([RECORDS, this.#name, ...key]);
   }
 
-  // The record as stored: what its index entries were computed from.
-  async #readStored(key: TupleItem[]): Promise<RecordOf<D> | null> {
+  // The record as stored: what its index entries were computed from, and how many chunks hold it.
+  async #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
     const first = await this.#tx.get(this.#store.subspace.pack([RECORDS, this.#name, ...key, 0]));
     if (first === null) return null;
-    if (first[0] === RECORD_WHOLE) return decodeStored(first) as RecordOf<D>;
+    if (first[0] === RECORD_WHOLE) return { record: decodeStored(first) as RecordOf<D>, chunks: 1 };
     const { begin, end } = this.#recordRange(key);
     const chunks = await this.#tx.getRangeAll(begin, end);
-    return decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>;
+    return { record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length };
   }
 
   // The record as the current schema sees it.
   async #read(key: TupleItem[]): Promise<RecordOf<D> | null> {
     const stored = await this.#readStored(key);
-    return stored === null ? null : this.#fromStorage(stored);
+    return stored === null ? null : this.#fromStorage(stored.record);
   }
 
   /**
@@ -702,7 +719,8 @@ export class Collection<D extends RecordTypeDefinition> {
     return out;
   }
 
-  async #write(key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null): Promise<void> {
+  async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null): Promise<void> {
+    const old = stored === null ? null : stored.record;
     const tx = this.#tx;
     const subspace = this.#store.subspace;
     const indexes = await this.#maintained(key);
@@ -716,8 +734,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const changes: (() => void)[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
-    const { begin, end } = this.#recordRange(key);
-    tx.clearRange(begin, end);
+    let chunks = 0;
     if (next !== null) {
       // One header byte, then the msgpack record: the header tells a reader of chunk 0 whether
       // more chunks follow, so a whole record is read with one point read.
@@ -725,10 +742,13 @@ export class Collection<D extends RecordTypeDefinition> {
       const bytes = new Uint8Array(1 + body.length);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       bytes.set(body, 1);
-      for (let chunk = 0, offset = 0; offset < bytes.length; chunk++, offset += RECORD_CHUNK_BYTES) {
-        tx.set(subspace.pack([RECORDS, this.#name, ...key, chunk]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
+      for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
+        tx.set(subspace.pack([RECORDS, this.#name, ...key, chunks]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
     }
+    // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
+    // were just overwritten. Point clears: a range clear costs every layer below more.
+    for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(subspace.pack([RECORDS, this.#name, ...key, chunk]));
     for (const change of changes) change();
   }
 
