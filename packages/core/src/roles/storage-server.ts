@@ -256,22 +256,21 @@ export class StorageServer {
       if (lookup.kind === 'value') return lookup.value;
       const cached = this.#cache.get(key);
       if (cached.covered) return applyOps(cached.value, lookup.ops);
-      // The first engine entry at or after `key` answers the read, and tells that no key lies
-      // between the two: the cache learns that whole gap, so later reads of keys in it (new keys
-      // being inserted, typically) need no engine read.
-      const cursor = this.#engine.cursor(key, STORAGE_KEYS_END, false);
-      let next: [KeyString, Uint8Array] | undefined;
-      try {
-        [next] = await cursor.next(1);
-      } finally {
-        void cursor.close();
-      }
-      const base = next !== undefined && next[0] === key ? next[1] : null;
-      if (exclusive) {
-        // No flush committed while this read held the engine: the gap is the current engine state.
+      const base = await this.#engine.get(key);
+      if (base === null && exclusive) {
+        // No flush can commit while this read holds the engine. The first entry after the missing
+        // key tells that no key lies between the two: the cache learns that whole gap, so later
+        // reads of keys in it (new keys being inserted, typically) need no engine read.
+        const cursor = this.#engine.cursor(key, STORAGE_KEYS_END, false);
+        let next: [KeyString, Uint8Array] | undefined;
+        try {
+          [next] = await cursor.next(1);
+        } finally {
+          void cursor.close();
+        }
         this.#cache.fill(key, next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]), next === undefined ? [] : [next]);
       } else {
-        // A flush was committing: only `key`, which it does not write, is known for certain.
+        // Only `key` is known for certain (while a flush commits, it is a key the flush does not write).
         this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]]);
       }
       return applyOps(base, lookup.ops);
