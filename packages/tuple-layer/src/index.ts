@@ -17,6 +17,7 @@ export {
   unpack,
   range,
   packWithVersionstamp,
+  packWithPrefix,
   Uuid,
   Float32,
   Double,

@@ -4,7 +4,7 @@
 import { prefixRange, type KeyRange, type KeySelector, type RangeOptions, type Transaction, type TransactionBinding } from '@strata/core';
 import { bytesEncoder, tupleEncoder, type Encoder } from './encoders.js';
 import { TupleLayerError } from './errors.js';
-import { pack, range as tupleRange, type Tuple, type TupleItem } from './tuple.js';
+import { pack, packWithPrefix, range as tupleRange, type Tuple, type TupleItem } from './tuple.js';
 
 /** Options of {@link Subspace}'s constructor. */
 export interface SubspaceOptions<K, V> {
@@ -62,6 +62,9 @@ export class Subspace<K = TupleItem[], V = Uint8Array> implements TransactionBin
 
   /** The full key of `key`: the prefix followed by the encoded key. */
   pack(key: K): Uint8Array {
+    // With the tuple encoder the prefix and the tuple are written into one array. A key that is not
+    // an array takes the general path, where `pack` rejects it with the error it always gave.
+    if (this.keyEncoder === (tupleEncoder as unknown as Encoder<K>) && Array.isArray(key)) return packWithPrefix(this.prefix, key as Tuple);
     return concat(this.prefix, this.keyEncoder.pack(key));
   }
 

@@ -14,17 +14,19 @@
  * - {@link Float32} (single precision), `boolean`, {@link Uuid}, {@link Versionstamp} (complete, or
  *   incomplete: filled in at commit by `setVersionstampedKey` / `setVersionstampedValue`).
  *
- * Packing goes through the npm package fdb-tuple; unpacking goes through this package's strict
- * decoder (`tuple-decoder.ts`), because fdb-tuple's decoder accepts malformed bytes and returns
- * wrong values for them. `unpack(pack(t))` gives `t` back, and `pack(unpack(b))` gives `b` back
- * for every `b` that unpacks.
+ * Packing goes through this package's encoder (`tuple-encoder.ts`), which writes each tuple in one
+ * pass into a reused scratch array; unpacking through its strict decoder (`tuple-decoder.ts`), which
+ * accepts only the bytes the encoder writes. `unpack(pack(t))` gives `t` back, and
+ * `pack(unpack(b))` gives `b` back for every `b` that unpacks. The npm package fdb-tuple serves
+ * only the tests, as an independent implementation to compare with.
  */
-import { encodeVersionstampOffset, type KeyRange } from '@strata/core';
-import * as fdbTuple from 'fdb-tuple';
+import type { KeyRange } from '@strata/core';
 import { TupleLayerError } from './errors.js';
-// tuple-decoder.ts builds this module's item classes, so the two import each other; neither uses
-// the other's bindings while it is being evaluated, which keeps the cycle safe.
+// tuple-decoder.ts builds this module's item classes and tuple-encoder.ts reads them, so each
+// imports this module as this module imports it; none uses another's bindings while it is being
+// evaluated, which keeps the cycles safe.
 import { decodeTuple } from './tuple-decoder.js';
+import { describeType, encodeTuple, encodeTupleWithVersionstamp } from './tuple-encoder.js';
 
 /**
  * A UUID item (type code 0x30): 16 bytes, which sort as unsigned bytes.
@@ -166,8 +168,8 @@ export class Double {
  *
  * @remarks
  * FoundationDB's specification sets no limit, but every binding recurses and so has one in effect
- * (fdb-tuple's encoder exhausts Node's stack at about 4,000 levels). Naming the limit makes `pack`
- * and `unpack` fail with a clear error instead. Each level costs two bytes (0x05 and the closing
+ * (fdb-tuple's encoder exhausts Node's stack at about 4,000 levels; this package's encoder and
+ * decoder recurse too). Naming the limit makes `pack` and `unpack` fail with a clear error instead. Each level costs two bytes (0x05 and the closing
  * 0x00), so a 10,000-byte key could nest 5,000 levels and a 100,000-byte value far more.
  */
 export const TUPLE_NESTING_DEPTH_MAX = 1000;
@@ -217,82 +219,11 @@ export type TupleItem = null | Uint8Array | string | number | bigint | boolean |
 /** A tuple: an ordered list of items. */
 export type Tuple = readonly TupleItem[];
 
-type FdbItem = fdbTuple.TupleItem;
-
-/** The largest magnitude the tuple encoding holds: 255 bytes after the 0x1d / 0x0b type code and length byte. */
-const INTEGER_MAGNITUDE_LIMIT = 1n << 2040n;
-
-function fdbFloat(type: 'float' | 'double', bits: Uint8Array, value: number): FdbItem {
-  // fdb-tuple packs `rawEncoding` (the IEEE bytes) verbatim when it is given, and otherwise writes
-  // `value` with Buffer.writeDoubleBE, which copies whatever NaN payload V8 happens to hold. Only
-  // NaNs need the raw form: every other value has exactly one representation.
-  return Number.isNaN(value) ? { type, value, rawEncoding: Buffer.from(bits) } : { type, value };
-}
-
-// An item's path (such as `[2][0]`) is only needed in error messages, so it is passed as the
-// enclosing tuple's path plus an index and only built when an error is thrown: building it for
-// every item made packing a typical key markedly slower.
-function itemPath(parentPath: string, index: number): string {
-  return `${parentPath}[${index}]`;
-}
-
-function toFdb(item: TupleItem, parentPath: string, index: number, depth: number): FdbItem {
-  if (item === null || typeof item === 'boolean') return item;
-  if (typeof item === 'string') {
-    // Buffer.from(string, 'utf8') would silently replace a lone surrogate with U+FFFD, so the key
-    // would not unpack to the string that was packed.
-    if (!(item as string & { isWellFormed(): boolean }).isWellFormed()) {
-      const path = itemPath(parentPath, index);
-      throw new TupleLayerError('tuple_encode_error', `tuple item ${path} is a string with a lone surrogate, which UTF-8 cannot encode`, { details: { path } });
-    }
-    return item;
-  }
-  if (typeof item === 'bigint') return checkedBigInt(item, parentPath, index);
-  if (typeof item === 'number') {
-    if (Number.isInteger(item) && !Object.is(item, -0)) return Number.isSafeInteger(item) ? item : checkedBigInt(BigInt(item), parentPath, index);
-    return Number.isNaN(item) ? fdbFloat('double', CANONICAL_DOUBLE_NAN, item) : { type: 'double', value: item };
-  }
-  if (item instanceof Uint8Array) return Buffer.from(item.buffer, item.byteOffset, item.byteLength);
-  if (Array.isArray(item)) {
-    const path = itemPath(parentPath, index);
-    if (depth >= TUPLE_NESTING_DEPTH_MAX) {
-      throw new TupleLayerError('tuple_encode_error', `tuple item ${path} nests tuples deeper than ${TUPLE_NESTING_DEPTH_MAX} levels`, { details: { path } });
-    }
-    return (item as Tuple).map((inner, innerIndex) => toFdb(inner, path, innerIndex, depth + 1));
-  }
-  // fdb-tuple only reads these bytes while packing, so a view is enough (no copy).
-  if (item instanceof Uuid) return { type: 'uuid', value: Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength) };
-  if (item instanceof Float32) return fdbFloat('float', item.bits, item.value);
-  if (item instanceof Double) return fdbFloat('double', item.bits, item.value);
-  if (item instanceof Versionstamp) {
-    if (item.transactionVersion === null) return { type: 'unbound versionstamp', code: item.userVersion };
-    const value = Buffer.alloc(12);
-    value.set(item.transactionVersion);
-    value.writeUInt16BE(item.userVersion, 10);
-    return { type: 'versionstamp', value };
-  }
-  const path = itemPath(parentPath, index);
-  throw new TupleLayerError('tuple_encode_error', `tuple item ${path} has a type tuples cannot hold (${describe(item)})`, { details: { path } });
-}
-
-function checkedBigInt(value: bigint, parentPath: string, index: number): bigint {
-  if (value >= INTEGER_MAGNITUDE_LIMIT || -value >= INTEGER_MAGNITUDE_LIMIT) {
-    const path = itemPath(parentPath, index);
-    throw new TupleLayerError('tuple_encode_error', `tuple item ${path} is an integer of more than 255 bytes, the most the tuple encoding holds`, { details: { path } });
-  }
-  return value;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
-  return typeof value;
-}
-
 function checkTuple(tuple: unknown, what: string): asserts tuple is Tuple {
-  if (!Array.isArray(tuple)) throw new TupleLayerError('tuple_encode_error', `${what} must be an array of tuple items, got ${describe(tuple)}`);
+  if (!Array.isArray(tuple)) throw new TupleLayerError('tuple_encode_error', `${what} must be an array of tuple items, got ${describeType(tuple)}`);
 }
+
+const EMPTY_PREFIX = new Uint8Array();
 
 /**
  * Packs a tuple into bytes that sort as the tuple does (FoundationDB's tuple encoding).
@@ -300,9 +231,11 @@ function checkTuple(tuple: unknown, what: string): asserts tuple is Tuple {
  * @remarks
  * Integral `number`s pack as integers and other `number`s as doubles; see {@link TupleItem}. A NaN
  * packs as the canonical NaN unless it is a {@link Double} or {@link Float32} made with `fromBits`.
+ * The result is a new array, which the caller may keep or change.
  * @throws TupleLayerError `tuple_encode_error` for an item tuples cannot hold, a string with a lone
  * surrogate, an integer of more than 255 bytes, tuples nested deeper than
  * {@link TUPLE_NESTING_DEPTH_MAX}, or an incomplete versionstamp (use {@link packWithVersionstamp}).
+ * An error about one item names its path, such as `[2][0]`, in the message and `details.path`.
  * @example
  * ```ts
  * const key = pack(['users', 42]); // 02 75 73 65 72 73 00 15 2a
@@ -310,14 +243,29 @@ function checkTuple(tuple: unknown, what: string): asserts tuple is Tuple {
  */
 export function pack(tuple: Tuple): Uint8Array {
   checkTuple(tuple, 'pack');
-  const items = tuple.map((item, index) => toFdb(item, '', index, 0));
-  let packed: Buffer;
-  try {
-    packed = fdbTuple.pack(items);
-  } catch (cause) {
-    throw new TupleLayerError('tuple_encode_error', `cannot pack the tuple: ${String((cause as Error).message ?? cause)}`, { cause });
-  }
-  return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+  return encodeTuple(EMPTY_PREFIX, tuple);
+}
+
+/**
+ * Packs a tuple after `prefix`, into one new array: the bytes of `prefix` followed by those of
+ * `pack(tuple)`.
+ *
+ * @remarks
+ * This is how a `Subspace` with tuple keys makes its keys. It writes the prefix and the
+ * tuple straight into the array it returns, where concatenating `prefix` and `pack(tuple)` would
+ * allocate and copy the packed tuple twice.
+ * @throws TupleLayerError `tuple_encode_error` when `prefix` is not a `Uint8Array`, and for
+ * everything {@link pack} rejects.
+ * @example
+ * ```ts
+ * const prefix = pack(['users']);
+ * const key = packWithPrefix(prefix, [42]); // 02 75 73 65 72 73 00 15 2a, as pack(['users', 42])
+ * ```
+ */
+export function packWithPrefix(prefix: Uint8Array, tuple: Tuple): Uint8Array {
+  if (!(prefix instanceof Uint8Array)) throw new TupleLayerError('tuple_encode_error', `packWithPrefix needs a Uint8Array prefix, got ${describeType(prefix)}`);
+  checkTuple(tuple, 'packWithPrefix');
+  return encodeTuple(prefix, tuple);
 }
 
 /**
@@ -339,21 +287,9 @@ export function pack(tuple: Tuple): Uint8Array {
  * await db.transact((tx) => tx.setVersionstampedKey(packWithVersionstamp(['events', Versionstamp.incomplete()]), new Uint8Array()));
  * ```
  */
-export function packWithVersionstamp(tuple: Tuple, prefix: Uint8Array = new Uint8Array()): Uint8Array {
+export function packWithVersionstamp(tuple: Tuple, prefix: Uint8Array = EMPTY_PREFIX): Uint8Array {
   checkTuple(tuple, 'packWithVersionstamp');
-  const items = tuple.map((item, index) => toFdb(item, '', index, 0));
-  let packed: { data: Buffer; stampPos: number };
-  try {
-    packed = fdbTuple.packUnboundVersionstamp(items);
-  } catch (cause) {
-    throw new TupleLayerError('tuple_encode_error', `packWithVersionstamp needs exactly one incomplete versionstamp: ${String((cause as Error).message ?? cause)}`, {
-      cause,
-    });
-  }
-  const bytes = new Uint8Array(prefix.length + packed.data.length);
-  bytes.set(prefix);
-  bytes.set(packed.data, prefix.length);
-  return encodeVersionstampOffset(bytes, prefix.length + packed.stampPos);
+  return encodeTupleWithVersionstamp(prefix, tuple);
 }
 
 /**
@@ -374,7 +310,7 @@ export function packWithVersionstamp(tuple: Tuple, prefix: Uint8Array = new Uint
  * ```
  */
 export function unpack(bytes: Uint8Array): TupleItem[] {
-  if (!(bytes instanceof Uint8Array)) throw new TupleLayerError('tuple_decode_error', `unpack needs a Uint8Array, got ${describe(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw new TupleLayerError('tuple_decode_error', `unpack needs a Uint8Array, got ${describeType(bytes)}`);
   return decodeTuple(bytes);
 }
 

@@ -8,8 +8,11 @@
  * `['users', id, uuid]`: a table name, an integer id of six decimal digits and a UUID; msgpackr gets
  * the same three values with the UUID as its 16 bytes, and is configured as `msgpackEncoder` in
  * encoders.ts configures it. msgpackr is a baseline of speed only: its bytes do not sort like the
- * values, which is what tuples are for. A third pair compares this package's strict `unpack` with
- * fdb-tuple's own (lenient) `unpack` on the same bytes, to show what the strictness costs.
+ * values, which is what tuples are for. Two more pairs compare with the npm package fdb-tuple,
+ * which `pack` used before this package had its own encoder: this package's `pack` with fdb-tuple's
+ * `pack` of the same key (the UUID as fdb-tuple's `{ type: 'uuid' }` item), and this package's
+ * strict `unpack` with fdb-tuple's own (lenient) `unpack` on the same bytes, to show what the
+ * strictness costs.
  *
  * Each benchmark runs both sides `BENCH_ROUNDS` times (default 5), alternating, for
  * `BENCH_ROUND_MS` milliseconds each (default 400) after one unmeasured warm-up round per side, and
@@ -56,6 +59,7 @@ const plainKeys: unknown[][] = uuids.map((bytes, i) => ['users', 100_000 + ((i *
 const packr = new Packr({ useRecords: false, moreTypes: true });
 const tupleBytes = tupleKeys.map((key) => pack(key));
 const tupleBuffers = tupleBytes.map((bytes) => Buffer.from(bytes));
+const fdbKeys: fdbTuple.TupleItem[][] = uuids.map((bytes, i) => ['users', 100_000 + ((i * 7919) % 900_000), { type: 'uuid', value: Buffer.from(bytes) }]);
 const msgpackBytes = plainKeys.map((key) => new Uint8Array(packr.pack(key)));
 
 // Results are folded into this sink so that the JIT cannot drop work whose result is unused.
@@ -101,6 +105,14 @@ const cases: Case[] = [
     baseline: (i) => packr.pack(plainKeys[i]).length,
     strataBytes: average(tupleBytes),
     baselineBytes: average(msgpackBytes),
+  },
+  {
+    bench: 'pack-typical-key-vs-fdb-tuple',
+    baselineName: 'fdb-tuple pack',
+    strata: (i) => pack(tupleKeys[i]!).length,
+    baseline: (i) => fdbTuple.pack(fdbKeys[i]!).length,
+    strataBytes: average(tupleBytes),
+    baselineBytes: average(tupleBytes),
   },
   {
     bench: 'unpack-typical-key',
