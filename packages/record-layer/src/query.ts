@@ -265,8 +265,10 @@ async function* rangeEntries(
   const keyLength = context.definition.primaryKey.length;
   const rows = context.tx.getRange(begin, end, { reverse: plan.reverse, limit: wanted });
   if (!plan.primary) {
+    // The range's prefix packs whole items, so only the items after it need decoding.
+    const prefixLength = planned.prefix.length;
     for await (const row of rows) {
-      const items = context.subspace.unpack(row.key) as TupleItem[];
+      const items = unpack(row.key.subarray(prefixLength));
       yield { range, logical: row.key, primaryKey: items.slice(items.length - keyLength), bytes: null };
     }
     return;

@@ -56,6 +56,18 @@ const RECORD_WHOLE = 0x00;
 const RECORD_SPLIT = 0x01;
 
 /** Decodes a stored record from its chunks' concatenated bytes (header byte first). */
+const fieldSets = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
+
+// The field names of a record type, computed once per definition (a collection is made per transaction).
+function fieldsOf(type: RecordTypeDefinition): ReadonlySet<string> {
+  let fields = fieldSets.get(type);
+  if (fields === undefined) {
+    fields = new Set(Object.keys(type.schema.shape));
+    fieldSets.set(type, fields);
+  }
+  return fields;
+}
+
 /** A record as read from storage, with the number of chunks it occupies. */
 interface Stored<R> {
   record: R;
@@ -370,7 +382,7 @@ export class Collection<D extends RecordTypeDefinition> {
   readonly #tx: Transaction;
   readonly #name: string;
   readonly #type: D;
-  readonly #fields: Set<string>;
+  readonly #fields: ReadonlySet<string>;
 
   /** @internal Made by {@link RecordStore.bind}. */
   constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
@@ -378,7 +390,7 @@ export class Collection<D extends RecordTypeDefinition> {
     this.#tx = tx;
     this.#name = name;
     this.#type = type;
-    this.#fields = new Set(Object.keys(type.schema.shape));
+    this.#fields = fieldsOf(type);
   }
 
   /** The name of the record type. */
