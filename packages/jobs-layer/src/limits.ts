@@ -1,0 +1,26 @@
+/**
+ * The jobs layer's limits and defaults, in one place.
+ */
+
+/** Lease a claim takes when the worker names none: how long a worker may go without a heartbeat. */
+export const LEASE_MS_DEFAULT = 30_000;
+/** Shortest lease a worker may ask for (a heartbeat runs every third of it). */
+export const LEASE_MS_MIN = 100;
+/** Attempts a job gets when its queue and its enqueue name none. */
+export const MAX_ATTEMPTS_DEFAULT = 3;
+/** Most jobs one claim transaction takes. */
+export const CLAIM_BATCH_MAX = 64;
+/** Most groups with ready jobs a claim looks at; it picks among them at random. */
+export const CLAIM_GROUPS_SCANNED_MAX = 256;
+/** Most delayed jobs made ready, or expired leases reclaimed, by one maintenance transaction. */
+export const MAINTENANCE_BATCH_MAX = 256;
+/** Longest an idle worker waits for the queue's signal before it looks again (the bounded poll). */
+export const IDLE_POLL_MS_DEFAULT = 1_000;
+/** Most jobs a worker runs at once. */
+export const CONCURRENCY_MAX = 1_024;
+/** Most jobs one enqueueMany call writes (one transaction's worth). */
+export const ENQUEUE_BATCH_MAX = 10_000;
+/** Longest error message kept on a failed job (the rest is cut). */
+export const ERROR_MESSAGE_BYTES_MAX = 2_000;
+/** Longest queue name, group, or unique key. */
+export const NAME_LENGTH_MAX = 256;

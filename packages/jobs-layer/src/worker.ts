@@ -1,0 +1,336 @@
+/**
+ * Workers: claim a queue's jobs under a lease, run the handler, keep the lease alive by heartbeat,
+ * and record the outcome — completion in a transaction that can carry the handler's own writes.
+ *
+ * Invariants:
+ * 1. At most `concurrency` jobs run at once; claims ask for no more than the free slots.
+ * 2. A job's completion or failure is recorded only under the token of the claim that started it
+ *    (the store refuses any other), so a worker whose lease was lost can never complete the job.
+ * 3. Once the lease is known lost (heartbeat refused, job cancelled, timeout recorded, worker
+ *    stopping), the handler's signal is aborted.
+ * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job
+ *    or lease expiry and by `pollMs`; it never spins.
+ */
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { isStrataError, type Transaction } from '@strata/core';
+import type { z } from 'zod';
+import { JobsError } from './errors.js';
+import type { JobRecord } from './job-store.js';
+import { CLAIM_BATCH_MAX, CONCURRENCY_MAX, IDLE_POLL_MS_DEFAULT, LEASE_MS_DEFAULT, LEASE_MS_MIN } from './limits.js';
+import type { Queue } from './queue.js';
+
+/** Options of a {@link Worker}. */
+export interface WorkerOptions {
+  /** Jobs run at once (default 1). */
+  concurrency?: number;
+  /** The lease each claim takes (default 30 s); a heartbeat extends it every third of it. */
+  leaseMs?: number;
+  /** Longest an idle worker waits before it looks for work again (default 1 s). */
+  pollMs?: number;
+  /** The name the worker holds leases under (default: host, process id and a random suffix). */
+  workerId?: string;
+  /** Called with errors the worker could not hand to anyone (a claim that failed, say); it keeps going. */
+  onError?: (error: unknown) => void;
+}
+
+/** A claimed job, as its handler sees it. */
+export interface Job<P> {
+  readonly id: string;
+  readonly queue: string;
+  /** The payload, validated against the queue's schema. */
+  readonly payload: P;
+  /** This attempt's number (1 for the first). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The fencing token of this claim: it grows with every claim of the job. */
+  readonly token: number;
+  readonly group: string;
+  readonly priority: number;
+  /** Aborted when the lease is lost, the attempt times out, the job is cancelled or the worker stops. */
+  readonly signal: AbortSignal;
+  /**
+   * Completes the job in one transaction with `writes` (the handler's own writes): both commit or
+   * neither does. `writes` may run more than once (the transaction retries on conflicts). The
+   * worker completes the job itself, without writes, when the handler returns without calling this.
+   * @throws JobsError `lease_lost` when the lease is no longer this claim's: nothing was written.
+   */
+  complete(writes?: (tx: Transaction) => unknown): Promise<void>;
+}
+
+/** Runs one job; throwing fails the attempt (it is retried after its backoff, or goes to the dead letters). */
+export type Handler<P> = (job: Job<P>) => unknown;
+
+interface Running {
+  record: JobRecord;
+  controller: AbortController;
+  /** The outcome is being recorded or has been: no heartbeat, no second outcome. */
+  settled: boolean;
+  /** The lease is known lost. */
+  lost: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Runs a queue's jobs: claims them with a lease, heartbeats, and records each outcome.
+ * @example
+ * ```ts
+ * const worker = new Worker(emails, async (job) => {
+ *   await send(job.payload, { signal: job.signal });
+ * }, { concurrency: 8 });
+ * // ... later
+ * await worker.stop();
+ * ```
+ */
+export class Worker<S extends z.ZodType = z.ZodType> {
+  /** The queue the worker runs. */
+  readonly queue: Queue<S>;
+  /** The name its leases are held under. */
+  readonly workerId: string;
+  readonly #handler: Handler<z.output<S>>;
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #pollMs: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #running = new Map<string, Running>();
+  #stopping = false;
+  #wake: (() => void) | null = null;
+  #lastMaintenance = -Infinity;
+  readonly #loop: Promise<void>;
+
+  /** Starts the worker. @throws JobsError `invalid_option`. */
+  constructor(queue: Queue<S>, handler: Handler<z.output<S>>, options: WorkerOptions = {}) {
+    if (typeof handler !== 'function') throw new JobsError('invalid_option', 'the handler must be a function');
+    const concurrency = options.concurrency ?? 1;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > CONCURRENCY_MAX) {
+      throw new JobsError('invalid_option', `concurrency must be an integer from 1 to ${CONCURRENCY_MAX}, got ${String(concurrency)}`);
+    }
+    const leaseMs = options.leaseMs ?? LEASE_MS_DEFAULT;
+    if (typeof leaseMs !== 'number' || !Number.isFinite(leaseMs) || leaseMs < LEASE_MS_MIN) {
+      throw new JobsError('invalid_option', `leaseMs must be a number of at least ${LEASE_MS_MIN}, got ${String(leaseMs)}`);
+    }
+    const pollMs = options.pollMs ?? IDLE_POLL_MS_DEFAULT;
+    if (typeof pollMs !== 'number' || !Number.isFinite(pollMs) || pollMs <= 0) throw new JobsError('invalid_option', `pollMs must be a positive number, got ${String(pollMs)}`);
+    this.queue = queue;
+    this.#handler = handler;
+    this.#concurrency = concurrency;
+    this.#leaseMs = leaseMs;
+    this.#pollMs = pollMs;
+    this.#onError = options.onError ?? (() => {});
+    this.workerId = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#loop = this.#run();
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.#running.size;
+  }
+
+  /**
+   * Stops claiming, gives back the leases of running jobs at once (they are ready again for any
+   * worker, the attempt not counted), aborts their handlers' signals, and waits for the handlers
+   * to return. With `graceMs`, running jobs first get that long to finish.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#stopping) return this.#loop;
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    const graceMs = options.graceMs ?? 0;
+    if (graceMs > 0 && this.#running.size > 0) {
+      await Promise.race([Promise.all([...this.#running.values()].map((r) => r.done)), sleep(graceMs)]);
+    }
+    const db = this.queue.store.db;
+    await Promise.all(
+      [...this.#running.values()].map(async (running) => {
+        if (running.settled) return;
+        running.settled = true;
+        running.lost = true;
+        running.controller.abort(new JobsError('worker_stopped', `worker ${this.workerId} stopped; job ${running.record.id} was given back`));
+        try {
+          await db.transact((tx) => this.queue.store.release(tx, running.record.id, running.record.token));
+        } catch (error) {
+          // Lost already (reclaimed or cancelled): nothing to give back.
+          if (!isCode(error, 'lease_lost')) this.#onError(error);
+        }
+      }),
+    );
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
+  async #run(): Promise<void> {
+    const store = this.queue.store;
+    const db = store.db;
+    while (!this.#stopping) {
+      const free = this.#concurrency - this.#running.size;
+      if (free <= 0) {
+        await this.#sleep(Infinity);
+        continue;
+      }
+      try {
+        if (store.clock.now() - this.#lastMaintenance >= this.#pollMs) {
+          this.#lastMaintenance = store.clock.now();
+          await db.transact((tx) => store.maintain(tx, this.queue.name));
+        }
+        const claimed = await db.transact((tx) =>
+          store.claim(tx, this.queue.name, { count: Math.min(free, CLAIM_BATCH_MAX), worker: this.workerId, leaseMs: this.#leaseMs }),
+        );
+        if (this.#stopping) {
+          // Claimed while stop() began: give them straight back.
+          for (const record of claimed) await db.transact((tx) => store.release(tx, record.id, record.token)).catch(() => {});
+          break;
+        }
+        for (const record of claimed) this.#start(record);
+        if (claimed.length === 0) await this.#idle();
+      } catch (error) {
+        if (isCode(error, 'database_closed')) break;
+        this.#onError(error);
+        await this.#sleep(this.#pollMs);
+      }
+    }
+  }
+
+  // Waits for the queue's signal key to change, for the next due job or lease expiry, for a free
+  // slot or stop(), bounded by pollMs (invariant 4). Maintenance runs after a timed wake.
+  async #idle(): Promise<void> {
+    const store = this.queue.store;
+    const { watch, wakeAt } = await store.db.transact(async (tx) => ({
+      wakeAt: await store.nextWakeAt(tx, this.queue.name),
+      watch: tx.watch(store.signalKey(this.queue.name)),
+    }));
+    const waitMs = Math.max(0, Math.min(this.#pollMs, wakeAt === null ? Infinity : wakeAt - store.clock.now() + 1));
+    let signalled = false;
+    watch.changed.then(
+      () => {
+        signalled = true;
+        this.#wake?.();
+      },
+      () => {},
+    );
+    await this.#sleep(waitMs);
+    watch.cancel();
+    if (!signalled) this.#lastMaintenance = -Infinity;
+  }
+
+  // Sleeps up to `ms`, or until woken (a slot freed, work signalled, stop).
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === Infinity ? null : setTimeout(() => finish(), ms);
+      const finish = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        if (this.#wake === finish) this.#wake = null;
+        resolve();
+      };
+      this.#wake = finish;
+    });
+  }
+
+  #start(record: JobRecord): void {
+    const running: Running = { record, controller: new AbortController(), settled: false, lost: false, done: Promise.resolve() };
+    this.#running.set(record.id, running);
+    this.queue.emit('started', { id: record.id, queue: record.queue, attempt: record.attempts });
+    running.done = this.#execute(running).finally(() => {
+      this.#running.delete(record.id);
+      this.#wake?.();
+    });
+  }
+
+  async #execute(running: Running): Promise<void> {
+    const { record, controller } = running;
+    let payload: z.output<S>;
+    try {
+      payload = this.queue.parse(record.payload);
+    } catch (error) {
+      // A payload that no longer matches the schema will not match on a retry either.
+      await this.#fail(running, error, true);
+      return;
+    }
+    const heartbeat = setInterval(() => void this.#heartbeat(running), Math.max(1, Math.floor(this.#leaseMs / 3)));
+    const timeout = record.timeoutMs === null ? null : setTimeout(() => void this.#timeOut(running), record.timeoutMs);
+    const job: Job<z.output<S>> = {
+      id: record.id,
+      queue: record.queue,
+      payload,
+      attempt: record.attempts,
+      maxAttempts: record.maxAttempts,
+      token: record.token,
+      group: record.group,
+      priority: record.priority,
+      signal: controller.signal,
+      complete: (writes) => this.#complete(running, writes),
+    };
+    try {
+      await this.#handler(job);
+      if (!running.settled) await this.#complete(running);
+    } catch (error) {
+      if (!running.settled && !running.lost) await this.#fail(running, error, false);
+      else if (!isCode(error, 'lease_lost') && !isCode(error, 'worker_stopped') && !controller.signal.aborted) this.#onError(error);
+    } finally {
+      clearInterval(heartbeat);
+      if (timeout !== null) clearTimeout(timeout);
+    }
+  }
+
+  async #complete(running: Running, writes?: (tx: Transaction) => unknown): Promise<void> {
+    if (running.settled) throw new JobsError('invalid_state', `job ${running.record.id} was already completed, failed or given back by this worker`);
+    running.settled = true;
+    const { record } = running;
+    try {
+      await this.queue.store.db.transact(async (tx) => {
+        await this.queue.store.complete(tx, record.id, record.token);
+        if (writes !== undefined) await writes(tx);
+      });
+    } catch (error) {
+      if (isCode(error, 'lease_lost')) this.#lose(running, error);
+      else running.settled = false; // the handler's error path records a failure
+      throw error;
+    }
+    this.queue.emit('completed', { id: record.id, queue: record.queue, attempt: record.attempts });
+  }
+
+  async #fail(running: Running, error: unknown, final: boolean): Promise<void> {
+    running.settled = true;
+    const { record } = running;
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    try {
+      const after = await this.queue.store.db.transact((tx) => this.queue.store.fail(tx, record.id, record.token, message, { final }));
+      this.queue.emit(after.state === 'dead' ? 'dead' : 'failed', { id: record.id, queue: record.queue, attempt: record.attempts, error: message });
+    } catch (failure) {
+      if (isCode(failure, 'lease_lost')) this.#lose(running, failure);
+      else this.#onError(failure);
+    }
+  }
+
+  async #heartbeat(running: Running): Promise<void> {
+    if (running.settled || running.lost) return;
+    try {
+      await this.queue.store.db.transact((tx) => this.queue.store.heartbeat(tx, running.record.id, running.record.token, this.#leaseMs));
+    } catch (error) {
+      if (running.settled) return;
+      if (isCode(error, 'lease_lost')) this.#lose(running, error);
+      else this.#onError(error);
+    }
+  }
+
+  async #timeOut(running: Running): Promise<void> {
+    if (running.settled || running.lost) return;
+    const error = new JobsError('job_timed_out', `job ${running.record.id} ran longer than its timeout of ${running.record.timeoutMs} ms`);
+    // Recorded first, so a handler that ignores the signal cannot complete the attempt afterwards.
+    await this.#fail(running, error, false);
+    running.lost = true;
+    running.controller.abort(error);
+  }
+
+  #lose(running: Running, error: unknown): void {
+    running.lost = true;
+    running.controller.abort(error);
+  }
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return isStrataError(error) && error.code === code;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
