@@ -25,6 +25,8 @@ export {
   type Watch,
 } from './api/transaction.js';
 export { KeySelector } from './api/key-selector.js';
+export { serve, DatabaseServer, type ServeOptions } from './net/database-server.js';
+export { connect, type ConnectOptions } from './net/remote-database.js';
 export { StrataError, isStrataError, ERROR_CODES, type ErrorCode, type ErrorDefinition, type StrataErrorOptions } from './api/errors.js';
 export { type AtomicOpName, VERSIONSTAMP_BYTES } from './api/mutation.js';
 export { nodeRuntime, seededRandom, type Runtime, type Timer } from './runtime/runtime.js';

@@ -51,3 +51,7 @@ export const FUTURE_VERSION_WAIT_MS = 1_000;
 export const RETRY_DELAY_FIRST_MS = 10;
 /** Retry loop: largest backoff delay. */
 export const RETRY_DELAY_MAX_MS = 1_000;
+/** Largest protocol message a served database or its client accepts (a transaction is at most 10 MB, plus encoding). */
+export const NETWORK_MESSAGE_BYTES_MAX = 32 * 1024 * 1024;
+/** How long `connect` waits for the server's greeting. */
+export const CONNECT_TIMEOUT_MS = 10_000;

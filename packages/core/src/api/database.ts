@@ -1,5 +1,7 @@
 /**
- * The embedded database: the roles wired together in one process, recovery, and the retry loop.
+ * The database handle: the retry loop over a transaction host, which is either the roles wired
+ * together in this process (the embedded database, with recovery) or a connection to a database
+ * another process serves (see `net/`).
  */
 import path from 'node:path';
 import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, STORAGE_CACHE_BYTES_DEFAULT, VERSIONS_PER_SECOND } from '../limits.js';
@@ -75,9 +77,7 @@ export interface RecoveryReport {
 export class Database {
   readonly #host: TransactionHost;
   readonly #runtime: Runtime;
-  readonly #proxy: CommitProxy;
-  readonly #storage: StorageServer;
-  readonly #log: LogServer;
+  readonly #shutdown: () => Promise<void>;
   #closed = false;
   #closing: Promise<void> | null = null;
   #failure: unknown = null;
@@ -86,28 +86,19 @@ export class Database {
   /** The data directory, or `null` for an in-memory database. */
   readonly path: string | null;
 
-  /** @internal Use {@link open}. */
-  constructor(parts: { runtime: Runtime; proxy: CommitProxy; storage: StorageServer; log: LogServer; recovery: RecoveryReport; path: string | null }) {
-    this.#runtime = parts.runtime;
-    this.#proxy = parts.proxy;
-    this.#storage = parts.storage;
-    this.#log = parts.log;
+  /** @internal Use {@link open} or `connect`. */
+  constructor(parts: { host: TransactionHost; shutdown: () => Promise<void>; recovery: RecoveryReport; path: string | null }) {
+    this.#host = parts.host;
+    this.#runtime = parts.host.runtime;
+    this.#shutdown = parts.shutdown;
     this.recovery = parts.recovery;
     this.path = parts.path;
-    const storage = this.#storage;
-    const proxy = this.#proxy;
-    this.#host = {
-      runtime: this.#runtime,
-      getReadVersion: () => proxy.getReadVersion(),
-      read: (key: KeyString, version: number) => storage.get(key, version),
-      readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> =>
-        storage.getRange(begin, end, version, limit, reverse),
-      commit: (request: CommitRequest): Promise<CommitResult> => proxy.commit(request),
-      watch: (key, version, fire, fail) => storage.watch(key, version, fire, fail),
-      get watchCount() {
-        return storage.watchCount;
-      },
-    };
+  }
+
+  /** @internal The transaction host, for a server that serves this database to other processes. */
+  get host(): TransactionHost {
+    this.#checkOpen();
+    return this.#host;
   }
 
   /**
@@ -180,10 +171,12 @@ export class Database {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    await this.#proxy.close();
-    await this.#storage.close();
-    if (this.#failure === null) await this.#log.popThrough(this.#storage.durableVersion);
-    await this.#log.close();
+    await this.#shutdown();
+  }
+
+  /** @internal The first failure a role reported, or null. */
+  get failure(): unknown {
+    return this.#failure;
   }
 
   /** True once {@link Database.close} was called. */
@@ -294,11 +287,27 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
   const resolver = options.testing?.createResolver?.({ windowVersions }) ?? new Resolver({ windowVersions });
   log.subscribe((batch) => storage.apply(batch));
   const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
-  database = new Database({
+  const host: TransactionHost = {
     runtime,
-    proxy,
-    storage,
-    log,
+    getReadVersion: () => proxy.getReadVersion(),
+    read: (key: KeyString, version: number) => storage.get(key, version),
+    readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> =>
+      storage.getRange(begin, end, version, limit, reverse),
+    commit: (request: CommitRequest): Promise<CommitResult> => proxy.commit(request),
+    watch: (key, version, fire, fail) => storage.watch(key, version, fire, fail),
+    get watchCount() {
+      return storage.watchCount;
+    },
+  };
+  const shutdown = async (): Promise<void> => {
+    await proxy.close();
+    await storage.close();
+    if (database!.failure === null) await log.popThrough(storage.durableVersion);
+    await log.close();
+  };
+  database = new Database({
+    host,
+    shutdown,
     path: dataPath,
     recovery: { durableVersion, replayedBatches, tornLogBytes: tornBytes, recoveredVersion: sequencer.committedVersion },
   });

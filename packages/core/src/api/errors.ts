@@ -25,6 +25,7 @@ const row = (errno: number, description: string, retryable = false, maybeCommitt
 const TABLE = {
   operation_failed: row(1000, 'Operation failed'),
   timed_out: row(1004, 'Operation timed out'),
+  connection_failed: row(1026, 'Network connection failed'),
   transaction_too_old: row(1007, 'Transaction is too old to perform reads or be committed', true),
   future_version: row(1009, 'Request for future version', true),
   not_committed: row(1020, 'Transaction not committed due to conflict with another transaction', true),
