@@ -217,6 +217,23 @@ describe('JobStore', () => {
     expect(await counts()).toEqual({ delayed: 0, ready: 1, running: 1, completed: 0, dead: 0, cancelled: 0 });
   });
 
+  it('purges finished jobs older than asked, and only those', async () => {
+    const { db, clock, store, queue, claim, counts } = await setup();
+    const ids: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const { id } = await db.transact((tx) => queue.enqueue(tx, { n }));
+      const [job] = await claim();
+      await db.transact((tx) => store.complete(tx, job!.id, job!.token));
+      ids.push(id);
+      clock.time += 1_000;
+    }
+    // Finished 3 s, 2 s and 1 s ago: older than 1.5 s are the first two.
+    expect(await db.transact((tx) => queue.purge(tx, { olderThanMs: 1_500 }))).toBe(2);
+    expect(await db.transact((tx) => Promise.all(ids.map((id) => queue.get(tx, id))))).toEqual([null, null, expect.objectContaining({ state: 'completed' })]);
+    expect((await counts()).completed).toBe(1);
+    await expect(db.transact((tx) => queue.purge(tx, { state: 'running' as 'dead' }))).rejects.toMatchObject({ code: 'invalid_option' });
+  });
+
   it('fires enqueued only after the enqueuing transaction commits', async () => {
     const { db, queue } = await setup();
     const seen: string[] = [];

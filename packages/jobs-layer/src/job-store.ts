@@ -497,6 +497,21 @@ export class JobStore {
     return job;
   }
 
+  /**
+   * Deletes up to `limit` of `queue`'s jobs that finished in `state` before `before` (milliseconds
+   * since the epoch), oldest first; returns how many it deleted.
+   */
+  async purge(tx: Transaction, queue: string, state: 'completed' | 'dead' | 'cancelled', before: number, limit: number): Promise<number> {
+    const rows = await tx.getRangeAll(this.subspace.range([FINISHED, queue, state]).begin, this.#key([FINISHED, queue, state, before]), { limit });
+    for (const row of rows) {
+      const id = (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string;
+      tx.clear(row.key);
+      tx.clear(this.#key([JOB, id]));
+      this.#count(tx, queue, state, -1);
+    }
+    return rows.length;
+  }
+
   // --- maintenance ---------------------------------------------------------------------------------
 
   /**

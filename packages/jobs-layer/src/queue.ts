@@ -181,6 +181,25 @@ export class Queue<S extends z.ZodType = z.ZodType> {
     return this.store.redrive(tx, this.name, limit);
   }
 
+  /**
+   * Deletes finished jobs (completed by default) that finished more than `olderThanMs` ago, at
+   * most `limit` (default 1,000) per call, oldest first; returns how many it deleted.
+   * @throws JobsError `invalid_option`.
+   * @example
+   * ```ts
+   * await db.transact((tx) => emails.purge(tx, { olderThanMs: 7 * 24 * 3600 * 1000 }));
+   * ```
+   */
+  purge(tx: Transaction, options: { state?: 'completed' | 'dead' | 'cancelled'; olderThanMs?: number; limit?: number } = {}): Promise<number> {
+    const state = options.state ?? 'completed';
+    if (state !== 'completed' && state !== 'dead' && state !== 'cancelled') throw new JobsError('invalid_option', `purge: state must be completed, dead or cancelled, got ${String(state)}`);
+    const olderThanMs = options.olderThanMs ?? 0;
+    if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) throw new JobsError('invalid_option', `purge: olderThanMs must be a non-negative number, got ${String(olderThanMs)}`);
+    const limit = options.limit ?? 1_000;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new JobsError('invalid_option', `purge: limit must be a positive integer, got ${String(limit)}`);
+    return this.store.purge(tx, this.name, state, this.store.clock.now() - olderThanMs, limit);
+  }
+
   /** Ids of the dead letters (jobs out of attempts), oldest first. */
   deadLetters(tx: Transaction, options: { limit?: number } = {}): Promise<string[]> {
     return this.store.finished(tx, this.name, 'dead', options.limit ?? 100);
