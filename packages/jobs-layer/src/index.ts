@@ -39,4 +39,16 @@ export {
 } from './job-store.js';
 export { Queue, type JobEvent, type JobEventName, type JobInfo, type QueueOptions } from './queue.js';
 export { Worker, type Handler, type Job, type WorkerOptions } from './worker.js';
+export {
+  schedule,
+  unschedule,
+  listSchedules,
+  fireDueSchedules,
+  nextScheduleAt,
+  SCHEDULE_TIMEZONE_DEFAULT,
+  type FireDueSchedulesOptions,
+  type ScheduleSpec,
+  type ScheduleRecord,
+  type ScheduledEnqueueOptions,
+} from './schedule.js';
 export * as limits from './limits.js';

@@ -17,6 +17,7 @@
  * | `(7, queue, state)`                          | int64 LE count   | (atomic add)                 |
  * | `(8, queue)`                                 | int64 LE counter | bumped when work appears     |
  * | `(9, queue, runAt, id)`                      | empty            | ready (oldest first)         |
+ * | `(10, queue, scheduleName)`                  | the schedule     | while scheduled (schedule.ts) |
  *
  * Fairness follows Apple's QuiCK: each group (a tenant) has its own ready queue, ordered by
  * priority then due time; the group pointers `(2, ...)` are the top-level queue. A claim reads the

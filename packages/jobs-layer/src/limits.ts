@@ -24,3 +24,9 @@ export const ENQUEUE_BATCH_MAX = 10_000;
 export const ERROR_MESSAGE_BYTES_MAX = 2_000;
 /** Longest queue name, group, or unique key. */
 export const NAME_LENGTH_MAX = 256;
+/** Most schedules one queue may have (firing them scans them all). */
+export const SCHEDULES_PER_QUEUE_MAX = 1_000;
+/** Schedules one `fireDueSchedules` call fires when it is given no `limit`. */
+export const SCHEDULE_FIRE_BATCH_DEFAULT = 64;
+/** Longest schedule name: the unique key `cron:<name>:<fireAt>` of its jobs must fit in {@link NAME_LENGTH_MAX}. */
+export const SCHEDULE_NAME_LENGTH_MAX = NAME_LENGTH_MAX - 32;

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobStore } from './job-store.js';
 import { Queue, type JobEvent, type JobEventName } from './queue.js';
+import { schedule } from './schedule.js';
 import type { Worker } from './worker.js';
 
 const databases: Database[] = [];
@@ -219,6 +220,18 @@ describe('Worker', () => {
     const completed = events(queue, 'completed', 1);
     work(async () => {});
     expect((await completed)[0]).toMatchObject({ id, attempt: 1 });
+  });
+
+  it('fires a cron schedule once per fire time while several workers run', async () => {
+    const { db, queue, work } = await setup();
+    await db.transact((tx) => schedule(tx, queue, { name: 'every-second', cron: '* * * * * *', payload: { n: 1 } }));
+    const completed = events(queue, 'completed', 3);
+    for (let i = 0; i < 3; i++) work(async () => {}, { pollMs: 50 });
+    const ids = (await completed).map((event) => event.id);
+    const jobs = await db.transact((tx) => Promise.all(ids.map((id) => queue.get(tx, id))));
+    const fireTimes = jobs.map((job) => job!.runAt);
+    expect(new Set(fireTimes).size).toBe(3);
+    for (const time of fireTimes) expect(time % 1_000).toBe(0);
   });
 
   it('refuses bad worker options by name', async () => {

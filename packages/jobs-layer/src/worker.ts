@@ -8,8 +8,10 @@
  *    (the store refuses any other), so a worker whose lease was lost can never complete the job.
  * 3. Once the lease is known lost (heartbeat refused, job cancelled, timeout recorded, worker
  *    stopping), the handler's signal is aborted.
- * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job
- *    or lease expiry and by `pollMs`; it never spins.
+ * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job,
+ *    lease expiry or schedule fire time and by `pollMs`; it never spins.
+ * 5. Maintenance (due delayed jobs made ready, expired leases reclaimed, due schedules fired) runs
+ *    at most every `pollMs`, and after every timed wake.
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,7 @@ import { JobsError } from './errors.js';
 import type { JobRecord } from './job-store.js';
 import { CLAIM_BATCH_MAX, CONCURRENCY_MAX, IDLE_POLL_MS_DEFAULT, LEASE_MS_DEFAULT, LEASE_MS_MIN } from './limits.js';
 import type { Queue } from './queue.js';
+import { fireDueSchedules, nextScheduleAt } from './schedule.js';
 
 /** Options of a {@link Worker}. */
 export interface WorkerOptions {
@@ -171,6 +174,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
         if (store.clock.now() - this.#lastMaintenance >= this.#pollMs) {
           this.#lastMaintenance = store.clock.now();
           await db.transact((tx) => store.maintain(tx, this.queue.name));
+          await db.transact((tx) => fireDueSchedules(tx, this.queue));
         }
         const claimed = await db.transact((tx) =>
           store.claim(tx, this.queue.name, { count: Math.min(free, CLAIM_BATCH_MAX), worker: this.workerId, leaseMs: this.#leaseMs }),
@@ -194,10 +198,10 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   // slot or stop(), bounded by pollMs (invariant 4). Maintenance runs after a timed wake.
   async #idle(): Promise<void> {
     const store = this.queue.store;
-    const { watch, wakeAt } = await store.db.transact(async (tx) => ({
-      wakeAt: await store.nextWakeAt(tx, this.queue.name),
-      watch: tx.watch(store.signalKey(this.queue.name)),
-    }));
+    const { watch, wakeAt } = await store.db.transact(async (tx) => {
+      const times = [await store.nextWakeAt(tx, this.queue.name), await nextScheduleAt(tx, this.queue)].filter((t): t is number => t !== null);
+      return { wakeAt: times.length === 0 ? null : Math.min(...times), watch: tx.watch(store.signalKey(this.queue.name)) };
+    });
     const waitMs = Math.max(0, Math.min(this.#pollMs, wakeAt === null ? Infinity : wakeAt - store.clock.now() + 1));
     let signalled = false;
     watch.changed.then(
