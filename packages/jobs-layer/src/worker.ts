@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { isStrataError, type Transaction } from '@strata/core';
+import { isStrataError, type Transaction, type Watch } from '@strata/core';
 import type { z } from 'zod';
 import { JobsError } from './errors.js';
 import type { JobRecord } from './job-store.js';
@@ -176,16 +176,20 @@ export class Worker<S extends z.ZodType = z.ZodType> {
           await db.transact((tx) => store.maintain(tx, this.queue.name));
           await db.transact((tx) => fireDueSchedules(tx, this.queue));
         }
-        const claimed = await db.transact((tx) =>
-          store.claim(tx, this.queue.name, { count: Math.min(free, CLAIM_BATCH_MAX), worker: this.workerId, leaseMs: this.#leaseMs }),
-        );
+        const { claimed, idle } = await db.transact(async (tx) => {
+          const jobs = await store.claim(tx, this.queue.name, { count: Math.min(free, CLAIM_BATCH_MAX), worker: this.workerId, leaseMs: this.#leaseMs });
+          // Nothing to claim: watch the signal key from this same snapshot, so that work enqueued
+          // after it wakes the worker, however soon.
+          return { claimed: jobs, idle: jobs.length === 0 ? await this.#prepareIdle(tx) : null };
+        });
         if (this.#stopping) {
+          idle?.watch.cancel();
           // Claimed while stop() began: give them straight back.
           for (const record of claimed) await db.transact((tx) => store.release(tx, record.id, record.token)).catch(() => {});
           break;
         }
         for (const record of claimed) this.#start(record);
-        if (claimed.length === 0) await this.#idle();
+        if (idle !== null) await this.#idle(idle);
       } catch (error) {
         if (isCode(error, 'database_closed')) break;
         this.#onError(error);
@@ -194,14 +198,18 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     }
   }
 
-  // Waits for the queue's signal key to change, for the next due job or lease expiry, for a free
-  // slot or stop(), bounded by pollMs (invariant 4). Maintenance runs after a timed wake.
-  async #idle(): Promise<void> {
+  // What an idle wait needs, read in the claim transaction that found nothing: the next time
+  // something becomes due (a delayed job, a lease expiry, a schedule) and a watch of the signal key.
+  async #prepareIdle(tx: Transaction): Promise<{ watch: Watch; wakeAt: number | null }> {
     const store = this.queue.store;
-    const { watch, wakeAt } = await store.db.transact(async (tx) => {
-      const times = [await store.nextWakeAt(tx, this.queue.name), await nextScheduleAt(tx, this.queue)].filter((t): t is number => t !== null);
-      return { wakeAt: times.length === 0 ? null : Math.min(...times), watch: tx.watch(store.signalKey(this.queue.name)) };
-    });
+    const times = [await store.nextWakeAt(tx, this.queue.name), await nextScheduleAt(tx, this.queue)].filter((t): t is number => t !== null);
+    return { wakeAt: times.length === 0 ? null : Math.min(...times), watch: tx.watch(store.signalKey(this.queue.name)) };
+  }
+
+  // Waits for the queue's signal key to change, for the next due job, lease expiry or schedule, for
+  // a free slot or stop(), bounded by pollMs (invariant 4). Maintenance runs after a timed wake.
+  async #idle({ watch, wakeAt }: { watch: Watch; wakeAt: number | null }): Promise<void> {
+    const store = this.queue.store;
     const waitMs = Math.max(0, Math.min(this.#pollMs, wakeAt === null ? Infinity : wakeAt - store.clock.now() + 1));
     let signalled = false;
     watch.changed.then(
