@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBasics } from './basics/basics.js';
+import { runJobs } from './jobs/jobs.js';
 import { runRecords } from './records/records.js';
 import { runTuples } from './tuples/tuples.js';
 
@@ -46,6 +47,13 @@ const sections: Section[] = [
     directory: 'records',
     run: async ({ dataDir, log }) => {
       await runRecords({ path: dataDir, log });
+    },
+  },
+  {
+    title: 'Jobs: lease-based queues',
+    directory: 'jobs',
+    run: async ({ dataDir, log }) => {
+      await runJobs({ path: dataDir, log });
     },
   },
 ];
