@@ -6,6 +6,7 @@ import { open, seededRandom, type Database } from '@strata/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { JobStore, type JobClock } from './job-store.js';
+import { CLAIM_HINT_MS } from './limits.js';
 import { Queue } from './queue.js';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -165,6 +166,23 @@ describe('JobStore', () => {
     await db.transact((tx) => store.maintain(tx, 'work'));
     expect(await order()).toEqual([4]);
     expect(await order()).toEqual([3]);
+  });
+
+  it('claims a job another process made ready ahead of its last claim within CLAIM_HINT_MS', async () => {
+    const { db, clock, queue, claim } = await setup();
+    // Another process's store on the same database (its own claim hints), sharing the clock.
+    const other = new Queue(await JobStore.open(db, { path: ['jobs'], clock }), 'work', { payload: z.object({ n: z.number().int() }) });
+    await db.transact((tx) => queue.enqueueMany(tx, [1, 2, 3].map((n) => ({ payload: { n }, options: { priority: 4 - n } }))));
+    expect((await claim())[0]!.payload).toEqual({ n: 1 });
+    await db.transact((tx) => other.enqueue(tx, { n: 9 }, { priority: 5 }));
+    // This process starts after its last claim for a while: the higher priority waits...
+    expect((await claim())[0]!.payload).toEqual({ n: 2 });
+    clock.time += CLAIM_HINT_MS;
+    // ...but no longer than CLAIM_HINT_MS.
+    expect((await claim())[0]!.payload).toEqual({ n: 9 });
+    // A job this process makes ready ahead of its hint is seen at once.
+    await db.transact((tx) => queue.enqueue(tx, { n: 8 }, { priority: 7 }));
+    expect((await claim())[0]!.payload).toEqual({ n: 8 });
   });
 
   it('serves a small group while another floods the queue (QuiCK fairness), counting claims', async () => {

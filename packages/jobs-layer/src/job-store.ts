@@ -41,7 +41,7 @@ import type { Database, Transaction } from '@strata/core';
 import { Packr } from 'msgpackr';
 import { backoffDelayMs, checkBackoff, type Backoff } from './backoff.js';
 import { JobsError } from './errors.js';
-import { CLAIM_GROUPS_SCANNED_MAX, ERROR_MESSAGE_BYTES_MAX, MAINTENANCE_BATCH_MAX, NAME_LENGTH_MAX } from './limits.js';
+import { CLAIM_GROUPS_SCANNED_MAX, CLAIM_HINT_MS, ERROR_MESSAGE_BYTES_MAX, MAINTENANCE_BATCH_MAX, NAME_LENGTH_MAX } from './limits.js';
 
 const JOB = 0;
 const READY = 1;
@@ -173,6 +173,8 @@ export class JobStore {
   readonly subspace: Subspace;
   /** The clock jobs are timed by. */
   readonly clock: JobClock;
+  // Where this process's last claim from each group's ready queue left off (see claim).
+  readonly #hints = new Map<string, { key: Uint8Array; at: number }>();
 
   private constructor(db: Database, subspace: Subspace, clock: JobClock) {
     this.db = db;
@@ -230,7 +232,12 @@ export class JobStore {
     job.leaseDeadline = null;
     job.worker = null;
     if (state === 'ready') {
-      tx.set(this.#readyKey(job), EMPTY);
+      const readyKey = this.#readyKey(job);
+      tx.set(readyKey, EMPTY);
+      // A ready entry ahead of where this process's claims start would wait for the next full scan.
+      const hintKey = `${job.queue}\u0000${job.group}`;
+      const hint = this.#hints.get(hintKey);
+      if (hint !== undefined && Buffer.compare(readyKey, hint.key) < 0) this.#hints.delete(hintKey);
       tx.set(this.#key([ACTIVE, job.queue, job.group]), EMPTY);
       tx.set(this.#key([WAITING, job.queue, job.runAt, job.id]), EMPTY);
       this.#signal(tx, job.queue);
@@ -334,6 +341,15 @@ export class JobStore {
    * Claims up to `count` ready jobs of `queue` for `worker`, each with a lease of `leaseMs` and a
    * new fencing token. Groups are picked at random among those with ready jobs, and within a group
    * among the first ready jobs, so concurrent claimers rarely pick the same job.
+   *
+   * @remarks
+   * A claimed job's ready entry stays in the storage server's five-second window as a cleared key,
+   * and a range read walks past every one of them: scanning a busy group from its start would cost
+   * more with every job claimed. So each process remembers where its last claim from a group left
+   * off and starts there, going back to the start of the group every {@link CLAIM_HINT_MS}, and at
+   * once when this process itself makes a job ready ahead of that point. A job another process
+   * makes ready ahead of it (a higher priority, a delayed job coming due) is therefore claimed by
+   * this process within that time, not necessarily first.
    */
   async claim(tx: Transaction, queue: string, options: { count: number; worker: string; leaseMs: number }): Promise<JobRecord[]> {
     const { count, worker, leaseMs } = options;
@@ -349,7 +365,17 @@ export class JobStore {
       if (claimed.length >= count) break;
       const want = Math.min(share, count - claimed.length);
       const range = bounds(this.subspace.range([READY, queue, group]));
-      const heads = await tx.getRangeAll(...range, { snapshot: true, limit: want * 2 });
+      const hintKey = `${queue}\u0000${group}`;
+      const hint = this.#hints.get(hintKey);
+      // (A ready entry written ahead of the hint by this process drops the hint; see #enter.)
+      let heads;
+      if (hint !== undefined && now - hint.at < CLAIM_HINT_MS) {
+        heads = await tx.getRangeAll(hint.key, range[1], { snapshot: true, limit: want * 2 });
+        if (heads.length === 0) continue;
+      } else {
+        heads = await tx.getRangeAll(...range, { snapshot: true, limit: want * 2 });
+        this.#hints.set(hintKey, { key: heads[0]?.key ?? range[0], at: now });
+      }
       if (heads.length === 0) {
         // The pointer is stale: drop it, but only with the group's range read for conflicts, so an
         // enqueue into the group racing this transaction makes one of the two retry (invariant 4).
@@ -358,7 +384,11 @@ export class JobStore {
         continue;
       }
       const entries = heads.map((row) => this.subspace.unpack(row.key) as TupleItem[]);
-      for (const entry of pickByPriority(entries, want, random)) {
+      const picked = pickByPriority(entries, want, random);
+      // The next claim starts at the first entry this one leaves, past the ones it takes.
+      const left = heads.find((_, i) => !picked.includes(entries[i]!));
+      this.#hints.get(hintKey)!.key = left?.key ?? keyAfter(heads.at(-1)!.key);
+      for (const entry of picked) {
         const id = entry.at(-1) as string;
         const job = await this.get(tx, id);
         // The snapshot read and this read see the same version, so the index entry is the job's.
@@ -600,6 +630,12 @@ function int64(value: number): Uint8Array {
   const bytes = Buffer.alloc(8);
   bytes.writeBigInt64LE(BigInt(value));
   return bytes;
+}
+
+function keyAfter(key: Uint8Array): Uint8Array {
+  const after = new Uint8Array(key.length + 1);
+  after.set(key);
+  return after;
 }
 
 function bounds(range: { begin: Uint8Array; end: Uint8Array }): [Uint8Array, Uint8Array] {

@@ -12,6 +12,8 @@ export const MAX_ATTEMPTS_DEFAULT = 3;
 export const CLAIM_BATCH_MAX = 64;
 /** Most groups with ready jobs a claim looks at; it picks among them at random. */
 export const CLAIM_GROUPS_SCANNED_MAX = 256;
+/** Longest a claim starts from where the process's previous claim of a group left off, before it scans the group from its start again. */
+export const CLAIM_HINT_MS = 250;
 /** Most delayed jobs made ready, or expired leases reclaimed, by one maintenance transaction. */
 export const MAINTENANCE_BATCH_MAX = 256;
 /** Longest an idle worker waits for the queue's signal before it looks again (the bounded poll). */
