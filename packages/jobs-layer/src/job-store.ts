@@ -30,7 +30,8 @@
  * 2. The fencing token of a job grows by one with every claim; a heartbeat, completion or failure
  *    commits only if the job is still running under the caller's token (it reads the job with a
  *    conflict range, so a concurrent reclaim or cancel makes one of the two fail).
- * 3. Counts change in the same transaction as the state they count.
+ * 3. Counts change in the same transaction as the state they count (one atomic add per count and
+ *    transaction, written when it commits).
  * 4. A group pointer is removed only by a transaction that read the group's ready range with a
  *    conflict range and found it empty.
  */
@@ -175,6 +176,7 @@ export class JobStore {
   readonly clock: JobClock;
   // Where this process's last claim from each group's ready queue left off (see claim).
   readonly #hints = new Map<string, { key: Uint8Array; at: number }>();
+  readonly #sharedWrites = new WeakMap<Transaction, SharedWrites>();
 
   private constructor(db: Database, subspace: Subspace, clock: JobClock) {
     this.db = db;
@@ -205,11 +207,39 @@ export class JobStore {
   }
 
   #signal(tx: Transaction, queue: string): void {
-    tx.add(this.signalKey(queue), ONE);
+    this.#shared(tx).adds.set(`s${queue}`, { key: this.signalKey(queue), delta: 1 });
   }
 
   #count(tx: Transaction, queue: string, state: JobState, delta: number): void {
-    tx.add(this.#key([COUNT, queue, state]), delta === 1 ? ONE : delta === -1 ? MINUS_ONE : int64(delta));
+    const adds = this.#shared(tx).adds;
+    const name = `c${queue}\u0000${state}`;
+    const entry = adds.get(name);
+    if (entry === undefined) adds.set(name, { key: this.#key([COUNT, queue, state]), delta });
+    else entry.delta += delta;
+  }
+
+  #activate(tx: Transaction, queue: string, group: string): void {
+    const active = this.#shared(tx).active;
+    const name = `${queue}\u0000${group}`;
+    if (!active.has(name)) active.set(name, this.#key([ACTIVE, queue, group]));
+  }
+
+  // The writes a transaction's jobs share (counts, the signal, group pointers): gathered while it
+  // runs and written once when it commits, instead of once per job (invariant 3 still holds: they
+  // commit with the transaction). Counts read in the same transaction do not see them.
+  #shared(tx: Transaction): SharedWrites {
+    let shared = this.#sharedWrites.get(tx);
+    if (shared === undefined) {
+      const created: SharedWrites = { adds: new Map(), active: new Map() };
+      shared = created;
+      this.#sharedWrites.set(tx, created);
+      tx.onCommit(() => {
+        this.#sharedWrites.delete(tx);
+        for (const key of created.active.values()) tx.set(key, EMPTY);
+        for (const { key, delta } of created.adds.values()) if (delta !== 0) tx.add(key, int64(delta));
+      });
+    }
+    return shared;
   }
 
   // --- the job record ----------------------------------------------------------------------------
@@ -238,7 +268,7 @@ export class JobStore {
       const hintKey = `${job.queue}\u0000${job.group}`;
       const hint = this.#hints.get(hintKey);
       if (hint !== undefined && Buffer.compare(readyKey, hint.key) < 0) this.#hints.delete(hintKey);
-      tx.set(this.#key([ACTIVE, job.queue, job.group]), EMPTY);
+      this.#activate(tx, job.queue, job.group);
       tx.set(this.#key([WAITING, job.queue, job.runAt, job.id]), EMPTY);
       this.#signal(tx, job.queue);
     } else if (state === 'delayed') {
@@ -595,7 +625,10 @@ export class JobStore {
 
   // --- observability -------------------------------------------------------------------------------
 
-  /** The number of `queue`'s jobs in each state (read without conflicts). */
+  /**
+   * The number of `queue`'s jobs in each state (read without conflicts), as of the transaction's
+   * read version: changes the same transaction made are not counted until it commits.
+   */
   async counts(tx: Transaction, queue: string): Promise<JobCounts> {
     const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as JobCounts;
     for (const row of await tx.getRangeAll(...bounds(this.subspace.range([COUNT, queue])), { snapshot: true })) {
@@ -623,8 +656,11 @@ export class JobStore {
   }
 }
 
-const ONE = int64(1);
-const MINUS_ONE = int64(-1);
+/** The writes the jobs of one transaction share, by name. */
+interface SharedWrites {
+  adds: Map<string, { key: Uint8Array; delta: number }>;
+  active: Map<string, Uint8Array>;
+}
 
 function int64(value: number): Uint8Array {
   const bytes = Buffer.alloc(8);

@@ -18,6 +18,8 @@ export const CLAIM_HINT_MS = 250;
 export const MAINTENANCE_BATCH_MAX = 256;
 /** Longest an idle worker waits for the queue's signal before it looks again (the bounded poll). */
 export const IDLE_POLL_MS_DEFAULT = 1_000;
+/** Most completions a worker commits in one transaction. */
+export const COMPLETION_BATCH_MAX = 64;
 /** Most jobs a worker runs at once. */
 export const CONCURRENCY_MAX = 1_024;
 /** Most jobs one enqueueMany call writes (one transaction's worth). */

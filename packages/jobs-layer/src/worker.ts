@@ -11,7 +11,10 @@
  * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job,
  *    lease expiry or schedule fire time and by `pollMs`; it never spins.
  * 5. Maintenance (due delayed jobs made ready, expired leases reclaimed, due schedules fired) runs
- *    at most every `pollMs`, and after every timed wake.
+ *    at most every `pollMs`, and after an idle wait that ran out.
+ * 6. Completions that arrive together share one transaction (each job's writes with it); when it
+ *    fails, each completes in a transaction of its own, so a job's outcome never depends on
+ *    another's.
  */
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -19,7 +22,7 @@ import { isStrataError, type Transaction, type Watch } from '@strata/core';
 import type { z } from 'zod';
 import { JobsError } from './errors.js';
 import type { JobRecord } from './job-store.js';
-import { CLAIM_BATCH_MAX, CONCURRENCY_MAX, IDLE_POLL_MS_DEFAULT, LEASE_MS_DEFAULT, LEASE_MS_MIN } from './limits.js';
+import { CLAIM_BATCH_MAX, COMPLETION_BATCH_MAX, CONCURRENCY_MAX, IDLE_POLL_MS_DEFAULT, LEASE_MS_DEFAULT, LEASE_MS_MIN } from './limits.js';
 import type { Queue } from './queue.js';
 import { fireDueSchedules, nextScheduleAt } from './schedule.js';
 
@@ -64,6 +67,14 @@ export interface Job<P> {
 /** Runs one job; throwing fails the attempt (it is retried after its backoff, or goes to the dead letters). */
 export type Handler<P> = (job: Job<P>) => unknown;
 
+/** A completion waiting for its transaction. */
+interface Completion {
+  running: Running;
+  writes: ((tx: Transaction) => unknown) | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 interface Running {
   record: JobRecord;
   controller: AbortController;
@@ -96,6 +107,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   readonly #pollMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #running = new Map<string, Running>();
+  #completions: Completion[] = [];
   #stopping = false;
   #wake: (() => void) | null = null;
   #lastMaintenance = -Infinity;
@@ -211,29 +223,27 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   async #idle({ watch, wakeAt }: { watch: Watch; wakeAt: number | null }): Promise<void> {
     const store = this.queue.store;
     const waitMs = Math.max(0, Math.min(this.#pollMs, wakeAt === null ? Infinity : wakeAt - store.clock.now() + 1));
-    let signalled = false;
     watch.changed.then(
-      () => {
-        signalled = true;
-        this.#wake?.();
-      },
+      () => this.#wake?.(),
       () => {},
     );
-    await this.#sleep(waitMs);
+    const expired = await this.#sleep(waitMs);
     watch.cancel();
-    if (!signalled) this.#lastMaintenance = -Infinity;
+    // Woken by time, something may be due (a delayed job, a lease, a schedule): maintain at once.
+    if (expired) this.#lastMaintenance = -Infinity;
   }
 
-  // Sleeps up to `ms`, or until woken (a slot freed, work signalled, stop).
-  #sleep(ms: number): Promise<void> {
+  // Sleeps up to `ms`, or until woken (a slot freed, work signalled, stop); true when the time ran out.
+  #sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = ms === Infinity ? null : setTimeout(() => finish(), ms);
-      const finish = (): void => {
+      const timer = ms === Infinity ? null : setTimeout(() => finish(true), ms);
+      const finish = (expired: boolean): void => {
         if (timer !== null) clearTimeout(timer);
-        if (this.#wake === finish) this.#wake = null;
-        resolve();
+        if (this.#wake === wake) this.#wake = null;
+        resolve(expired);
       };
-      this.#wake = finish;
+      const wake = (): void => finish(false);
+      this.#wake = wake;
     });
   }
 
@@ -283,22 +293,59 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     }
   }
 
-  async #complete(running: Running, writes?: (tx: Transaction) => unknown): Promise<void> {
-    if (running.settled) throw new JobsError('invalid_state', `job ${running.record.id} was already completed, failed or given back by this worker`);
+  #complete(running: Running, writes?: (tx: Transaction) => unknown): Promise<void> {
+    if (running.settled) return Promise.reject(new JobsError('invalid_state', `job ${running.record.id} was already completed, failed or given back by this worker`));
     running.settled = true;
-    const { record } = running;
-    try {
-      await this.queue.store.db.transact(async (tx) => {
-        await this.queue.store.complete(tx, record.id, record.token);
-        if (writes !== undefined) await writes(tx);
-      });
-    } catch (error) {
-      if (isCode(error, 'lease_lost')) this.#lose(running, error);
-      else running.settled = false; // the handler's error path records a failure
-      throw error;
-    }
-    this.queue.emit('completed', { id: record.id, queue: record.queue, attempt: record.attempts });
+    return new Promise((resolve, reject) => {
+      this.#completions.push({ running, writes, resolve, reject });
+      if (this.#completions.length === 1) setImmediate(() => void this.#completeBatch());
+    });
   }
+
+  // Completions that arrive together commit in one transaction (invariant 6); when that
+  // transaction fails, each completes on its own, so one job's failure is its own.
+  async #completeBatch(): Promise<void> {
+    const batch = this.#completions.splice(0, this.#completions.length);
+    for (let first = 0; first < batch.length; first += COMPLETION_BATCH_MAX) {
+      const part = batch.slice(first, first + COMPLETION_BATCH_MAX);
+      if (part.length > 1) {
+        try {
+          await this.queue.store.db.transact(async (tx) => {
+            for (const item of part) await this.#completeIn(tx, item.running, item.writes);
+          });
+          for (const item of part) this.#completed(item);
+          continue;
+        } catch {
+          // One of them failed: find out which by completing each alone.
+        }
+      }
+      await Promise.all(part.map((item) => this.#completeAlone(item)));
+    }
+  }
+
+  async #completeIn(tx: Transaction, running: Running, writes: ((tx: Transaction) => unknown) | undefined): Promise<void> {
+    await this.queue.store.complete(tx, running.record.id, running.record.token);
+    if (writes !== undefined) await writes(tx);
+  }
+
+  async #completeAlone(item: Completion): Promise<void> {
+    try {
+      await this.queue.store.db.transact((tx) => this.#completeIn(tx, item.running, item.writes));
+    } catch (error) {
+      if (isCode(error, 'lease_lost')) this.#lose(item.running, error);
+      else item.running.settled = false; // the handler's error path records a failure
+      item.reject(error);
+      return;
+    }
+    this.#completed(item);
+  }
+
+  #completed(item: Completion): void {
+    const { record } = item.running;
+    this.queue.emit('completed', { id: record.id, queue: record.queue, attempt: record.attempts });
+    item.resolve();
+  }
+
 
   async #fail(running: Running, error: unknown, final: boolean): Promise<void> {
     running.settled = true;
