@@ -609,18 +609,18 @@ export class JobStore {
   }
 
   /**
-   * When the next delayed job of `queue` is due or the next lease expires, whichever is first
-   * (milliseconds since the epoch), or null when neither exists. Read without conflicts.
+   * When the next delayed job of `queue` is due (milliseconds since the epoch), or null when none
+   * is delayed. Read without conflicts.
+   *
+   * @remarks
+   * Lease expiries are left out on purpose: the leased range's head is mostly the cleared entries
+   * of jobs completed within the last five seconds, which a read walks past, and an idle worker
+   * would pay that on every wait. Expired leases are reclaimed by the maintenance every worker
+   * runs at least every `pollMs`.
    */
   async nextWakeAt(tx: Transaction, queue: string): Promise<number | null> {
-    let next: number | null = null;
-    for (const space of [DELAYED, LEASED]) {
-      const [first] = await tx.getRangeAll(...bounds(this.subspace.range([space, queue])), { snapshot: true, limit: 1 });
-      if (first === undefined) continue;
-      const at = (this.subspace.unpack(first.key) as TupleItem[])[2] as number;
-      next = next === null ? at : Math.min(next, at);
-    }
-    return next;
+    const [first] = await tx.getRangeAll(...bounds(this.subspace.range([DELAYED, queue])), { snapshot: true, limit: 1 });
+    return first === undefined ? null : ((this.subspace.unpack(first.key) as TupleItem[])[2] as number);
   }
 
   // --- observability -------------------------------------------------------------------------------

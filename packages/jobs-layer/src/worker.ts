@@ -8,8 +8,9 @@
  *    (the store refuses any other), so a worker whose lease was lost can never complete the job.
  * 3. Once the lease is known lost (heartbeat refused, job cancelled, timeout recorded, worker
  *    stopping), the handler's signal is aborted.
- * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job,
- *    lease expiry or schedule fire time and by `pollMs`; it never spins.
+ * 4. An idle worker waits on the queue's signal key (a watch), bounded by the next due delayed job
+ *    or schedule fire time and by `pollMs` (expired leases wait for the next maintenance); it
+ *    never spins.
  * 5. Maintenance (due delayed jobs made ready, expired leases reclaimed, due schedules fired) runs
  *    at most every `pollMs`, and after an idle wait that ran out.
  * 6. Completions that arrive together share one transaction (each job's writes with it); when it
@@ -211,15 +212,15 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   }
 
   // What an idle wait needs, read in the claim transaction that found nothing: the next time
-  // something becomes due (a delayed job, a lease expiry, a schedule) and a watch of the signal key.
+  // something becomes due (a delayed job, a schedule) and a watch of the signal key.
   async #prepareIdle(tx: Transaction): Promise<{ watch: Watch; wakeAt: number | null }> {
     const store = this.queue.store;
     const times = [await store.nextWakeAt(tx, this.queue.name), await nextScheduleAt(tx, this.queue)].filter((t): t is number => t !== null);
     return { wakeAt: times.length === 0 ? null : Math.min(...times), watch: tx.watch(store.signalKey(this.queue.name)) };
   }
 
-  // Waits for the queue's signal key to change, for the next due job, lease expiry or schedule, for
-  // a free slot or stop(), bounded by pollMs (invariant 4). Maintenance runs after a timed wake.
+  // Waits for the queue's signal key to change, for the next due job or schedule, for a free slot
+  // or stop(), bounded by pollMs (invariant 4). Maintenance runs after a wait that ran out.
   async #idle({ watch, wakeAt }: { watch: Watch; wakeAt: number | null }): Promise<void> {
     const store = this.queue.store;
     const waitMs = Math.max(0, Math.min(this.#pollMs, wakeAt === null ? Infinity : wakeAt - store.clock.now() + 1));
