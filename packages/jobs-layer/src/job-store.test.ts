@@ -2,26 +2,16 @@
 // caller's commit, claims with growing fencing tokens, completion that commits with the handler's
 // writes or not at all, refusal of a stale lease, backoff and dead letters, unique keys, delays,
 // priorities, fair claiming across groups, cancel, retry, redrive, and the counts.
-import { open, seededRandom, type Database } from '@strata/core';
+import { open, type Database } from '@strata/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { JobStore, type JobClock } from './job-store.js';
+import { ManualClock } from '../test/manual-clock.js';
+import { JobStore } from './job-store.js';
 import { CLAIM_HINT_MS } from './limits.js';
 import { Queue } from './queue.js';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
-/** A clock the test moves by hand. */
-class ManualClock implements JobClock {
-  time = 1_700_000_000_000;
-  readonly random: () => number;
-  constructor(seed = SEED) {
-    this.random = seededRandom(seed);
-  }
-  now(): number {
-    return this.time;
-  }
-}
 
 const databases: Database[] = [];
 afterEach(async () => {
@@ -31,7 +21,7 @@ afterEach(async () => {
 async function setup(options: { maxAttempts?: number } = {}) {
   const db = await open();
   databases.push(db);
-  const clock = new ManualClock();
+  const clock = new ManualClock({ seed: SEED, time: 1_700_000_000_000 });
   const store = await JobStore.open(db, { path: ['jobs'], clock });
   const queue = new Queue(store, 'work', {
     payload: z.object({ n: z.number().int() }),

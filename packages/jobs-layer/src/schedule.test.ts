@@ -6,7 +6,8 @@
 import { open, seededRandom, type Database } from '@strata/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { JobStore, type JobClock, type JobRecord } from './job-store.js';
+import { ManualClock } from '../test/manual-clock.js';
+import { JobStore, type JobRecord } from './job-store.js';
 import { Queue } from './queue.js';
 import { fireDueSchedules, listSchedules, nextScheduleAt, schedule, unschedule, SCHEDULE_KEY_SPACE } from './schedule.js';
 
@@ -16,17 +17,6 @@ const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
-/** A clock the test moves by hand. */
-class ManualClock implements JobClock {
-  time = Date.UTC(2024, 0, 1, 12, 0, 0, 0);
-  readonly random: () => number;
-  constructor(seed = SEED) {
-    this.random = seededRandom(seed);
-  }
-  now(): number {
-    return this.time;
-  }
-}
 
 const databases: Database[] = [];
 afterEach(async () => {
@@ -36,7 +26,7 @@ afterEach(async () => {
 async function setup() {
   const db = await open();
   databases.push(db);
-  const clock = new ManualClock();
+  const clock = new ManualClock({ seed: SEED, time: Date.UTC(2024, 0, 1, 12, 0, 0, 0) });
   const store = await JobStore.open(db, { path: ['jobs'], clock });
   const queue = new Queue(store, 'work', { payload: z.object({ n: z.number().int() }) });
   // `workers` concurrent transactions firing the queue's schedules, as that many workers would.
@@ -115,7 +105,7 @@ describe(`schedules (SEED=${SEED})`, () => {
     await db.transact((tx) => schedule(tx, queue, { name: 'hourly', cron: '0 * * * *', payload: { n: 1 } }));
     // Worker A's clock says 13:59:59 (the 13:00 fire is due), worker B's says 14:00:01 (14:00 is).
     clock.time = Date.UTC(2024, 0, 1, 13, 59, 59);
-    const clockB = new ManualClock();
+    const clockB = new ManualClock({ seed: SEED, time: Date.UTC(2024, 0, 1, 12, 0, 0, 0) });
     clockB.time = Date.UTC(2024, 0, 1, 14, 0, 1);
     const queueB = new Queue(await JobStore.open(db, { path: ['jobs'], clock: clockB }), 'work', { payload: z.object({ n: z.number().int() }) });
     const a = db.createTransaction();

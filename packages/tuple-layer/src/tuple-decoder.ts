@@ -29,22 +29,23 @@
  */
 import { TupleLayerError } from './errors.js';
 import { Double, Float32, TUPLE_NESTING_DEPTH_MAX, Uuid, Versionstamp, TRANSACTION_VERSION_BYTES, type TupleItem } from './tuple.js';
+import {
+  BYTES,
+  DOUBLE,
+  ESCAPE,
+  FALSE,
+  FLOAT,
+  INTEGER_ZERO,
+  NEGATIVE_ARBITRARY_INTEGER,
+  NESTED,
+  NULL,
+  POSITIVE_ARBITRARY_INTEGER,
+  STRING,
+  TRUE,
+  UUID,
+  VERSIONSTAMP,
+} from './tuple-type-codes.js';
 
-// Type codes of FoundationDB's tuple encoding (design/tuple.md in the FoundationDB repository).
-const NULL = 0x00;
-const BYTES = 0x01;
-const STRING = 0x02;
-const NESTED = 0x05;
-const NEGATIVE_ARBITRARY_INTEGER = 0x0b;
-const INTEGER_ZERO = 0x14;
-const POSITIVE_ARBITRARY_INTEGER = 0x1d;
-const FLOAT = 0x20;
-const DOUBLE = 0x21;
-const FALSE = 0x26;
-const TRUE = 0x27;
-const UUID = 0x30;
-const VERSIONSTAMP = 0x33;
-const ESCAPE = 0xff;
 
 /** Bytes of the magnitude an integer holds after a fixed-length type code (0x0c..0x1c). */
 const FIXED_INTEGER_BYTES_MAX = 8;

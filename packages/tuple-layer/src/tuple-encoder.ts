@@ -34,22 +34,23 @@ import { TupleLayerError } from './errors.js';
 // tuple-decoder.ts, it uses them only when called, never while it is being evaluated, which keeps
 // the cycle safe.
 import { Double, Float32, TRANSACTION_VERSION_BYTES, TUPLE_NESTING_DEPTH_MAX, Uuid, Versionstamp, type Tuple, type TupleItem } from './tuple.js';
+import {
+  BYTES,
+  DOUBLE,
+  ESCAPE,
+  FALSE,
+  FLOAT,
+  INTEGER_ZERO,
+  NEGATIVE_ARBITRARY_INTEGER,
+  NESTED,
+  NULL,
+  POSITIVE_ARBITRARY_INTEGER,
+  STRING,
+  TRUE,
+  UUID,
+  VERSIONSTAMP,
+} from './tuple-type-codes.js';
 
-// Type codes of FoundationDB's tuple encoding (design/tuple.md in the FoundationDB repository).
-const NULL = 0x00;
-const BYTES = 0x01;
-const STRING = 0x02;
-const NESTED = 0x05;
-const NEGATIVE_ARBITRARY_INTEGER = 0x0b;
-const INTEGER_ZERO = 0x14;
-const POSITIVE_ARBITRARY_INTEGER = 0x1d;
-const FLOAT = 0x20;
-const DOUBLE = 0x21;
-const FALSE = 0x26;
-const TRUE = 0x27;
-const UUID = 0x30;
-const VERSIONSTAMP = 0x33;
-const ESCAPE = 0xff;
 
 /** The most magnitude bytes an integer has in the arbitrary-length form (its length is one byte). */
 const INTEGER_MAGNITUDE_BYTES_MAX = 255;
