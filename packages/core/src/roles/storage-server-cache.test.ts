@@ -108,6 +108,24 @@ describe('the storage server cache of durable data', () => {
     await s.close();
   });
 
+  it('writes no delete for a key set and cleared within the window where the engine holds nothing', async () => {
+    const engine = new CountingEngine();
+    const s = new StorageServer({ runtime: nodeRuntime, engine, windowVersions: 1, cacheBytes: 1 << 20, durabilityIntervalMs: 60_000 });
+    s.apply({ version: 10, mutations: [set('a', 1), set('z', 2)] });
+    await s.makeDurable(10);
+    await s.getRange('a', '{', 10, 100, false); // the cache now covers a..z
+    s.apply({ version: 20, mutations: [set('m', 3), set('n', 4)] });
+    s.apply({ version: 30, mutations: [clear('m'), clear('a')] });
+    await s.makeDurable(30);
+    // 'm' came and went: nothing to write. 'a' was in the engine: its delete is written.
+    expect(engine.committed.map(([key, value]) => [key, value === null ? null : [...value]])).toEqual([
+      ['n', [4]],
+      ['a', null],
+    ]);
+    expect((await s.getRange('a', '{', 30, 100, false)).entries.map(([key]) => key)).toEqual(['n', 'z']);
+    await s.close();
+  });
+
   it('lets a point read of a key the committing flush does not write go ahead of the commit', async () => {
     const engine = new CountingEngine();
     const s = new StorageServer({ runtime: nodeRuntime, engine, windowVersions: 1, cacheBytes: 1 << 20, durabilityIntervalMs: 60_000 });
@@ -168,7 +186,11 @@ class CountingEngine implements StorageEngine {
     this.#held = null;
   }
 
+  /** The entries of the last commit. */
+  committed: [string, Uint8Array | null][] = [];
+
   async commit(entries: readonly [string, Uint8Array | null][], durableVersion: number): Promise<void> {
+    this.committed = [...entries];
     this.#started();
     if (this.#held !== null) await this.#held;
     return this.#inner.commit(entries, durableVersion);

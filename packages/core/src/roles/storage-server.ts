@@ -654,8 +654,15 @@ export class StorageServer {
     const writes: [KeyString, Uint8Array | null][] = [];
     for (const key of keys) {
       const lookup = this.#lookup(key, target, baseVersion);
-      if (lookup.kind === 'value') writes.push([key, lookup.value]);
-      else if (lookup.ops.length > 0) writes.push([key, applyOps(await this.#engine.get(key), lookup.ops)]);
+      if (lookup.kind === 'value') {
+        // A key written and cleared again inside the window (a queue's entries, typically) that the
+        // cache knows the engine does not hold: deleting it would only leave a tombstone behind.
+        if (lookup.value === null) {
+          const cached = this.#cache.get(key);
+          if (cached.covered && cached.value === null) continue;
+        }
+        writes.push([key, lookup.value]);
+      } else if (lookup.ops.length > 0) writes.push([key, applyOps(await this.#engine.get(key), lookup.ops)]);
     }
     let openGate!: () => void;
     this.#commitGate = new Promise((resolve) => (openGate = resolve));
