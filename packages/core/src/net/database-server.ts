@@ -137,6 +137,8 @@ function dispatch(host: TransactionHost, op: string, args: unknown[], watches: M
     case 'watch': {
       const watchId = args[0];
       if (!Number.isSafeInteger(watchId) || watches.has(watchId as number)) throw invalid('watch needs a new integer id');
+      // Registered before the storage server is asked, which may fire it at once.
+      watches.set(watchId as number, () => {});
       const cancel = host.watch(
         key(args[1], 'watch key'),
         version(args[2]),
@@ -149,7 +151,7 @@ function dispatch(host: TransactionHost, op: string, args: unknown[], watches: M
           send({ watch: watchId, error: toWireError(error) });
         },
       );
-      watches.set(watchId as number, cancel);
+      if (watches.has(watchId as number)) watches.set(watchId as number, cancel);
       return null;
     }
     case 'unwatch': {
