@@ -1,7 +1,9 @@
 /**
- * Shared machinery of the core benchmark (`core-bench.ts`): settings read from the environment,
- * scratch directories, key and value generation, closed-loop and fixed-count client runs, and the
- * JSON line each benchmark prints.
+ * Machinery of the core benchmark (`core-bench.ts`) that is particular to it: a choice setting,
+ * scratch directories under `BENCH_DIR`, key and value generation, closed-loop runs that number
+ * each client's operations, fixed-count runs, the shape of its JSON line, and one process per
+ * measurement. What every benchmark shares (settings, rounding, output, the machine's
+ * description) comes from `@strata/bench-support`.
  *
  * @remarks
  * Nothing here measures Strata itself; it only makes sure both sides of every comparison (Strata
@@ -12,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BenchSettingError } from '@strata/bench-support';
 import { seededRandom } from '../index.js';
 
 /** Size of every benchmark key, in bytes. */
@@ -20,61 +23,7 @@ export const KEY_BYTES = 16;
 export const VALUE_BYTES = 100;
 
 // ---------------------------------------------------------------------------------------------
-// Settings from the environment
-
-/** Thrown for an environment variable the benchmark cannot use; the message names the variable. */
-export class BenchSettingError extends Error {
-  override name = 'BenchSettingError';
-}
-
-/**
- * Reads a numeric environment variable.
- * @throws BenchSettingError when the value is not a number in `[min, max]` (or not an integer when one is required).
- */
-export function envNumber(name: string, fallback: number, options: { min: number; max?: number; integer?: boolean }): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  const max = options.max ?? Number.MAX_SAFE_INTEGER;
-  if (!Number.isFinite(value) || value < options.min || value > max || (options.integer === true && !Number.isInteger(value))) {
-    const kind = options.integer === true ? 'an integer' : 'a number';
-    throw new BenchSettingError(`${name} must be ${kind} between ${options.min} and ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
-
-/**
- * Reads a comma-separated list of positive integers (for example `BENCH_CLIENTS=1,16,128`).
- * @throws BenchSettingError when an element is not a positive integer.
- */
-export function envIntegerList(name: string, fallback: readonly number[]): number[] {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return [...fallback];
-  return raw.split(',').map((part) => {
-    const value = Number(part.trim());
-    if (!Number.isInteger(value) || value < 1) throw new BenchSettingError(`${name} must list positive integers separated by commas, got ${JSON.stringify(raw)}`);
-    return value;
-  });
-}
-
-/**
- * Reads a comma-separated list of names, each of which must be one of `allowed`.
- * @throws BenchSettingError when a name is not allowed.
- */
-export function envNameSet<T extends string>(name: string, allowed: readonly T[]): Set<T> {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return new Set(allowed);
-  const chosen = new Set<T>();
-  for (const part of raw.split(',')) {
-    const item = part.trim();
-    if (item === '') continue;
-    if (!(allowed as readonly string[]).includes(item)) {
-      throw new BenchSettingError(`${name} may list ${allowed.join(', ')}; ${JSON.stringify(item)} is not one of them`);
-    }
-    chosen.add(item as T);
-  }
-  return chosen;
-}
+// Settings from the environment (numbers and lists come from `@strata/bench-support`)
 
 /**
  * Reads an environment variable that must be one of `allowed`.
@@ -300,7 +249,11 @@ export function median(values: readonly number[]): number {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/** One benchmark result: a Strata figure next to its classic-level baseline from the same run. */
+/**
+ * One benchmark result: a Strata figure next to its classic-level baseline from the same run.
+ * `emit` from `@strata/bench-support` prints any object; the lines are built as this type so that
+ * every line carries the same fields.
+ */
 export interface BenchLine {
   bench: string;
   clients?: number;
@@ -319,36 +272,6 @@ export interface BenchLine {
   durationMs: number;
   machine: string;
   [extra: string]: unknown;
-}
-
-/** Rounds a rate for printing: whole numbers, since the noise is far larger than a fraction. */
-export function roundRate(value: number): number {
-  return Math.round(value);
-}
-
-/** Rounds a ratio to three decimals. */
-export function roundRatio(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}
-
-/** Prints one result as a JSON line on stdout; progress and information go to stderr. */
-export function emit(line: BenchLine): void {
-  process.stdout.write(JSON.stringify(line) + '\n');
-}
-
-/** Writes a progress message to stderr. */
-export function info(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`);
-}
-
-/** `os.cpus().length + " cpus"`, as every line reports it. */
-export function machine(): string {
-  return `${os.cpus().length} cpus`;
-}
-
-/** The one-minute load average, printed with each result because the figures depend on it. */
-export function loadAverage(): number {
-  return Math.round(os.loadavg()[0]! * 100) / 100;
 }
 
 /** Resolves after `ms` milliseconds. */

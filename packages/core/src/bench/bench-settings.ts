@@ -2,7 +2,8 @@
  * The core benchmark's settings, read from environment variables (listed in `core-bench.ts`).
  */
 import os from 'node:os';
-import { BenchSettingError, envChoice, envIntegerList, envNameSet, envNumber } from './bench-harness.js';
+import { BenchSettingError, envIntegerList, envNameList, envNumber } from '@strata/bench-support';
+import { envChoice } from './bench-harness.js';
 
 /** The benchmarks `BENCH_ONLY` can select. */
 export const BENCHMARKS = ['writes', 'bulk', 'reads', 'scans'] as const;
@@ -47,13 +48,12 @@ export interface BenchSettings {
  */
 export function readBenchSettings(): BenchSettings {
   const quick = process.env['QUICK'] === '1';
-  const only = envNameSet('BENCH_ONLY', BENCHMARKS);
   const settings: BenchSettings = {
     // Kept in the documented order whatever order BENCH_ONLY lists them in.
-    only: BENCHMARKS.filter((name) => only.has(name)),
+    only: envNameList('BENCH_ONLY', BENCHMARKS),
     seconds: envNumber('BENCH_SECONDS', quick ? 0.5 : 3, { min: 0.05, max: 3600 }),
     warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', quick ? 0.1 : 0.5, { min: 0, max: 600 }),
-    clients: envIntegerList('BENCH_CLIENTS', [1, 16, 128]),
+    clients: envIntegerList('BENCH_CLIENTS', [1, 16, 128], { min: 1 }),
     bulkKeys: envNumber('BENCH_BULK_KEYS', quick ? 20_000 : 200_000, { min: 1, max: 10_000_000, integer: true }),
     bulkTransactionKeys: envNumber('BENCH_BULK_TRANSACTION_KEYS', 1_000, { min: 1, max: 50_000, integer: true }),
     bulkConcurrency: envNumber('BENCH_BULK_CONCURRENCY', 1, { min: 1, max: 1_000, integer: true }),

