@@ -81,9 +81,9 @@ export class Database {
   #closed = false;
   #closing: Promise<void> | null = null;
   #failure: unknown = null;
-  /** What recovery found when this database was opened. */
+  /** What recovery found when this database was opened (for a connection, when the serving process opened it). */
   readonly recovery: RecoveryReport;
-  /** The data directory, or `null` for an in-memory database. */
+  /** The data directory, or `null` for an in-memory database and for one reached with `connect`. */
   readonly path: string | null;
 
   /** @internal Use {@link open} or `connect`. */
