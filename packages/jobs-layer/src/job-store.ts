@@ -42,7 +42,7 @@ import type { Database, Transaction } from '@strata/core';
 import { Packr } from 'msgpackr';
 import { backoffDelayMs, checkBackoff, type Backoff } from './backoff.js';
 import { JobsError } from './errors.js';
-import { CLAIM_GROUPS_SCANNED_MAX, CLAIM_HINT_MS, ERROR_MESSAGE_BYTES_MAX, MAINTENANCE_BATCH_MAX, NAME_LENGTH_MAX } from './limits.js';
+import { CLAIM_GROUPS_SCANNED_MAX, CLAIM_HINT_MS, CLAIM_HINTS_MAX, ERROR_MESSAGE_BYTES_MAX, MAINTENANCE_BATCH_MAX, NAME_LENGTH_MAX } from './limits.js';
 
 const JOB = 0;
 const READY = 1;
@@ -404,7 +404,7 @@ export class JobStore {
         if (heads.length === 0) continue;
       } else {
         heads = await tx.getRangeAll(...range, { snapshot: true, limit: want * 2 });
-        this.#hints.set(hintKey, { key: heads[0]?.key ?? range[0], at: now });
+        this.#remember(hintKey, { key: heads[0]?.key ?? range[0], at: now }, now);
       }
       if (heads.length === 0) {
         // The pointer is stale: drop it, but only with the group's range read for conflicts, so an
@@ -417,7 +417,8 @@ export class JobStore {
       const picked = pickByPriority(entries, want, random);
       // The next claim starts at the first entry this one leaves, past the ones it takes.
       const left = heads.find((_, i) => !picked.includes(entries[i]!));
-      this.#hints.get(hintKey)!.key = left?.key ?? keyAfter(heads.at(-1)!.key);
+      const current = this.#hints.get(hintKey);
+      if (current !== undefined) current.key = left?.key ?? keyAfter(heads.at(-1)!.key);
       for (const entry of picked) {
         const id = entry.at(-1) as string;
         const job = await this.get(tx, id);
@@ -436,6 +437,15 @@ export class JobStore {
       }
     }
     return claimed;
+  }
+
+  // Keeps a claim hint; past CLAIM_HINTS_MAX groups, the stale ones go (they would be rescanned anyway).
+  #remember(hintKey: string, hint: { key: Uint8Array; at: number }, now: number): void {
+    if (this.#hints.size >= CLAIM_HINTS_MAX && !this.#hints.has(hintKey)) {
+      for (const [key, old] of this.#hints) if (now - old.at >= CLAIM_HINT_MS) this.#hints.delete(key);
+      if (this.#hints.size >= CLAIM_HINTS_MAX) return;
+    }
+    this.#hints.set(hintKey, hint);
   }
 
   // Reads job `id` (with a conflict range) and checks that `token` still holds its lease.

@@ -14,6 +14,8 @@ export const CLAIM_BATCH_MAX = 64;
 export const CLAIM_GROUPS_SCANNED_MAX = 256;
 /** Longest a claim starts from where the process's previous claim of a group left off, before it scans the group from its start again. */
 export const CLAIM_HINT_MS = 250;
+/** Most groups a process keeps a claim hint for; past it, hints older than {@link CLAIM_HINT_MS} are dropped, and new groups go without. */
+export const CLAIM_HINTS_MAX = 10_000;
 /** Most delayed jobs made ready, or expired leases reclaimed, by one maintenance transaction. */
 export const MAINTENANCE_BATCH_MAX = 256;
 /** Longest an idle worker waits for the queue's signal before it looks again (the bounded poll). */
