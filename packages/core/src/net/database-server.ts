@@ -15,7 +15,7 @@ import { StrataError } from '../api/errors.js';
 import type { TransactionHost } from '../api/transaction.js';
 import { MutationType, substituteVersionstamp, VERSIONSTAMP_BYTES } from '../api/mutation.js';
 import type { CommitRequest } from '../roles/commit-proxy.js';
-import { NETWORK_MESSAGE_BYTES_MAX } from '../limits.js';
+import { KEY_SIZE_MAX, NETWORK_MESSAGE_BYTES_MAX, TRANSACTION_SIZE_MAX, VALUE_SIZE_MAX } from '../limits.js';
 import { PROTOCOL_VERSION, decodeMessage, encodeMessage, toWireError } from './protocol.js';
 
 /** Options of {@link serve}. */
@@ -192,27 +192,43 @@ function commitRequest(value: unknown): CommitRequest {
   if (readVersion !== null && (!Number.isSafeInteger(readVersion) || (readVersion as number) < 0)) throw invalid('commit readVersion must be null or a version');
   const mutations = request['mutations'];
   if (!Array.isArray(mutations)) throw invalid('commit mutations must be an array');
-  for (const mutation of mutations as unknown[]) checkMutation(mutation);
-  const bytes = request['bytes'];
-  if (!Number.isSafeInteger(bytes) || (bytes as number) < 0) throw invalid('commit bytes must be a non-negative integer');
-  return { readVersion: readVersion as number | null, readRanges: strings('readRanges'), writeRanges: strings('writeRanges'), mutations: mutations as CommitRequest['mutations'], bytes: bytes as number };
+  const readRanges = strings('readRanges');
+  const writeRanges = strings('writeRanges');
+  // The size is counted here, not taken from the client: the limit holds whoever sent the request.
+  let bytes = 0;
+  for (const key of readRanges) bytes += key.length;
+  for (const key of writeRanges) bytes += key.length;
+  for (const mutation of mutations as unknown[]) bytes += checkMutation(mutation);
+  if (bytes > TRANSACTION_SIZE_MAX) {
+    throw new StrataError('transaction_too_large', `remote request: the transaction's mutations and conflict ranges take ${bytes} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
+      details: { bytes, limit: TRANSACTION_SIZE_MAX },
+    });
+  }
+  return { readVersion: readVersion as number | null, readRanges, writeRanges, mutations: mutations as CommitRequest['mutations'], bytes };
 }
 
-// A mutation as the commit path expects it: a known type with the parameter of that type, and a
+// A mutation as the commit path expects it: a known type with the parameter of that type, sizes
+// within the limits (a versionstamped key or value carries a 4-byte offset more), and a
 // versionstamp placeholder that lies inside its key or value (what Transaction checks on the
-// client side).
-function checkMutation(mutation: unknown): void {
+// client side). Returns its size in bytes.
+function checkMutation(mutation: unknown): number {
   const m = mutation as Record<string, unknown> | null;
   if (typeof m !== 'object' || m === null || typeof m['key'] !== 'string') throw invalid('a mutation needs a type and a key');
+  const key = m['key'];
   const type = m['type'];
   const param = m['param'];
+  if (key.length > KEY_SIZE_MAX + 4) throw new StrataError('key_too_large', `remote request: a key of ${key.length} bytes; the limit is ${KEY_SIZE_MAX}`);
+  if (param instanceof Uint8Array && param.length > VALUE_SIZE_MAX + 4) {
+    throw new StrataError('value_too_large', `remote request: a value of ${param.length} bytes; the limit is ${VALUE_SIZE_MAX}`);
+  }
+  const bytes = key.length + (param === null ? 0 : (param as Uint8Array | string).length);
   switch (type) {
     case MutationType.clear:
       if (param !== null) throw invalid('a clear has no parameter');
-      return;
+      return bytes;
     case MutationType.clearRange:
-      if (typeof param !== 'string' || param < m['key']) throw invalid('a range clear needs an end key at or after its begin');
-      return;
+      if (typeof param !== 'string' || param < key || param.length > KEY_SIZE_MAX + 1) throw invalid('a range clear needs an end key at or after its begin');
+      return bytes;
     case MutationType.setVersionstampedKey:
     case MutationType.setVersionstampedValue: {
       if (!(param instanceof Uint8Array)) throw invalid('a versionstamped mutation needs a value');
@@ -222,12 +238,13 @@ function checkMutation(mutation: unknown): void {
       } catch {
         throw invalid('a versionstamped mutation needs a placeholder offset inside its bytes');
       }
-      return;
+      return bytes;
     }
     default:
       if (!Number.isSafeInteger(type) || (type as number) < MutationType.set || (type as number) > MutationType.compareAndClear) {
         throw invalid(`unknown mutation type ${String(type)}`);
       }
       if (!(param instanceof Uint8Array)) throw invalid('a set or atomic op needs a value');
+      return bytes;
   }
 }

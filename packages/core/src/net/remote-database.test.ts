@@ -93,6 +93,9 @@ describe('a database served over WebSocket', () => {
     const bad = { readVersion: null, readRanges: [], writeRanges: ['a', 'b'], mutations: [{ type: 99, key: 'a', param: new Uint8Array(1) }], bytes: 10 };
     expect(await answer({ i: 1, op: 'commit', args: [bad] })).toMatchObject({ i: 1, error: { code: 'invalid_argument', message: expect.stringContaining('unknown mutation type 99') } });
     expect(await answer({ i: 2, op: 'get', args: [5, 1] })).toMatchObject({ i: 2, error: { code: 'invalid_argument' } });
+    // The size limits hold whatever size the client claims.
+    const huge = { readVersion: null, readRanges: [], writeRanges: [], mutations: [{ type: 0, key: 'a', param: new Uint8Array(200_000) }], bytes: 1 };
+    expect(await answer({ i: 4, op: 'commit', args: [huge] })).toMatchObject({ i: 4, error: { code: 'value_too_large' } });
     expect(await answer({ i: 3, op: 'explode', args: [] })).toMatchObject({ i: 3, error: { message: expect.stringContaining('unknown operation') } });
     // Nothing was written.
     expect(await db.transact((tx) => tx.get(text('a')))).toBeNull();
