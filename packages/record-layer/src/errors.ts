@@ -18,6 +18,7 @@ export const RECORD_LAYER_ERROR_CODES = {
   schema_incompatible: row(7208, 'The schema cannot change this way while records are stored'),
   invalid_query: row(7209, 'The query is malformed'),
   invalid_schema: row(7210, 'The schema definition is malformed'),
+  foreign_key_violation: row(7211, 'The write would leave a reference without the record it names'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 /** A stable snake_case code from {@link RECORD_LAYER_ERROR_CODES}. */

@@ -29,6 +29,7 @@ export {
   Schema,
   SCHEMA_FORMAT_VERSION,
   type IndexDefinition,
+  type ReferenceDefinition,
   type RecordTypeDefinition,
   type RecordOf,
   type RecordInput,

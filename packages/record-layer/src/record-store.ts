@@ -39,7 +39,7 @@ import { DirectoryLayer, Subspace, Versionstamp, pack, packWithVersionstamp, unp
 import { Packr, addExtension } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { keyItem, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { keyItem, referencingIndex, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { Timestamp } from './timestamp.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
@@ -740,8 +740,10 @@ export class Collection<D extends RecordTypeDefinition> {
     // The committed version whose entries this write replaces (stamping waits for commit, so the
     // version key still holds the committed one even after earlier writes in this transaction).
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
-    // Everything that can refuse the write runs before the first mutation (invariant 3): unique
-    // checks, and computing every index change (which validates indexed values).
+    // Everything that can refuse the write runs before the first mutation (invariant 3): references,
+    // unique checks, and computing every index change (which validates indexed values).
+    if (next !== null) await this.#checkReferencedRecords(old, next);
+    else await this.#checkNotReferenced(key);
     if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
     const changes: (() => void)[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
@@ -807,6 +809,49 @@ export class Collection<D extends RecordTypeDefinition> {
     else {
       changes.push(() => tx.clear(this.#store.versionKey(this.#name, key)));
       changes.push(() => this.#store.unmarkForStamp(tx, this.#name, key));
+    }
+  }
+
+  // Each enforced reference of `next` whose fields are all set names an existing record (read with
+  // a conflict range, so a concurrent delete of that record and this write cannot both commit).
+  async #checkReferencedRecords(old: RecordOf<D> | null, next: RecordOf<D>): Promise<void> {
+    for (const [name, reference] of Object.entries(this.#type.references ?? {})) {
+      if (reference.enforced === false) continue;
+      const values = reference.fields.map((f) => (next as Record<string, unknown>)[f]);
+      if (values.some((value) => value === null || value === undefined)) continue;
+      const items = values.map((value, i) => keyItem(value, reference.fields[i]!));
+      if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], reference.fields[i]!)))) continue;
+      if ((await this.#tx.get(this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]))) === null) {
+        throw new RecordLayerError('foreign_key_violation', `${this.#name}.${name}: no ${reference.type} record has primary key ${describeKey(items)}`, {
+          details: { type: this.#name, reference: name, references: reference.type, key: items },
+        });
+      }
+    }
+  }
+
+  // No enforced reference of any record type names the record being deleted (its referencing
+  // index is read with a conflict range, so a concurrent insert of a referencing record and this
+  // delete cannot both commit). A record that refers only to itself does not hold itself.
+  async #checkNotReferenced(key: TupleItem[]): Promise<void> {
+    for (const [typeName, type] of Object.entries(this.#store.schema.types)) {
+      for (const [name, reference] of Object.entries(type.references ?? {})) {
+        if (reference.type !== this.#name || reference.enforced === false) continue;
+        const indexName = referencingIndex(type, reference)!;
+        if (this.#store.writeOnlyIndexes(typeName).has(indexName)) {
+          throw new RecordLayerError('foreign_key_violation', `cannot check ${typeName}.${name} before deleting a ${this.#name} record: its index ${indexName} is still being built`, {
+            details: { type: typeName, reference: name, index: indexName },
+          });
+        }
+        const { begin, end } = this.#store.subspace.range([INDEXES, typeName, indexName, ...key]);
+        for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
+          const items = this.#store.subspace.unpack(entry.key) as TupleItem[];
+          const child = items.slice(items.length - type.primaryKey.length);
+          if (typeName === this.#name && sameKey(child, key)) continue;
+          throw new RecordLayerError('foreign_key_violation', `cannot delete ${this.#name} ${describeKey(key)}: ${typeName} ${describeKey(child)} refers to it through ${typeName}.${name}`, {
+            details: { type: this.#name, key, referencedBy: typeName, reference: name, child },
+          });
+        }
+      }
     }
   }
 

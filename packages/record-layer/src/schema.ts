@@ -62,11 +62,32 @@ export const index = {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyObjectSchema = z.ZodObject<any>;
 
-/** A record type: its zod schema, primary key fields and indexes. */
+/**
+ * A reference (a foreign key): fields of a record that hold the primary key of a record of
+ * another type (or the same type), in the order of that type's primary key fields.
+ *
+ * @remarks
+ * An enforced reference is checked on every write: a record whose reference fields are all set
+ * must name an existing record, and a record that others name cannot be deleted. A reference
+ * with a field that is null or missing names nothing and is not checked (SQL's MATCH SIMPLE).
+ * Deleting needs an index on the referencing fields: a value index whose fields start with them.
+ */
+export interface ReferenceDefinition {
+  /** The record type referred to. */
+  readonly type: string;
+  /** The referencing fields, one per primary key field of `type`. */
+  readonly fields: readonly string[];
+  /** Checked on writes (default true). Off for a relation the data does not keep. */
+  readonly enforced?: boolean;
+}
+
+/** A record type: its zod schema, primary key fields, indexes and references. */
 export interface RecordTypeDefinition<S extends AnyObjectSchema = AnyObjectSchema> {
   readonly schema: S;
   readonly primaryKey: readonly string[];
   readonly indexes: Readonly<Record<string, IndexDefinition>>;
+  /** References to records of other types, by name (none when absent). */
+  readonly references?: Readonly<Record<string, ReferenceDefinition>>;
 }
 
 /**
@@ -84,8 +105,14 @@ export function recordType<S extends AnyObjectSchema>(definition: {
   schema: S;
   primaryKey: readonly (keyof z.output<S> & string)[];
   indexes?: Record<string, IndexDefinition>;
+  references?: Record<string, { type: string; fields: readonly (keyof z.output<S> & string)[]; enforced?: boolean }>;
 }): RecordTypeDefinition<S> {
-  return { schema: definition.schema, primaryKey: [...definition.primaryKey], indexes: { ...(definition.indexes ?? {}) } };
+  return {
+    schema: definition.schema,
+    primaryKey: [...definition.primaryKey],
+    indexes: { ...(definition.indexes ?? {}) },
+    references: Object.fromEntries(Object.entries(definition.references ?? {}).map(([name, r]) => [name, { type: r.type, fields: [...r.fields], enforced: r.enforced ?? true }])),
+  };
 }
 
 /** The record types of a schema, by name. */
@@ -111,6 +138,7 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
       throw new RecordLayerError('invalid_schema', 'a schema needs at least one record type');
     }
     for (const [name, type] of Object.entries(types)) checkRecordType(name, type);
+    for (const [name, type] of Object.entries(types)) checkReferences(name, type, types);
     this.types = types;
   }
 
@@ -168,6 +196,36 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
       if (definition.kind !== 'count') field(`index ${indexName}`, definition.field);
     }
   }
+}
+
+function checkReferences(name: string, type: RecordTypeDefinition, types: SchemaTypes): void {
+  const fields = new Set(Object.keys(type.schema.shape));
+  for (const [referenceName, reference] of Object.entries(type.references ?? {})) {
+    const where = `record type ${name}: reference ${referenceName}`;
+    const target = types[reference.type];
+    if (target === undefined) throw new RecordLayerError('invalid_schema', `${where} names record type ${JSON.stringify(reference.type)}, which the schema does not have`);
+    for (const f of reference.fields) {
+      if (!fields.has(f)) throw new RecordLayerError('invalid_schema', `${where} names ${JSON.stringify(f)}, which is not a field`, { details: { type: name, field: f } });
+    }
+    if (reference.fields.length !== target.primaryKey.length) {
+      throw new RecordLayerError('invalid_schema', `${where} has ${reference.fields.length} fields; the primary key of ${reference.type} has ${target.primaryKey.length}`);
+    }
+    if (reference.enforced !== false && referencingIndex(type, reference) === null) {
+      throw new RecordLayerError(
+        'invalid_schema',
+        `${where} needs an index on its fields to keep deletes of ${reference.type} from leaving it dangling: add index.value([${reference.fields.map((f) => JSON.stringify(f)).join(', ')}])`,
+        { details: { type: name, reference: referenceName } },
+      );
+    }
+  }
+}
+
+/** The name of a value index of `type` whose fields start with the reference's fields, or null. */
+export function referencingIndex(type: RecordTypeDefinition, reference: ReferenceDefinition): string | null {
+  for (const [name, definition] of Object.entries(type.indexes)) {
+    if (definition.kind === 'value' && reference.fields.every((f, i) => definition.fields[i] === f)) return name;
+  }
+  return null;
 }
 
 // A short, stable text of a field's type: schema changes compare these.
