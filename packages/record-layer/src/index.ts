@@ -62,3 +62,27 @@ export {
   type Scalar,
   type Direction,
 } from './planner.js';
+export { introspect, INTROSPECT_TYPE_DEPTH_MAX, MAPPED_BASE_TYPES, type IntrospectOptions } from './pg/introspect.js';
+export type {
+  PgSchema,
+  PgTable,
+  PgPartition,
+  PgColumn,
+  PgType,
+  PgBaseType,
+  PgArrayType,
+  PgEnumType,
+  PgDomainType,
+  PgOtherType,
+  PgCheck,
+  PgSequenceReference,
+  PgKey,
+  PgForeignKey,
+  PgForeignKeyAction,
+  PgIndex,
+  PgIndexKey,
+  PgEnum,
+  PgDomain,
+  PgUnmapped,
+  PgUnmappedKind,
+} from './pg/model.js';
