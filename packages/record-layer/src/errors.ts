@@ -19,6 +19,7 @@ export const RECORD_LAYER_ERROR_CODES = {
   invalid_query: row(7209, 'The query is malformed'),
   invalid_schema: row(7210, 'The schema definition is malformed'),
   foreign_key_violation: row(7211, 'The write would leave a reference without the record it names'),
+  pg_schema_not_found: row(7212, 'The PostgreSQL database has no schema of this name'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 /** A stable snake_case code from {@link RECORD_LAYER_ERROR_CODES}. */

@@ -83,7 +83,7 @@ export const MAPPED_BASE_TYPES: readonly string[] = [
  * PostgreSQL relative to the session's `search_path` (with the default path, `public.year` prints
  * as `year`). See {@link PgSchema} for the model; table CHECK
  * constraints are listed in `unmapped`, domain CHECK constraints under their domain.
- * @throws RecordLayerError `invalid_query` when `options.schemas` names a schema that does not
+ * @throws RecordLayerError `pg_schema_not_found` when `options.schemas` names a schema that does not
  * exist; the driver's error, unchanged, when a catalog query fails.
  * @example
  * ```ts
@@ -386,7 +386,7 @@ async function readNamespaces(client: pg.ClientBase, requested: string[] | undef
     const found = new Set(rows.map((row) => row.name));
     const missing = requested.filter((name) => !found.has(name));
     if (missing.length > 0) {
-      throw new RecordLayerError('invalid_query', `introspect: schema ${missing.map((name) => JSON.stringify(name)).join(', ')} does not exist`, { details: { missing } });
+      throw new RecordLayerError('pg_schema_not_found', `introspect: schema ${missing.map((name) => JSON.stringify(name)).join(', ')} does not exist`, { details: { missing } });
     }
   }
   return rows;

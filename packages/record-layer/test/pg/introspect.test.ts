@@ -194,7 +194,7 @@ describe('Pagila', () => {
   it('refuses a schema that does not exist', async () => {
     const error = await introspect(pagilaClient, { schemas: ['public', 'no_such_schema'] }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(RecordLayerError);
-    expect(error).toMatchObject({ code: 'invalid_query', details: { missing: ['no_such_schema'] } });
+    expect(error).toMatchObject({ code: 'pg_schema_not_found', details: { missing: ['no_such_schema'] } });
   });
 });
 
