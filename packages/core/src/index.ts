@@ -18,6 +18,7 @@ export {
   Transaction,
   type KeyValue,
   type ReadOptions,
+  type GetOptions,
   type RangeOptions,
   type TransactionOptions,
   type TransactionBinding,

@@ -181,6 +181,9 @@ describe('writes and reads', () => {
     expect(read!.when.getTime()).toBe(record.when.getTime());
     expect(read!.bytes).toBeInstanceOf(Uint8Array);
     expect([...read!.bytes]).toEqual([0, 1, 2, 254, 255]);
+    // Records are read from borrowed stored bytes: a read record's bytes are its own.
+    read!.bytes.fill(7);
+    expect([...(await at(store)((s) => s.everything.get({ id: 'all' })))!.bytes]).toEqual([0, 1, 2, 254, 255]);
     expect(typeof read!.big).toBe('bigint');
     expect(typeof read!.rows[0]!.v).toBe('bigint');
     expect(read!.huge).toBe(2n ** 200n + 12345n);

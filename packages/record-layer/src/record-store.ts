@@ -92,7 +92,9 @@ const USER_VERSION_MAX = 0xffff;
 
 // Timestamps travel through msgpack as their microseconds (an extension type of our own).
 addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
-const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true });
+// copyBuffers: a decoded record must not share memory with the stored bytes (they may be borrowed
+// from the database's caches).
+const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
 
 /** Options of {@link RecordStore.open}. */
 export interface RecordStoreOptions<T extends SchemaTypes> {
@@ -680,7 +682,8 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // The record as stored: what its index entries were computed from, and how many chunks hold it.
   async #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
-    const first = await this.#tx.get(this.#store.subspace.pack([RECORDS, this.#name, ...key, 0]));
+    // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
+    const first = await this.#tx.get(this.#store.subspace.pack([RECORDS, this.#name, ...key, 0]), { borrow: true });
     if (first === null) return null;
     if (first[0] === RECORD_WHOLE) return { record: decodeStored(first) as RecordOf<D>, chunks: 1 };
     const { begin, end } = this.#recordRange(key);

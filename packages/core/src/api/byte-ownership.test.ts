@@ -98,4 +98,20 @@ describe('byte ownership through atomic ops', () => {
     expect([...(await db.transact((t) => t.get(bytes(2))))!]).toEqual([1]);
     await db.close();
   });
+
+  it('hands out the stored bytes themselves only when a read borrows them', async () => {
+    const db = await open();
+    await db.transact((tx) => tx.set(bytes(1), bytes(10, 20, 30)));
+    const borrowed = await db.transact((tx) => Promise.all([tx.get(bytes(1), { borrow: true }), tx.get(bytes(1), { borrow: true }), tx.get(bytes(1))]));
+    expect([...borrowed[0]!]).toEqual([10, 20, 30]);
+    // Two borrows see the same memory; the default read does not.
+    expect(borrowed[0]!.buffer).toBe(borrowed[1]!.buffer);
+    expect(borrowed[2]!.buffer).not.toBe(borrowed[0]!.buffer);
+    // A borrowed value of the transaction's own write is that write's bytes.
+    await db.transact(async (tx) => {
+      tx.set(bytes(2), bytes(5));
+      expect([...(await tx.get(bytes(2), { borrow: true }))!]).toEqual([5]);
+    });
+    await db.close();
+  });
 });

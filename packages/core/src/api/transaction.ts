@@ -44,6 +44,16 @@ export interface ReadOptions {
   snapshot?: boolean;
 }
 
+/** Options of {@link Transaction.get}. */
+export interface GetOptions extends ReadOptions {
+  /**
+   * Return the stored bytes without copying them. The caller must neither modify them nor keep
+   * them past its use (they may be shared with the database's caches). For layers that decode a
+   * value at once; everyone else should leave it off.
+   */
+  borrow?: boolean;
+}
+
 /** Options of a range read. */
 export interface RangeOptions extends ReadOptions {
   /** Most key-value pairs to return (default: no limit). */
@@ -254,14 +264,16 @@ export class Transaction {
   // Reads
 
   /**
-   * The value of `key`, or `null` if it has none.
+   * The value of `key`, or `null` if it has none: a fresh copy the caller owns, unless
+   * `options.borrow` asks for the stored bytes themselves.
    * @throws StrataError `key_too_large`, `key_outside_legal_range`, `transaction_too_old`, `accessed_unreadable`.
    */
-  async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | null> {
+  async get(key: Uint8Array, options?: GetOptions): Promise<Uint8Array | null> {
     this.#checkUsable('get');
     const k = this.#checkKey(key, 'get');
+    const borrow = options?.borrow === true;
     const entry = this.#writes.entries.get(k);
-    if (entry !== undefined && entry.kind === 'value') return entry.value === null ? null : copyBytes(entry.value);
+    if (entry !== undefined && entry.kind === 'value') return entry.value === null || borrow ? entry.value : copyBytes(entry.value);
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
     if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
@@ -274,7 +286,7 @@ export class Transaction {
     const base = stored instanceof Promise ? await stored : stored;
     // Atomic ops may hand back one of their inputs (the stored value or the operand): copy.
     const value = entry !== undefined && entry.kind === 'ops' ? applySteps(base, entry.ops) : base;
-    return value === null ? null : copyBytes(value);
+    return value === null || borrow ? value : copyBytes(value);
   }
 
   /**
