@@ -197,6 +197,28 @@ export class JobStore {
     return this.subspace.pack(tuple);
   }
 
+  // The time of a time-ordered index entry (`(space, queue, time, id)`).
+  #timeOf(key: Uint8Array): number {
+    return (this.subspace.unpack(key) as TupleItem[])[2] as number;
+  }
+
+  // The job id an index entry ends with.
+  #idOf(key: Uint8Array): string {
+    return (this.subspace.unpack(key) as TupleItem[]).at(-1) as string;
+  }
+
+  // The jobs of a time-ordered index (`(space, queue, time, id)`) whose time is `now` or earlier,
+  // read without conflicts (each job is then read with one), at most MAINTENANCE_BATCH_MAX.
+  async #dueJobs(tx: Transaction, space: number, queue: string, now: number): Promise<JobRecord[]> {
+    const rows = await tx.getRangeAll(this.subspace.range([space, queue]).begin, this.#key([space, queue, now + 1]), { snapshot: true, limit: MAINTENANCE_BATCH_MAX });
+    const jobs: JobRecord[] = [];
+    for (const row of rows) {
+      const job = await this.get(tx, this.#idOf(row.key));
+      if (job !== null) jobs.push(job);
+    }
+    return jobs;
+  }
+
   /** The key idle workers of `queue` watch: it changes whenever work appears. */
   signalKey(queue: string): Uint8Array {
     return this.#key([SIGNAL, queue]);
@@ -556,7 +578,7 @@ export class JobStore {
   /** Runs up to `limit` dead jobs of `queue` again (oldest first); returns their ids. */
   async redrive(tx: Transaction, queue: string, limit: number): Promise<string[]> {
     const rows = await tx.getRangeAll(...bounds(this.subspace.range([FINISHED, queue, 'dead'])), { limit });
-    const ids = rows.map((row) => (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string);
+    const ids = rows.map((row) => this.#idOf(row.key));
     for (const id of ids) await this.retry(tx, id);
     return ids;
   }
@@ -575,7 +597,7 @@ export class JobStore {
   async purge(tx: Transaction, queue: string, state: 'completed' | 'dead' | 'cancelled', before: number, limit: number): Promise<number> {
     const rows = await tx.getRangeAll(this.subspace.range([FINISHED, queue, state]).begin, this.#key([FINISHED, queue, state, before]), { limit });
     for (const row of rows) {
-      const id = (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string;
+      const id = this.#idOf(row.key);
       tx.clear(row.key);
       tx.clear(this.#key([JOB, id]));
       this.#count(tx, queue, state, -1);
@@ -592,25 +614,15 @@ export class JobStore {
   async maintain(tx: Transaction, queue: string): Promise<{ promoted: number; reclaimed: number }> {
     const now = this.clock.now();
     let promoted = 0;
-    const due = await tx.getRangeAll(this.subspace.range([DELAYED, queue]).begin, this.#key([DELAYED, queue, now + 1]), {
-      snapshot: true,
-      limit: MAINTENANCE_BATCH_MAX,
-    });
-    for (const row of due) {
-      const job = await this.get(tx, (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string);
-      if (job === null || job.state !== 'delayed') continue;
+    for (const job of await this.#dueJobs(tx, DELAYED, queue, now)) {
+      if (job.state !== 'delayed') continue;
       this.#leave(tx, job);
       this.#enter(tx, job, 'ready');
       promoted++;
     }
     let reclaimed = 0;
-    const expired = await tx.getRangeAll(this.subspace.range([LEASED, queue]).begin, this.#key([LEASED, queue, now + 1]), {
-      snapshot: true,
-      limit: MAINTENANCE_BATCH_MAX,
-    });
-    for (const row of expired) {
-      const job = await this.get(tx, (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string);
-      if (job === null || job.state !== 'running' || job.leaseDeadline! > now) continue;
+    for (const job of await this.#dueJobs(tx, LEASED, queue, now)) {
+      if (job.state !== 'running' || job.leaseDeadline! > now) continue;
       this.#leave(tx, job);
       this.#retryOrBury(tx, job, `the lease of worker ${job.worker ?? '?'} expired`, false);
       reclaimed++;
@@ -630,7 +642,7 @@ export class JobStore {
    */
   async nextWakeAt(tx: Transaction, queue: string): Promise<number | null> {
     const [first] = await tx.getRangeAll(...bounds(this.subspace.range([DELAYED, queue])), { snapshot: true, limit: 1 });
-    return first === undefined ? null : ((this.subspace.unpack(first.key) as TupleItem[])[2] as number);
+    return first === undefined ? null : this.#timeOf(first.key);
   }
 
   // --- observability -------------------------------------------------------------------------------
@@ -654,7 +666,7 @@ export class JobStore {
     let oldest = now;
     for (const space of [WAITING, DELAYED]) {
       const [first] = await tx.getRangeAll(...bounds(this.subspace.range([space, queue])), { snapshot: true, limit: 1 });
-      if (first !== undefined) oldest = Math.min(oldest, (this.subspace.unpack(first.key) as TupleItem[])[2] as number);
+      if (first !== undefined) oldest = Math.min(oldest, this.#timeOf(first.key));
     }
     return Math.max(0, now - oldest);
   }
@@ -662,7 +674,7 @@ export class JobStore {
   /** Ids of `queue`'s jobs in a finished state, oldest first (the dead letters, for `dead`). */
   async finished(tx: Transaction, queue: string, state: 'completed' | 'dead' | 'cancelled', limit: number): Promise<string[]> {
     const rows = await tx.getRangeAll(...bounds(this.subspace.range([FINISHED, queue, state])), { snapshot: true, limit });
-    return rows.map((row) => (this.subspace.unpack(row.key) as TupleItem[]).at(-1) as string);
+    return rows.map((row) => this.#idOf(row.key));
   }
 }
 

@@ -46,7 +46,6 @@ import {
   VERSIONSTAMP,
 } from './tuple-type-codes.js';
 
-
 /** Bytes of the magnitude an integer holds after a fixed-length type code (0x0c..0x1c). */
 const FIXED_INTEGER_BYTES_MAX = 8;
 const UUID_BYTES = 16;

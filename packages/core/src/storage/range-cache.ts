@@ -107,8 +107,9 @@ export class RangeCache {
 
   /** Applies a write the engine just made durable: covered keys take the new value. */
   write(key: KeyString, value: Uint8Array | null): void {
-    if (this.coveredUntil(key) === null) return;
     const previous = this.#values.get(key);
+    // A cached entry lies in a covered range; only an absent key needs the coverage lookup.
+    if (previous === undefined && this.coveredUntil(key) === null) return;
     if (previous !== undefined) {
       this.#bytes -= entryCost(key, previous);
       this.#entries.delete(key);
