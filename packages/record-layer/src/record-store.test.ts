@@ -433,6 +433,27 @@ describe('unique indexes', () => {
     expect(error.code).toBe('unique_violation');
   });
 
+  it('records with a null or missing value in a unique index never collide (SQL: NULLS DISTINCT)', async () => {
+    const people = defineSchema({
+      people: recordType({
+        schema: z.object({ id: z.number(), email: z.string().nullable(), phone: z.string().optional(), country: z.string() }),
+        primaryKey: ['id'],
+        indexes: { byEmail: index.value(['email'], { unique: true }), byPhone: index.value(['country', 'phone'], { unique: true }) },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['people'], schema: people });
+    await at(s)((v) => v.people.insertMany([
+      { id: 1, email: null, country: 'no' },
+      { id: 2, email: null, country: 'no' },
+      { id: 3, email: 'a@x', phone: '1', country: 'no' },
+    ]));
+    await at(s)((v) => v.people.update({ id: 2 }, { phone: '2' }));
+    expect(await at(s)((v) => v.people.findMany({ where: { email: null } }))).toMatchObject({ records: [{ id: 1 }, { id: 2 }] });
+    // Non-null values still collide, in every field of a compound index.
+    expect((await refusal(at(s)((v) => v.people.insert({ id: 4, email: 'a@x', country: 'se' })))).code).toBe('unique_violation');
+    expect((await refusal(at(s)((v) => v.people.insert({ id: 4, email: null, phone: '1', country: 'no' })))).code).toBe('unique_violation');
+  });
+
   it('two concurrent transactions inserting one unique value: exactly one commits', async () => {
     const first = db.createTransaction();
     const second = db.createTransaction();

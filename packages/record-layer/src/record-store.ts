@@ -24,7 +24,8 @@
  *    A write-only index agrees with the records whose primary key is inside its built range
  *    (`online-indexer.ts`, invariant 1).
  * 2. A unique index never holds two records with the same values: the check is a range read in
- *    the writing transaction, so concurrent writers of the same value conflict.
+ *    the writing transaction, so concurrent writers of the same value conflict. As in SQL, a
+ *    record with a null (or missing) value in any of the index's fields collides with nothing.
  * 3. Nothing is written for a record that fails validation.
  * 4. A record of a type with a version index has a version key iff it was written since the type
  *    got one (or an online build indexed it), and each version index holds (within its built
@@ -861,6 +862,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
     if (definition.kind !== 'value' || !definition.unique) return;
     const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field));
+    if (values.includes(null)) return; // SQL's rule: null is distinct from every value, null included
     const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
     for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
       const other = (this.#store.subspace.unpack(entry.key) as TupleItem[]).slice(3 + values.length);

@@ -24,7 +24,11 @@ export type IndexDefinition =
 
 /** Builders for {@link IndexDefinition}s. */
 export const index = {
-  /** A value index on one or more fields, optionally unique. */
+  /**
+   * A value index on one or more fields, optionally unique. A unique index refuses a second record
+   * with the same values; as in SQL (PostgreSQL's default `NULLS DISTINCT`), records with a null or
+   * missing value in any of its fields never collide.
+   */
   value(fields: readonly string[], options: { unique?: boolean } = {}): IndexDefinition {
     return { kind: 'value', fields: [...fields], unique: options.unique === true };
   },
