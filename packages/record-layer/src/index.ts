@@ -20,7 +20,7 @@
  * ```
  * @packageDocumentation
  */
-export { RecordStore, Collection, RECORD_CHUNK_BYTES, DELETE_MANY_PAGE_RECORDS, readInt64, type RecordStoreOptions, type StoreView } from './record-store.js';
+export { RecordStore, Collection, RECORD_CHUNK_BYTES, DELETE_MANY_PAGE_RECORDS, readInt64, type RecordStoreOptions, type StoreView, type InsertManyOptions } from './record-store.js';
 export {
   defineSchema,
   recordType,

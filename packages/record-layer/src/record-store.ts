@@ -17,6 +17,8 @@
  *   are `(2, type, index, versionstamp, ...primaryKey) -> ''`. The version lives outside the
  *   record's range because a versionstamped value is unreadable in the transaction that wrote it,
  *   and reads of records (and range scans of them) must keep working after a write.
+ * - `(5, sequence)` -> a sequence: a packed tuple of one integer, the last value it handed out
+ *   (absent: none yet, the next is 1).
  *
  * Invariants:
  * 1. Every index entry of a record is written or removed in the transaction that writes or
@@ -40,7 +42,7 @@ import { DirectoryLayer, Subspace, Versionstamp, pack, packWithVersionstamp, unp
 import { Packr, addExtension } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { keyItem, referencingIndex, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { Timestamp } from './timestamp.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
@@ -87,6 +89,7 @@ const RECORDS = 1;
 const INDEXES = 2;
 const INDEX_STATES = 3;
 const VERSIONS = 4;
+const SEQUENCES = 5;
 
 /** Largest user version of a versionstamp: how many records one transaction may stamp. */
 const USER_VERSION_MAX = 0xffff;
@@ -105,6 +108,17 @@ export interface RecordStoreOptions<T extends SchemaTypes> {
   schema: Schema<T>;
   /** The directory layer (default: the standard one). */
   directoryLayer?: DirectoryLayer;
+}
+
+/** Options of {@link Collection.insertMany}. */
+export interface InsertManyOptions {
+  /**
+   * Whether each enforced reference of the new records must name an existing record (default
+   * true). `false` is for bulk loads whose references hold at their source but whose records
+   * arrive in an order that does not put every referenced record first (a cycle, as between a
+   * store and its manager): check them afterwards. Deletes are always checked.
+   */
+  checkReferences?: boolean;
 }
 
 /** A typed view of one record type inside a transaction (see {@link RecordStore}). */
@@ -368,6 +382,54 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     return streamQuery(db, page, query as FindManyQuery<unknown>, options) as AsyncGenerator<RecordOf<T[K]>>;
   }
 
+  /**
+   * Hands out the next value of sequence `name` in `tx`: one more than the last, 1 for a new
+   * sequence. Inserts call it for the fields a record type's `sequences` fill.
+   *
+   * @remarks
+   * Unlike PostgreSQL's `nextval`, the sequence is transactional: a value is handed out only if
+   * `tx` commits, so committed values have no gaps, and two transactions that take a value from
+   * one sequence conflict (one retries). That serializes inserters of one sequence; a type
+   * written at a high rate by many clients is better keyed by a uuid or a versionstamp.
+   * @throws RecordLayerError `invalid_query` for a name that is not a non-empty string.
+   * @example
+   * ```ts
+   * const id = await db.transact((tx) => store.nextValue(tx, 'invoice_number'));
+   * ```
+   */
+  async nextValue(tx: Transaction, name: string): Promise<bigint> {
+    const next = ((await this.readSequence(tx, name)) ?? 0n) + 1n;
+    tx.set(this.#sequenceKey(name), pack([next]));
+    return next;
+  }
+
+  /**
+   * The last value sequence `name` handed out (or was set to), read in `tx`; `null` for a
+   * sequence never used.
+   */
+  async readSequence(tx: Transaction, name: string): Promise<bigint | null> {
+    const bytes = await tx.get(this.#sequenceKey(name));
+    if (bytes === null) return null;
+    const [value] = unpack(bytes);
+    assert(typeof value === 'bigint' || typeof value === 'number', `sequence ${name} holds an integer`);
+    return BigInt(value);
+  }
+
+  /**
+   * Sets the last value of sequence `name`: the next {@link RecordStore.nextValue} returns
+   * `last + 1` (PostgreSQL's `setval(name, last)`). A migration sets each sequence after copying
+   * the rows whose ids it handed out.
+   */
+  setSequence(tx: Transaction, name: string, last: bigint): void {
+    if (typeof last !== 'bigint') throw new RecordLayerError('invalid_query', `setSequence takes the last value as a bigint, not ${typeof last}`);
+    tx.set(this.#sequenceKey(name), pack([last]));
+  }
+
+  #sequenceKey(name: string): Uint8Array {
+    if (typeof name !== 'string' || name.length === 0) throw new RecordLayerError('invalid_query', 'a sequence name must be a non-empty string');
+    return this.subspace.pack([SEQUENCES, name]);
+  }
+
   /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
@@ -407,7 +469,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * `record_exists`, `unique_violation`.
    */
   async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const parsed = this.#validate(record);
+    const parsed = this.#validate(await this.#fillSequences(record));
     const key = this.#primaryKey(parsed);
     if ((await this.#readStored(key)) !== null) throw this.#exists(key);
     await this.#write(key, null, parsed);
@@ -418,9 +480,14 @@ export class Collection<D extends RecordTypeDefinition> {
     return new RecordLayerError('record_exists', `a ${this.#name} record with primary key ${describeKey(key)} already exists`, { details: { type: this.#name, key } });
   }
 
-  /** Inserts several records (in this transaction, in order). */
-  async insertMany(records: readonly RecordInput<D>[]): Promise<RecordOf<D>[]> {
-    const parsed = records.map((record) => this.#validate(record));
+  /**
+   * Inserts several records (in this transaction, in order).
+   * @throws RecordLayerError as {@link Collection.insert}.
+   */
+  async insertMany(records: readonly RecordInput<D>[], options: InsertManyOptions = {}): Promise<RecordOf<D>[]> {
+    const filled: unknown[] = [];
+    for (const record of records) filled.push(await this.#fillSequences(record)); // in order: values follow the records
+    const parsed = filled.map((record) => this.#validate(record));
     const keys = parsed.map((record) => this.#primaryKey(record));
     // The existence reads go out together; the writes then run in order, as single inserts would.
     const existing = await Promise.all(keys.map((key) => this.#readStored(key)));
@@ -429,7 +496,7 @@ export class Collection<D extends RecordTypeDefinition> {
       const packed = Buffer.from(pack(keys[i]!)).toString('latin1');
       if (existing[i] !== null || seen.has(packed)) throw this.#exists(keys[i]!);
       seen.add(packed);
-      await this.#write(keys[i]!, null, parsed[i]!);
+      await this.#write(keys[i]!, null, parsed[i]!, options.checkReferences ?? true);
     }
     return parsed;
   }
@@ -459,7 +526,7 @@ export class Collection<D extends RecordTypeDefinition> {
 
   /** Inserts the record, or replaces the one with the same primary key. */
   async upsert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const parsed = this.#validate(record);
+    const parsed = this.#validate(await this.#fillSequences(record));
     const key = this.#primaryKey(parsed);
     await this.#write(key, await this.#readStored(key), parsed);
     return parsed;
@@ -642,6 +709,22 @@ export class Collection<D extends RecordTypeDefinition> {
     }
   }
 
+  // The record with each sequence-fed field it leaves out (undefined) set to its sequence's next value.
+  async #fillSequences(record: unknown): Promise<unknown> {
+    const sequences = this.#type.sequences;
+    if (sequences === undefined || typeof record !== 'object' || record === null) return record;
+    let filled: Record<string, unknown> | null = null;
+    for (const [field, sequence] of Object.entries(sequences) as [string, string][]) {
+      if ((record as Record<string, unknown>)[field] !== undefined) continue;
+      filled ??= { ...(record as Record<string, unknown>) };
+      const next = await this.#store.nextValue(this.#tx, sequence);
+      if (!sequenceFillsNumbers(this.#type, field)) filled[field] = next;
+      else if (next <= BigInt(Number.MAX_SAFE_INTEGER)) filled[field] = Number(next);
+      else throw new RecordLayerError('record_invalid', `${this.#name}.${field}: sequence ${sequence} reached ${next}, past the largest safe integer number; declare the field as a bigint`, { details: { type: this.#name, field } });
+    }
+    return filled ?? record;
+  }
+
   #validate(record: unknown): RecordOf<D> {
     if (typeof record !== 'object' || record === null || Array.isArray(record)) {
       throw new RecordLayerError('record_invalid', `a ${this.#name} record must be an object`, { details: { type: this.#name } });
@@ -735,7 +818,7 @@ export class Collection<D extends RecordTypeDefinition> {
     return out;
   }
 
-  async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null): Promise<void> {
+  async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences = true): Promise<void> {
     const old = stored === null ? null : stored.record;
     const tx = this.#tx;
     const subspace = this.#store.subspace;
@@ -746,8 +829,8 @@ export class Collection<D extends RecordTypeDefinition> {
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
-    if (next !== null) await this.#checkReferencedRecords(old, next);
-    else await this.#checkNotReferenced(key);
+    if (next === null) await this.#checkNotReferenced(key);
+    else if (checkReferences) await this.#checkReferencedRecords(old, next);
     if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
     const changes: (() => void)[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);

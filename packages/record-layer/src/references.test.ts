@@ -55,6 +55,20 @@ describe('references between record types', () => {
     await db.transact((tx) => tx.at(store).orders.insert({ id: 2, customerId: null }));
   });
 
+  it('insertMany with checkReferences false loads records before the ones they name (a cycle)', async () => {
+    const { db, store } = await setup();
+    // A manager and a report naming each other: no order of single checked inserts can load them.
+    const pair = [
+      { id: 1, managerId: 2 },
+      { id: 2, managerId: 1 },
+    ];
+    await expect(db.transact((tx) => tx.at(store).employees.insertMany(pair))).rejects.toMatchObject({ code: 'foreign_key_violation' });
+    await db.transact((tx) => tx.at(store).employees.insertMany(pair, { checkReferences: false }));
+    expect(await db.transact((tx) => tx.at(store).employees.findMany({ orderBy: { id: 'asc' } }))).toMatchObject({ records: pair });
+    // Deletes are still checked.
+    await expect(db.transact((tx) => tx.at(store).employees.delete({ id: 1 }))).rejects.toMatchObject({ code: 'foreign_key_violation' });
+  });
+
   it('refuses to delete a record others name, and deletes it once they are gone', async () => {
     const { db, store } = await setup();
     await db.transact(async (tx) => {

@@ -85,13 +85,21 @@ export interface ReferenceDefinition {
   readonly enforced?: boolean;
 }
 
-/** A record type: its zod schema, primary key fields, indexes and references. */
-export interface RecordTypeDefinition<S extends AnyObjectSchema = AnyObjectSchema> {
+/**
+ * A record type: its zod schema, primary key fields, indexes, references and sequence-fed fields.
+ * `Q` names the fields a sequence fills (they may be left out on insert).
+ */
+export interface RecordTypeDefinition<S extends AnyObjectSchema = AnyObjectSchema, Q extends string = string> {
   readonly schema: S;
   readonly primaryKey: readonly string[];
   readonly indexes: Readonly<Record<string, IndexDefinition>>;
   /** References to records of other types, by name (none when absent). */
   readonly references?: Readonly<Record<string, ReferenceDefinition>>;
+  /**
+   * Fields filled from a sequence of the store when an insert leaves them out: field name to
+   * sequence name (see {@link RecordStore.nextValue}). None when absent.
+   */
+  readonly sequences?: Readonly<Record<Q, string>>;
 }
 
 /**
@@ -105,17 +113,24 @@ export interface RecordTypeDefinition<S extends AnyObjectSchema = AnyObjectSchem
  * });
  * ```
  */
-export function recordType<S extends AnyObjectSchema>(definition: {
+export function recordType<S extends AnyObjectSchema, Q extends keyof z.output<S> & string = never>(definition: {
   schema: S;
   primaryKey: readonly (keyof z.output<S> & string)[];
   indexes?: Record<string, IndexDefinition>;
   references?: Record<string, { type: string; fields: readonly (keyof z.output<S> & string)[]; enforced?: boolean }>;
-}): RecordTypeDefinition<S> {
+  /**
+   * Fields an insert may leave out, filled with the next value of the named sequence (as a
+   * PostgreSQL `serial` or identity column). The field's type must be an integer `number` or a
+   * `bigint`.
+   */
+  sequences?: Record<Q, string>;
+}): RecordTypeDefinition<S, Q> {
   return {
     schema: definition.schema,
     primaryKey: [...definition.primaryKey],
     indexes: { ...(definition.indexes ?? {}) },
     references: Object.fromEntries(Object.entries(definition.references ?? {}).map(([name, r]) => [name, { type: r.type, fields: [...r.fields], enforced: r.enforced ?? true }])),
+    sequences: { ...(definition.sequences ?? {}) } as Record<Q, string>,
   };
 }
 
@@ -124,8 +139,12 @@ export type SchemaTypes = Record<string, RecordTypeDefinition>;
 
 /** A record of type `D` as stored and read (zod's output type). */
 export type RecordOf<D extends RecordTypeDefinition> = z.output<D['schema']>;
-/** A record of type `D` as written (zod's input type: optional fields and defaults may be left out). */
-export type RecordInput<D extends RecordTypeDefinition> = z.input<D['schema']>;
+/**
+ * A record of type `D` as written (zod's input type: optional fields, fields with defaults and
+ * fields a sequence fills may be left out).
+ */
+export type RecordInput<D extends RecordTypeDefinition> =
+  D extends RecordTypeDefinition<infer S, infer Q> ? ([Q] extends [never] ? z.input<S> : Omit<z.input<S>, Q> & Partial<Pick<z.input<S>, Q & keyof z.input<S>>>) : never;
 
 /**
  * A checked set of record types.
@@ -143,6 +162,7 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
     }
     for (const [name, type] of Object.entries(types)) checkRecordType(name, type);
     for (const [name, type] of Object.entries(types)) checkReferences(name, type, types);
+    for (const [name, type] of Object.entries(types)) checkSequences(name, type);
     this.types = types;
   }
 
@@ -222,6 +242,24 @@ function checkReferences(name: string, type: RecordTypeDefinition, types: Schema
       );
     }
   }
+}
+
+function checkSequences(name: string, type: RecordTypeDefinition): void {
+  for (const [field, sequence] of Object.entries(type.sequences ?? {}) as [string, unknown][]) {
+    const where = `record type ${name}: sequence field ${JSON.stringify(field)}`;
+    const schema = (type.schema.shape as Record<string, z.ZodType | undefined>)[field];
+    if (schema === undefined) throw new RecordLayerError('invalid_schema', `${where} is not a field`, { details: { type: name, field } });
+    if (typeof sequence !== 'string' || sequence.length === 0) throw new RecordLayerError('invalid_schema', `${where} needs a sequence name`, { details: { type: name, field } });
+    const kind = describeType(schema);
+    if (kind !== 'number' && kind !== 'bigint') {
+      throw new RecordLayerError('invalid_schema', `${where} has type ${kind}; a sequence fills a number or a bigint field`, { details: { type: name, field } });
+    }
+  }
+}
+
+/** Whether a sequence fills field `field` of `type` with numbers (rather than bigints). */
+export function sequenceFillsNumbers(type: RecordTypeDefinition, field: string): boolean {
+  return describeType((type.schema.shape as Record<string, z.ZodType>)[field]!) === 'number';
 }
 
 /** The name of a value index of `type` whose fields start with the reference's fields, or null. */
