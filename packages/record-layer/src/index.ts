@@ -63,6 +63,31 @@ export {
   type Direction,
 } from './planner.js';
 export { introspect, INTROSPECT_TYPE_DEPTH_MAX, MAPPED_BASE_TYPES, type IntrospectOptions } from './pg/introspect.js';
+export {
+  mapSchema,
+  pgZod,
+  PG_EPOCH_SHIFT_MICROS,
+  PG_INFINITY_MICROS,
+  PG_MINUS_INFINITY_MICROS,
+  PG_TIMESTAMP_MIN_MICROS,
+  PG_TIMESTAMP_MAX_MICROS,
+  PG_JSONB_DEPTH_MAX,
+  PG_ARRAY_DIMENSIONS_MAX,
+  type ColumnMapping,
+  type KeyBehaviour,
+  type TableMapping,
+  type MapOptions,
+  type MappedSchema,
+  type MappedUnmapped,
+  type MappedUnmappedKind,
+  type PgJson,
+  type PgArray,
+  type PgInterval,
+} from './pg/type-map.js';
+export { generateModule, type GenerateOptions } from './pg/generate.js';
+export { copy, COPY_BATCH_ROWS, COPY_BATCH_TEXT, COPY_CONNECTIONS, COPY_STATE_DIRECTORY, type CopyOptions, type CopyProgress, type CopyResult, type CopiedTable } from './pg/copy.js';
+export { verify, VERIFY_BATCH_ROWS, VERIFY_DIFFERENCES_MAX, type VerifyOptions, type VerifyResult, type VerifiedTable, type VerifyDifference } from './pg/verify.js';
+export { SOURCE_SESSION_SETTINGS, type SourceConnection } from './pg/source.js';
 export type {
   PgSchema,
   PgTable,

@@ -197,6 +197,19 @@ describe('writes and reads', () => {
     expect(again!.at.micros).toBe(record.at.micros);
   });
 
+  it('keeps -0, in fields and in nested arrays and objects', async () => {
+    const record = {
+      id: 'zeros', text: '', integer: 0, fraction: -0, big: 0n, huge: 0n, yes: true, no: false,
+      at: Timestamp.parse('1970-01-01T00:00:00Z'), when: new Date(0), bytes: new Uint8Array(0),
+      nested: { deep: { list: [-0, 0, 1.5, -0], name: '' }, flag: true }, rows: [], nothing: null,
+    };
+    await at(store)((s) => s.everything.insert(record));
+    const read = (await at(store)((s) => s.everything.get({ id: 'zeros' })))!;
+    expect(Object.is(read.fraction, -0)).toBe(true);
+    expect(read.nested.deep.list.map((n) => (Object.is(n, -0) ? '-0' : String(n)))).toEqual(['-0', '0', '1.5', '-0']);
+    expect(Object.is(read.integer, 0)).toBe(true);
+  });
+
   it('keeps records on a data directory across a reopen', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-records-'));
     try {

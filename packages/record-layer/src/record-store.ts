@@ -96,6 +96,32 @@ const USER_VERSION_MAX = 0xffff;
 
 // Timestamps travel through msgpack as their microseconds (an extension type of our own).
 addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
+
+// msgpack writes -0 as the integer 0; a record holding -0 is packed with this marker in its place.
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero();
+addExtension({ Class: NegativeZero, type: 0x2d, write: () => 0, read: () => -0 });
+
+// Whether `value` holds -0 anywhere (in a field, an array or a nested object).
+function holdsNegativeZero(value: unknown): boolean {
+  if (typeof value === 'number') return value === 0 && 1 / value < 0;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || value instanceof Timestamp || value instanceof Date) return false;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (holdsNegativeZero(item)) return true;
+  return false;
+}
+
+// A copy of `value` with every -0 replaced by the marker.
+function markNegativeZeros(value: unknown): unknown {
+  if (typeof value === 'number') return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || value instanceof Timestamp || value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map(markNegativeZeros);
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, markNegativeZeros(item)]));
+}
+
+/** A record's msgpack bytes; -0 survives (see {@link NegativeZero}). */
+function packRecord(record: unknown): Uint8Array {
+  return packr.pack(holdsNegativeZero(record) ? markNegativeZeros(record) : record);
+}
 // copyBuffers: a decoded record must not share memory with the stored bytes (they may be borrowed
 // from the database's caches).
 const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
@@ -839,7 +865,7 @@ export class Collection<D extends RecordTypeDefinition> {
     if (next !== null) {
       // One header byte, then the msgpack record: the header tells a reader of chunk 0 whether
       // more chunks follow, so a whole record is read with one point read.
-      const body = packr.pack(next);
+      const body = packRecord(next);
       const bytes = new Uint8Array(1 + body.length);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       bytes.set(body, 1);

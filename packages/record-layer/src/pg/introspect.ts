@@ -68,6 +68,8 @@ export const MAPPED_BASE_TYPES: readonly string[] = [
   'jsonb',
   'date',
   'time',
+  'timetz',
+  'interval',
   'timestamp',
   'timestamptz',
 ];
