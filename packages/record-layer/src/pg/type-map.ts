@@ -298,6 +298,13 @@ export const pgZod = {
       days: z.number().int().min(INT32_MIN).max(INT32_MAX),
       microseconds: z.bigint().min(INT64_MIN).max(INT64_MAX),
     }),
+  /** The current instant: the default of a `timestamptz` (or, read as UTC, `timestamp`) column defaulting to `now()`. */
+  pgNow: (): Timestamp => Timestamp.now(),
+  /** Today at 00:00 UTC: the default of a `date` column defaulting to `CURRENT_DATE`. */
+  pgToday: (): Timestamp => {
+    const micros = Timestamp.now().micros;
+    return new Timestamp(micros - (((micros % DAY_MICROS) + DAY_MICROS) % DAY_MICROS));
+  },
   /** A `jsonb` value (integers beyond 2^53 as bigints). */
   pgJsonb: z.lazy(() =>
     z.union([z.null(), z.boolean(), z.number(), z.bigint(), z.string(), z.array(pgJsonbSchema()), z.record(z.string(), pgJsonbSchema())]),
@@ -1393,10 +1400,14 @@ export function mapSchema(model: PgSchema, options: MapOptions = {}): MappedSche
     for (const pgColumn of table.columns) {
       const mapped = column(pgColumn.name);
       if (pgColumn.default !== null && !(pgColumn.sequence !== null && /^nextval\(/.test(pgColumn.default))) {
-        report('default', pgColumn.name, `DEFAULT ${pgColumn.default}: the record layer does not fill defaults in; inserts must set the field`, pgColumn.default);
+        if (mapped === undefined || !applyDefault(mapped, pgColumn.default)) {
+          report('default', pgColumn.name, `DEFAULT ${pgColumn.default}: not a constant or clock default the record layer fills in; inserts must set the field`, pgColumn.default);
+        }
       } else if (pgColumn.default === null && pgColumn.sequence === null && pgColumn.generated === null) {
         const domainDefault = domainDefaultOf(model, pgColumn.type);
-        if (domainDefault !== null) report('default', pgColumn.name, `DEFAULT ${domainDefault} of its domain: the record layer does not fill defaults in; inserts must set the field`, domainDefault);
+        if (domainDefault !== null && (mapped === undefined || !applyDefault(mapped, domainDefault))) {
+          report('default', pgColumn.name, `DEFAULT ${domainDefault} of its domain: not a constant or clock default the record layer fills in; inserts must set the field`, domainDefault);
+        }
       }
       if (pgColumn.sequence === null || mapped === undefined) continue;
       const name = sequenceName(pgColumn.sequence.schema, pgColumn.sequence.name);
@@ -1470,6 +1481,61 @@ function dedupe(entries: MappedUnmapped[]): MappedUnmapped[] {
 
 function domainNotNull(type: PgType): boolean {
   return type.kind === 'domain' && (type.notNull || domainNotNull(type.base));
+}
+
+// Clock functions as pg_get_expr prints them, possibly under a cast.
+const NOW_DEFAULT = /^(?:now\(\)|CURRENT_TIMESTAMP|LOCALTIMESTAMP|statement_timestamp\(\)|transaction_timestamp\(\))$/;
+const TODAY_DEFAULT = /^(?:CURRENT_DATE|\('now'::text\)::date)$/;
+const CAST_SUFFIX = /^\((.*)\)::[a-z][a-z0-9_ ."]*$/;
+const LITERAL_DEFAULT = /^'((?:[^']|'')*)'(?:::[a-z][a-z0-9_ ."()]*)?$/;
+const NUMBER_DEFAULT = /^\(?(-?\d+(?:\.\d+)?)\)?(?:::[a-z][a-z0-9_ ."()]*)?$/;
+
+/**
+ * Makes the column's field default to what PostgreSQL would store for `expression`: a constant
+ * (a literal PostgreSQL's own text conversion of the column takes as it is, e.g. `true`, `3`,
+ * `4.99`, `'G'::mpaa_rating`), or the clock (`now()` and its synonyms for timestamps, read as UTC
+ * for `timestamp`; `CURRENT_DATE` for dates). Returns false, changing nothing, for anything else.
+ */
+function applyDefault(column: ColumnMapping, expression: string): boolean {
+  const base = baseTypeName(column.type);
+  let bare = expression.trim();
+  const cast = CAST_SUFFIX.exec(bare);
+  if (cast !== null && (NOW_DEFAULT.test(cast[1]!) || TODAY_DEFAULT.test(cast[1]!))) bare = cast[1]!;
+  let filled: { value: unknown; source: string; helpers: string[] } | null = null;
+  if (NOW_DEFAULT.test(bare) && (base === 'timestamp' || base === 'timestamptz')) filled = { value: pgZod.pgNow, source: 'pgNow', helpers: ['pgNow'] };
+  else if (TODAY_DEFAULT.test(bare) && base === 'date') filled = { value: pgZod.pgToday, source: 'pgToday', helpers: ['pgToday'] };
+  else {
+    const literal = LITERAL_DEFAULT.exec(bare)?.[1]?.replaceAll("''", "'") ?? NUMBER_DEFAULT.exec(bare)?.[1] ?? (bare === 'true' || bare === 'false' ? bare : undefined);
+    if (literal === undefined) return false;
+    let value: unknown;
+    try {
+      value = column.fromText(literal);
+    } catch {
+      return false; // not PostgreSQL's text for a value of the column (e.g. 0 for a numeric(5,2), printed 0.00)
+    }
+    const source = constantSource(value);
+    if (source === null || !column.zod.safeParse(value).success) return false;
+    filled = { value, source, helpers: [] };
+  }
+  column.zod = column.zod.default(filled.value as never);
+  column.source = `${column.source}.default(${filled.source})`;
+  column.helpers = orderHelpers([...column.helpers, ...filled.helpers]);
+  return true;
+}
+
+// TypeScript source of a constant default, or null for values a literal does not express simply.
+function constantSource(value: unknown): string | null {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0)) return String(value);
+  return null;
+}
+
+// The catalog name of a column's type under its domains ('enum' for enums, 'array', 'other').
+function baseTypeName(type: PgType): string {
+  if (type.kind === 'domain') return baseTypeName(type.base);
+  return type.kind === 'base' ? type.typeName : type.kind;
 }
 
 function domainDefaultOf(model: PgSchema, type: PgType): string | null {

@@ -128,6 +128,11 @@ CREATE UNIQUE INDEX item_code_mood_key ON public.item (code, mood);
 CREATE INDEX item_during_idx ON public.item (during);
 CREATE TABLE public.tag (label text NOT NULL, note text, CONSTRAINT tag_label_key UNIQUE (label));
 CREATE TABLE public.loose (a text, b text);
+CREATE TABLE public.defaults (
+  id integer PRIMARY KEY, qty integer DEFAULT 3, neg integer DEFAULT -1, flag boolean NOT NULL DEFAULT false,
+  label text DEFAULT 'it''s'::text, rating mood DEFAULT 'ok'::mood, price numeric(4,2) DEFAULT 4.99, zero numeric(5,2) DEFAULT 0,
+  born date DEFAULT CURRENT_DATE, seen timestamp DEFAULT LOCALTIMESTAMP, fixed date DEFAULT '2000-01-01'::date, shout text DEFAULT upper('x')
+);
 CREATE TABLE public.line (
   id serial PRIMARY KEY,
   item_id bigint REFERENCES public.item ON DELETE CASCADE,
@@ -372,7 +377,7 @@ describe('schema rules', () => {
 
   it('names record types after tables, prefixing other schemas', () => {
     expect(rulesMapped.tables.map((t) => `${t.schema}.${t.table}=${t.typeName}`)).toEqual([
-      'public.event=event', 'public.item=item', 'public.line=line', 'public.pair=pair', 'public.pair_ref=pair_ref', 'public.tag=tag', 'shop.item=shop_item',
+      'public.defaults=defaults', 'public.event=event', 'public.item=item', 'public.line=line', 'public.pair=pair', 'public.pair_ref=pair_ref', 'public.tag=tag', 'shop.item=shop_item',
     ]);
   });
 
@@ -420,7 +425,17 @@ describe('schema rules', () => {
     expect(table('public', 'item').sequences).toEqual([{ field: 'id', schema: 'public', name: 'item_id_seq', sequence: 'item_id_seq' }]);
     expect(table('public', 'line').sequences).toEqual([{ field: 'id', schema: 'public', name: 'line_id_seq', sequence: 'line_id_seq' }]);
     expect(rulesMapped.schema.types['line']!.sequences).toEqual({ id: 'line_id_seq' });
-    expect(reported('default', 'created')).toMatchObject({ table: 'item', definition: 'now()' });
+    // Constant and clock defaults fill fields in; other expressions are reported.
+    expect(reported('default', 'created')).toBeUndefined();
+    const before = Timestamp.now().micros;
+    const item = rulesMapped.schema.types['item']!.schema.parse({ id: 1n, code: null, price: '1.00', mood: null, name: null, during: null }) as Record<string, unknown>;
+    expect((item['created'] as Timestamp).micros).toBeGreaterThanOrEqual(before);
+    const defaults = rulesMapped.schema.types['defaults']!.schema.parse({ id: 1, zero: null, fixed: null, shout: null }) as Record<string, unknown>;
+    expect(defaults).toMatchObject({ qty: 3, neg: -1, flag: false, label: "it's", rating: 'ok', price: '4.99' });
+    expect((defaults['born'] as Timestamp).micros % 86_400_000_000n).toBe(0n);
+    expect(defaults['seen']).toBeInstanceOf(Timestamp);
+    expect(['zero', 'fixed', 'shout'].map((name) => reported('default', name)?.definition)).toEqual(['0', "'2000-01-01'::date", "upper('x'::text)"]);
+    expect(table('public', 'defaults').columns.find((c) => c.column === 'born')!.source).toBe('pgDate().nullable().default(pgToday)');
     expect(reported('check_constraint', 'code.code_check')).toMatchObject({ table: null, reason: expect.stringMatching(/CHECK of domain public.code over text/) });
     expect(reported('partitioning', 'event')?.reason).toMatch(/RANGE \(at\) into 1 partitions/);
     expect(table('public', 'item').skipped.map((entry) => entry.name)).toEqual(['doc']);
