@@ -235,6 +235,117 @@ describe('Resolver', () => {
   });
 });
 
+describe('point writes and range reads', () => {
+  it('a range read sees point writes of earlier batches and of earlier transactions of its own batch', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [tx(null, [], point('m'))]);
+    // The range read comes after more point writes, so it must see keys recorded since any earlier range read.
+    expect(resolver.resolve(11, [tx(5, ['a', 'b'], [])])).toEqual(['committed']);
+    resolver.resolve(12, [tx(null, [], [...point('c'), ...point('q')])]);
+    expect(resolver.resolve(13, [tx(11, ['b', 'd'], []), tx(12, ['b', 'd'], []), tx(11, ['d', 'p'], [])])).toEqual([
+      'conflict',
+      'committed',
+      'committed',
+    ]);
+    expect(
+      resolver.resolve(20, [
+        tx(15, point('x'), point('f')), // accepted: writes f at 20
+        tx(15, ['e', 'g'], []), // f is inside [e, g), written earlier in this batch
+        tx(15, ['f\x00', 'g'], []),
+        tx(15, point('f'), []),
+      ]),
+    ).toEqual(['committed', 'conflict', 'committed', 'conflict']);
+  });
+
+  it('a point write and a range write of the same key both count, whichever is newer', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [tx(null, [], ['a', 'z'])]);
+    resolver.resolve(20, [tx(null, [], point('k'))]);
+    expect(resolver.resolve(21, [tx(15, point('k'), []), tx(15, point('j'), []), tx(5, point('j'), [])])).toEqual(['conflict', 'committed', 'conflict']);
+    resolver.resolve(30, [tx(null, [], ['j', 'l'])]);
+    expect(resolver.resolve(31, [tx(25, point('k'), []), tx(25, ['k\x00', 'k\x01'], []), tx(30, ['a', 'z'], [])])).toEqual(['conflict', 'conflict', 'committed']);
+  });
+
+  it('orders point-written keys only for range reads, and keeps none that left the window', () => {
+    const resolver = new Resolver({ windowVersions: 100 });
+    // Pruning first runs once the history passes 1,024 entries (at version 1,025): most keys leave.
+    for (let v = 1; v <= 1_100; v++) resolver.resolve(v, [tx(null, [], point(`k${v}`))]);
+    // No range read yet: nothing was ordered.
+    expect(resolver.indexedPointCount).toBe(0);
+    expect(resolver.historySize).toBeLessThan(300);
+    expect(resolver.resolve(1_101, [tx(1_099, ['k', 'l'], []), tx(1_050, ['k', 'k1049'], [])])).toEqual(['conflict', 'committed']);
+    // Right after a range read every key in the history is ordered, and only those.
+    expect(resolver.indexedPointCount).toBe(resolver.historySize);
+    for (let v = 1_102; v <= 6_000; v++) resolver.resolve(v, [tx(v - 1, v % 50 === 0 ? ['k', 'l'] : [], point(`k${v}`))]);
+    expect(resolver.resolve(6_001, [tx(6_000, ['k', 'l'], [])])).toEqual(['committed']);
+    expect(resolver.indexedPointCount).toBe(resolver.historySize);
+    expect(resolver.historySize).toBeLessThan(2_000);
+  });
+
+  it('agrees with the reference when most writes are points over many keys, across many prunes (randomized)', () => {
+    console.log(`resolver points SEED=${SEED}`);
+    const random = seededRandom(SEED ^ 0x5eed);
+    const alphabet = ['\x00', '\x01', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', '\xfe', '\xff'];
+    const randomKey = (): KeyString => {
+      const length = 1 + Math.floor(random() * 4);
+      let key = '';
+      for (let i = 0; i < length; i++) key += alphabet[Math.floor(random() * alphabet.length)];
+      return key;
+    };
+    const randomRange = (): KeyString[] => {
+      const r = random();
+      if (r < 0.4) return point(randomKey());
+      if (r < 0.45) return ['', '\xff\xff'];
+      const a = randomKey();
+      if (r < 0.6) return [a, a + '\xff']; // a prefix-like range
+      let b = randomKey();
+      if (a === b) return point(a);
+      return a < b ? [a, b] : [b, a];
+    };
+    let transactions = 0;
+    let prunes = 0;
+    const counts: Record<Resolution, number> = { committed: 0, conflict: 0, too_old: 0 };
+    for (let run = 0; run < 3; run++) {
+      const windowVersions = 20 + Math.floor(random() * 200);
+      const resolver = new Resolver({ windowVersions });
+      const reference = new ReferenceResolver(windowVersions);
+      let version = 1 + Math.floor(random() * 100);
+      let previousSize = 0;
+      for (let batch = 0; batch < 1200; batch++) {
+        version += 1 + Math.floor(random() * 3);
+        const batchTransactions: ResolveTransaction[] = [];
+        for (let i = Math.floor(random() * 6); i > 0; i--) {
+          const readVersion = random() < 0.1 ? null : Math.max(0, version - 1 - Math.floor(random() * (windowVersions + 4)));
+          const readRanges: KeyString[] = [];
+          for (let j = Math.floor(random() * 4); j > 0; j--) readRanges.push(...randomRange());
+          const writeRanges: KeyString[] = [];
+          for (let j = Math.floor(random() * 12); j > 0; j--) {
+            const key = randomKey();
+            writeRanges.push(...(random() < 0.95 ? point(key) : [key, key + '\x00\x01']));
+          }
+          batchTransactions.push(tx(readVersion, readRanges, writeRanges));
+        }
+        const expected = reference.resolve(version, batchTransactions);
+        const actual = resolver.resolve(version, batchTransactions);
+        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+          throw new Error(
+            `SEED=${SEED} run ${run} window ${windowVersions} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batchTransactions)}`,
+          );
+        }
+        for (const result of actual) counts[result]++;
+        transactions += batchTransactions.length;
+        if (previousSize >= 1024 && resolver.historySize <= previousSize / 2) prunes++;
+        previousSize = resolver.historySize;
+      }
+    }
+    console.log(`resolver points: ${transactions} transactions, ${JSON.stringify(counts)}, ${prunes} prunes`);
+    expect(counts.committed).toBeGreaterThan(100);
+    expect(counts.conflict).toBeGreaterThan(100);
+    expect(counts.too_old).toBeGreaterThan(10);
+    expect(prunes).toBeGreaterThan(3);
+  });
+});
+
 describe('empty read conflict ranges', () => {
   it('never conflict, even where a write landed', () => {
     const resolver = new Resolver({ windowVersions: 1_000 });
