@@ -272,7 +272,7 @@ export class Transaction {
     this.#checkUsable('get');
     const k = this.#checkKey(key, 'get');
     const borrow = options?.borrow === true;
-    const entry = this.#writes.entries.get(k);
+    const entry = this.#writes.get(k);
     if (entry !== undefined && entry.kind === 'value') return entry.value === null || borrow ? entry.value : copyBytes(entry.value);
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
@@ -424,7 +424,7 @@ export class Transaction {
     const readVersion = this.#ensureReadVersion();
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
     // Nothing written in this transaction: storage's answer is the answer.
-    if (writes.entries.size === 0 && writes.clears.size === 0) return this.#host.readRange(begin, end, version, rows, reverse);
+    if (writes.entryCount === 0 && writes.clears.size === 0) return this.#host.readRange(begin, end, version, rows, reverse);
     const out: [KeyString, Uint8Array][] = [];
     // `position` bounds what has been merged: forward, every key below it; reverse, every key at or above it.
     let position = reverse ? end : begin;
@@ -456,7 +456,7 @@ export class Transaction {
         continue;
       }
       const stored = storageIndex < storage.length ? storage[storageIndex] : undefined;
-      const pair = reverse ? writes.entries.nextLowerPair(position) : writes.entries.getPairOrNextHigher(position);
+      const pair = reverse ? writes.lastBefore(position) : writes.firstAtOrAfter(position);
       const write = pair !== undefined && (reverse ? pair[0] >= begin : pair[0] < end) ? pair : undefined;
       if (stored === undefined && write === undefined) return { entries: out, more: false };
       // A write is merged first when it comes no later than the next stored row.

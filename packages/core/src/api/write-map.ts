@@ -33,7 +33,12 @@ export function applySteps(base: Uint8Array | null, steps: readonly AtomicStep[]
 
 /** A transaction's writes, ordered by key. */
 export class WriteMap {
-  readonly entries = new BTree<KeyString, WriteEntry>();
+  // Each written key's entry. Range reads need the keys in order: #ordered holds them, except the
+  // keys written since a range read last needed the order (#unindexed), which are sorted in then,
+  // in one go. A transaction that writes without range-reading its own writes never builds it.
+  readonly #entries = new Map<KeyString, WriteEntry>();
+  readonly #ordered = new BTree<KeyString, undefined>();
+  #unindexed: KeyString[] = [];
   /** Cleared ranges: begin -> end, disjoint and coalesced. */
   readonly clears = new BTree<KeyString, KeyString>();
   /** Ranges where versionstamped keys may land (flat `[begin, end, ...]`). */
@@ -41,20 +46,64 @@ export class WriteMap {
 
   /** True when nothing was written. */
   get isEmpty(): boolean {
-    return this.entries.size === 0 && this.clears.size === 0 && this.unreadable.length === 0;
+    return this.#entries.size === 0 && this.clears.size === 0 && this.unreadable.length === 0;
+  }
+
+  /** Number of keys with an entry. */
+  get entryCount(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry of `key`, if the transaction wrote it (and did not clear it with a range since). */
+  get(key: KeyString): WriteEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** The entry with the smallest key at or after `key`. */
+  firstAtOrAfter(key: KeyString): [KeyString, WriteEntry] | undefined {
+    this.#index();
+    const found = this.#ordered.getPairOrNextHigher(key);
+    return found === undefined ? undefined : [found[0], this.#entries.get(found[0])!];
+  }
+
+  /** The entry with the largest key before `key`. */
+  lastBefore(key: KeyString): [KeyString, WriteEntry] | undefined {
+    this.#index();
+    const found = this.#ordered.nextLowerPair(key);
+    return found === undefined ? undefined : [found[0], this.#entries.get(found[0])!];
   }
 
   set(key: KeyString, value: Uint8Array): void {
-    this.entries.set(key, { kind: 'value', value });
+    this.#put(key, { kind: 'value', value });
   }
 
   clear(key: KeyString): void {
-    this.entries.set(key, { kind: 'value', value: null });
+    this.#put(key, { kind: 'value', value: null });
+  }
+
+  #put(key: KeyString, entry: WriteEntry): void {
+    const entries = this.#entries;
+    const size = entries.size;
+    entries.set(key, entry);
+    if (entries.size !== size) this.#unindexed.push(key);
+  }
+
+  #index(): void {
+    const keys = this.#unindexed;
+    if (keys.length === 0) return;
+    this.#unindexed = [];
+    keys.sort();
+    for (let i = 0; i < keys.length; i++) this.#ordered.set(keys[i]!, undefined);
   }
 
   clearRange(begin: KeyString, end: KeyString): void {
     if (begin >= end) return;
-    this.entries.deleteRange(begin, end, false);
+    this.#index();
+    const entries = this.#entries;
+    this.#ordered.forRange(begin, end, false, (key) => {
+      entries.delete(key);
+    });
+    this.#ordered.deleteRange(begin, end, false);
     let newBegin = begin;
     let newEnd = end;
     // Merge with a clear that starts before `begin` and reaches it.
@@ -75,19 +124,19 @@ export class WriteMap {
 
   /** Records an atomic op; if the base is known (written or cleared here), the result is computed now. */
   atomic(key: KeyString, type: number, operand: Uint8Array): void {
-    const existing = this.entries.get(key);
+    const existing = this.#entries.get(key);
     if (existing === undefined) {
-      if (this.isCleared(key)) this.entries.set(key, { kind: 'value', value: applyAtomicOp(type, null, operand) });
-      else this.entries.set(key, { kind: 'ops', ops: [{ type, operand }] });
+      if (this.isCleared(key)) this.#put(key, { kind: 'value', value: applyAtomicOp(type, null, operand) });
+      else this.#put(key, { kind: 'ops', ops: [{ type, operand }] });
     } else if (existing.kind === 'value') {
-      this.entries.set(key, { kind: 'value', value: applyAtomicOp(type, existing.value, operand) });
+      this.#entries.set(key, { kind: 'value', value: applyAtomicOp(type, existing.value, operand) });
     } else if (existing.kind === 'ops') {
-      this.entries.set(key, { kind: 'ops', ops: [...existing.ops, { type, operand }] });
+      this.#entries.set(key, { kind: 'ops', ops: [...existing.ops, { type, operand }] });
     }
   }
 
   setUnreadable(key: KeyString): void {
-    this.entries.set(key, { kind: 'unreadable' });
+    this.#put(key, { kind: 'unreadable' });
   }
 
   addUnreadableRange(begin: KeyString, end: KeyString): void {

@@ -15,7 +15,7 @@ import { StrataError } from '../api/errors.js';
 import type { Mutation } from '../api/mutation.js';
 import { assert } from '../util/assert.js';
 import type { AppendFile, LogDisk } from '../storage/log-disk.js';
-import { UNWRITTEN_SPACE, decodeMutations, encodeFrame, encodeMutations, hasFrameAfter, scanSegment } from '../storage/log-frame.js';
+import { UNWRITTEN_SPACE, decodeMutations, encodeMutationsFrame, hasFrameAfter, scanSegment } from '../storage/log-frame.js';
 
 /** A batch as the log hands it on: its version and mutations. */
 export interface LoggedBatch {
@@ -137,7 +137,7 @@ export class LogServer {
     if (this.#failure) return Promise.reject(this.#failure);
     assert(batch.version > this.#lastVersion, `log batches arrive in version order (${batch.version} <= ${this.#lastVersion})`);
     this.#lastVersion = batch.version;
-    const frame = batch.mutations.length > 0 ? encodeFrame(batch.version, encodeMutations(batch.mutations)) : null;
+    const frame = batch.mutations.length > 0 ? encodeMutationsFrame(batch.version, batch.mutations) : null;
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ batch, frame, resolve, reject });
       if (!this.#writing) void this.#writeGroups();

@@ -102,7 +102,12 @@ export class StorageServer {
   readonly #onFailure: (error: unknown) => void;
 
   readonly #chains = new Map<KeyString, ChainEntry[]>();
+  // The keys of #chains in order, except those listed in #unindexedKeys: range reads need the order,
+  // and bring the index up to date first (sorted, in one go), so keys written and pruned between
+  // range reads never enter it. The list may also hold keys pruned since, or a key twice; indexing
+  // skips keys without a chain, and the list is compacted when it outgrows #chains.
   readonly #keys = new BTree<KeyString, undefined>();
+  #unindexedKeys: KeyString[] = [];
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
@@ -161,6 +166,11 @@ export class StorageServer {
     return Math.max(this.#durableVersion, this.#version - this.#windowVersions);
   }
 
+  /** Number of keys in the ordered index of the window's keys (for tests and metrics). */
+  get indexedKeyCount(): number {
+    return this.#keys.size;
+  }
+
   /** Number of watches registered. */
   get watchCount(): number {
     return this.#watchCount;
@@ -211,7 +221,8 @@ export class StorageServer {
     const chain = this.#chains.get(mutation.key);
     if (chain === undefined) {
       this.#chains.set(mutation.key, [entry]);
-      this.#keys.set(mutation.key, undefined);
+      this.#unindexedKeys.push(mutation.key);
+      if (this.#unindexedKeys.length > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
     } else chain.push(entry);
   }
 
@@ -257,6 +268,7 @@ export class StorageServer {
       const cached = this.#cache.get(key);
       if (cached.covered) return applyOps(cached.value, lookup.ops);
       const base = await this.#engine.get(key);
+      if (!this.#cache.enabled) return applyOps(base, lookup.ops);
       if (base === null && exclusive) {
         // No flush can commit while this read holds the engine. The first entry after the missing
         // key tells that no key lies between the two: the cache learns that whole gap, so later
@@ -403,6 +415,7 @@ export class StorageServer {
     // Memory keys are found by seeking from the last one, never by an iterator held across an
     // await: batches are applied while this read waits for the engine.
     const memoryAfter = (key: KeyString | null): KeyString | undefined => {
+      if (this.#unindexedKeys.length > 0) this.#indexKeys();
       const next = reverse
         ? this.#keys.nextLowerKey(key ?? end)
         : key === null
@@ -445,6 +458,24 @@ export class StorageServer {
       if (value !== null) entries.push([key, value]);
     }
     return { entries, more: true };
+  }
+
+  // Moves the keys written since the last range read into the ordered index, in key order.
+  #indexKeys(): void {
+    const keys = this.#unindexedKeys;
+    this.#unindexedKeys = [];
+    keys.sort();
+    const chains = this.#chains;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (chains.has(key)) this.#keys.set(key, undefined);
+    }
+  }
+
+  // Drops the listed keys that no longer have a chain (written, then pruned before any range read).
+  #compactUnindexedKeys(): void {
+    const chains = this.#chains;
+    this.#unindexedKeys = [...new Set(this.#unindexedKeys.filter((key) => chains.has(key)))];
   }
 
   /**
@@ -711,7 +742,8 @@ export class StorageServer {
         while (drop < chain.length && chain[drop]!.version <= version) drop++;
         if (drop === chain.length) {
           this.#chains.delete(key);
-          this.#keys.delete(key);
+          // A key not in the index yet is only in #unindexedKeys, which indexing filters.
+          if (this.#keys.size > 0) this.#keys.delete(key);
         } else if (drop > 0) chain.splice(0, drop);
       }
       if (batch.clears.length > 0) clearsPruned = true;

@@ -53,6 +53,49 @@ describe('RangeCache', () => {
     expect((await reverse.next(2)).map(([key]) => key)).toEqual(['b']);
   });
 
+  it('cursors return exactly the snapshot entries of [begin, end), in order, across calls and later changes (randomized)', async () => {
+    const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`range-cache cursor SEED=${seed}`);
+    const random = seededRandom(seed);
+    const alphabet = ['\x00', 'a', 'b', 'c', '\xff'];
+    const randomKey = (): string => {
+      let key = '';
+      for (let i = 1 + Math.floor(random() * 3); i > 0; i--) key += alphabet[Math.floor(random() * alphabet.length)];
+      return key;
+    };
+    for (let round = 0; round < 300; round++) {
+      const cache = new RangeCache(1 << 20);
+      const model = new Map<string, Uint8Array>();
+      for (let i = Math.floor(random() * 40); i > 0; i--) {
+        const key = randomKey();
+        model.set(key, v(i));
+      }
+      cache.fill('', '\xff\xff\xff\xff', [...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      let begin = random() < 0.2 ? '' : randomKey();
+      let end = random() < 0.2 ? '\xff\xff\xff\xff' : randomKey();
+      if (begin > end) [begin, end] = [end, begin];
+      const reverse = random() < 0.5;
+      const expected = [...model.keys()].filter((key) => key >= begin && key < end).sort();
+      if (reverse) expected.reverse();
+      const cursor = cache.cursor(begin, end, reverse);
+      const seen: string[] = [];
+      for (let calls = 0; calls < 100; calls++) {
+        // Changes after the cursor was made are not seen by it.
+        cache.write(randomKey(), random() < 0.5 ? null : v(200));
+        const count = 1 + Math.floor(random() * 5);
+        const batch = await cursor.next(count);
+        expect(batch.length).toBeLessThanOrEqual(count);
+        for (const [key, value] of batch) {
+          expect(value).toEqual(model.get(key));
+          seen.push(key);
+        }
+        if (batch.length < count) break;
+      }
+      expect(seen, `SEED=${seed} round ${round} [${begin}, ${end}) reverse ${reverse}`).toEqual(expected);
+      expect(await cursor.next(5)).toEqual([]);
+    }
+  });
+
   it('stays within its byte budget by evicting whole ranges', () => {
     const cache = new RangeCache(2_000);
     for (let i = 0; i < 100; i++) {
@@ -63,6 +106,65 @@ describe('RangeCache', () => {
     const covered = Array.from({ length: 100 }, (_, i) => cache.get(`k${String(i).padStart(3, '0')}`).covered);
     expect(covered.filter(Boolean).length).toBeGreaterThan(5);
     expect(covered.filter((c) => !c).length).toBeGreaterThan(5);
+  });
+
+  it('cursors over covered ranges agree with the model as entries are written, filled and evicted (randomized)', async () => {
+    const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`range-cache cursors SEED=${seed}`);
+    const random = seededRandom(seed);
+    const keys = Array.from({ length: 40 }, (_, i) => String.fromCharCode(97 + (i % 26)) + (i >= 26 ? 'z' : ''));
+    const engine = new Map<string, Uint8Array>();
+    const sortedEntries = (begin: string, end: string): [string, Uint8Array][] =>
+      [...engine].filter(([k]) => k >= begin && k < end).sort(([a], [b]) => (a < b ? -1 : 1));
+    let cursorsChecked = 0;
+    for (let round = 0; round < 20; round++) {
+      const cache = new RangeCache(random() < 0.5 ? 1 << 20 : 300 + Math.floor(random() * 1000));
+      for (let step = 0; step < 400; step++) {
+        const choice = random();
+        const key = keys[Math.floor(random() * keys.length)]!;
+        if (choice < 0.45) {
+          const value = random() < 0.3 ? null : v(Math.floor(random() * 256));
+          if (value === null) engine.delete(key);
+          else engine.set(key, value);
+          cache.write(key, value);
+        } else if (choice < 0.7) {
+          const other = keys[Math.floor(random() * keys.length)]!;
+          const [begin, end] = key < other ? [key, other] : [other, key + '\x00'];
+          cache.fill(begin, end, sortedEntries(begin, end));
+        } else {
+          // A cursor over a covered range returns the engine's entries as of its creation, even when
+          // writes come between its calls.
+          const until = cache.coveredUntil(key);
+          if (until === null) continue;
+          const other = keys[Math.floor(random() * keys.length)]! + '\x00';
+          const end = other > key && other < until && random() < 0.5 ? other : until;
+          const reverse = random() < 0.5;
+          const expected = sortedEntries(key, end);
+          if (reverse) expected.reverse();
+          const cursor = cache.cursor(key, end, reverse);
+          const seen: [string, Uint8Array][] = [];
+          for (;;) {
+            if (random() < 0.5) {
+              const written = keys[Math.floor(random() * keys.length)]!;
+              const value = random() < 0.3 ? null : v(200 + Math.floor(random() * 50));
+              if (value === null) engine.delete(written);
+              else engine.set(written, value);
+              cache.write(written, value);
+            }
+            const batch = await cursor.next(1 + Math.floor(random() * 3));
+            if (batch.length === 0) break;
+            seen.push(...batch);
+          }
+          expect(seen, `SEED=${seed} round ${round} step ${step}: cursor [${key}, ${end}) reverse ${reverse}`).toEqual(expected);
+          cursorsChecked++;
+        }
+        const probe = keys[Math.floor(random() * keys.length)]!;
+        const known = cache.get(probe);
+        if (known.covered) expect(known.value, `SEED=${seed} round ${round} step ${step} key ${probe}`).toEqual(engine.get(probe) ?? null);
+      }
+      engine.clear();
+    }
+    expect(cursorsChecked).toBeGreaterThan(100);
   });
 
   it('agrees with a model of engine state and covered ranges (randomized)', () => {

@@ -26,8 +26,17 @@ const COVERED_ABSENT: CachedValue = Object.freeze({ covered: true, value: null }
 /** A bounded cache of durable entries with completeness ranges. */
 export class RangeCache {
   readonly #bytesMax: number;
+  /**
+   * The entries in key order, for cursors and eviction, except the keys listed in #unindexed: every
+   * entry is in #values, and the keys added since the order was last needed are sorted in then, in
+   * one go (a flush adds every key it writes into a covered range, and most are never range-read
+   * before they change again or the cache drops them). The list may also name keys removed since,
+   * or a key twice: indexing takes only keys in #values, and the list is compacted when it
+   * outgrows #values.
+   */
   #entries = new BTree<KeyString, Uint8Array>();
-  /** The same entries by key, for point reads: a cached entry always lies in a covered range. */
+  #unindexed: KeyString[] = [];
+  /** The entries by key, for point reads: a cached entry always lies in a covered range. */
   #values = new Map<KeyString, Uint8Array>();
   /** Covered ranges: begin -> end. */
   #coverage = new BTree<KeyString, KeyString>();
@@ -36,6 +45,11 @@ export class RangeCache {
 
   constructor(bytesMax: number) {
     this.#bytesMax = bytesMax;
+  }
+
+  /** False when the cache keeps nothing (a budget of 0 bytes): filling it is wasted work. */
+  get enabled(): boolean {
+    return this.#bytesMax > 0;
   }
 
   /** Bytes the cache accounts for. */
@@ -67,20 +81,22 @@ export class RangeCache {
    * sure the range is covered.
    */
   cursor(begin: KeyString, end: KeyString, reverse: boolean): EngineCursor {
+    // The snapshot is never changed (the cache's own tree copies shared nodes before it writes), so
+    // one iterator can walk it across the caller's awaits: a step per entry, not a search.
+    this.#indexEntries();
     const snapshot = this.#entries.clone();
-    let position: KeyString | null = null;
+    const iterator = reverse ? snapshot.entriesReversed(end, undefined, true) : snapshot.entries(begin);
+    let done = false;
     return {
       async next(count) {
         const out: [KeyString, Uint8Array][] = [];
-        while (out.length < count) {
-          const pair = reverse
-            ? snapshot.nextLowerPair(position ?? end)
-            : position === null
-              ? snapshot.getPairOrNextHigher(begin)
-              : snapshot.nextHigherPair(position);
-          if (pair === undefined || (reverse ? pair[0] < begin : pair[0] >= end)) break;
-          out.push([pair[0], pair[1]]);
-          position = pair[0];
+        while (!done && out.length < count) {
+          const step = iterator.next();
+          if (step.done === true || (reverse ? step.value[0] < begin || step.value[0] >= end : step.value[0] >= end)) {
+            done = true;
+            break;
+          }
+          out.push(step.value);
         }
         return out;
       },
@@ -97,8 +113,7 @@ export class RangeCache {
     for (const [key, value] of entries) {
       const previous = this.#values.get(key);
       if (previous !== undefined) this.#bytes -= entryCost(key, previous);
-      this.#entries.set(key, value);
-      this.#values.set(key, value);
+      this.#setEntry(key, value, previous);
       this.#bytes += entryCost(key, value);
     }
     this.#cover(begin, end);
@@ -110,21 +125,48 @@ export class RangeCache {
     const previous = this.#values.get(key);
     // A cached entry lies in a covered range; only an absent key needs the coverage lookup.
     if (previous === undefined && this.coveredUntil(key) === null) return;
-    if (previous !== undefined) {
-      this.#bytes -= entryCost(key, previous);
-      this.#entries.delete(key);
-      this.#values.delete(key);
-    }
+    if (previous !== undefined) this.#bytes -= entryCost(key, previous);
     if (value !== null) {
-      this.#entries.set(key, value);
-      this.#values.set(key, value);
+      this.#setEntry(key, value, previous);
       this.#bytes += entryCost(key, value);
+    } else if (previous !== undefined) {
+      this.#values.delete(key);
+      if (this.#entries.size > 0) this.#entries.delete(key);
+    }
+  }
+
+  // Sets an entry; `previous` is its current value (undefined when the cache has none).
+  #setEntry(key: KeyString, value: Uint8Array, previous: Uint8Array | undefined): void {
+    this.#values.set(key, value);
+    if (previous === undefined) {
+      this.#unindexed.push(key);
+      if (this.#unindexed.length > 2 * this.#values.size + 1024) this.#compactUnindexed();
+    } else if (this.#entries.size > 0) this.#entries.changeIfPresent(key, value);
+  }
+
+  // Drops the listed keys no longer cached.
+  #compactUnindexed(): void {
+    const values = this.#values;
+    this.#unindexed = [...new Set(this.#unindexed.filter((key) => values.has(key)))];
+  }
+
+  // Brings the ordered entries up to date with #values.
+  #indexEntries(): void {
+    if (this.#unindexed.length === 0) return;
+    const keys = this.#unindexed;
+    this.#unindexed = [];
+    keys.sort();
+    const values = this.#values;
+    for (let i = 0; i < keys.length; i++) {
+      const value = values.get(keys[i]!);
+      if (value !== undefined) this.#entries.set(keys[i]!, value);
     }
   }
 
   /** Forgets everything. */
   clear(): void {
     this.#entries = new BTree<KeyString, Uint8Array>();
+    this.#unindexed = [];
     this.#values = new Map<KeyString, Uint8Array>();
     this.#coverage = new BTree<KeyString, KeyString>();
     this.#bytes = 0;
@@ -153,6 +195,7 @@ export class RangeCache {
   }
 
   #evict(): void {
+    if (this.#bytes > this.#bytesMax) this.#indexEntries();
     while (this.#bytes > this.#bytesMax && this.#coverage.size > 0) {
       const range = this.#coverage.getPairOrNextHigher(this.#evictFrom) ?? this.#coverage.getPairOrNextHigher('')!;
       const [begin, end] = range;
