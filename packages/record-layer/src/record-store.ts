@@ -38,7 +38,7 @@
  *    removes the mark, so a record written and deleted in one transaction leaves nothing.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
-import { DirectoryLayer, Subspace, Versionstamp, pack, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr, addExtension } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
@@ -58,17 +58,18 @@ const RECORD_WHOLE = 0x00;
 /** First byte of chunk 0: the record continues in chunks 1, 2, ... */
 const RECORD_SPLIT = 0x01;
 
-/** Decodes a stored record from its chunks' concatenated bytes (header byte first). */
-const fieldSets = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
-
-// The field names of a record type, computed once per definition (a collection is made per transaction).
-function fieldsOf(type: RecordTypeDefinition): ReadonlySet<string> {
-  let fields = fieldSets.get(type);
-  if (fields === undefined) {
-    fields = new Set(Object.keys(type.schema.shape));
-    fieldSets.set(type, fields);
-  }
-  return fields;
+/** What every write of a record type needs, computed once per store and type (collections are made per transaction). */
+interface TypeFacts {
+  /** The type's field names. */
+  readonly fields: ReadonlySet<string>;
+  /** The type's indexes. */
+  readonly indexes: readonly (readonly [string, IndexDefinition])[];
+  /** Whether the type has a version index. */
+  readonly versioned: boolean;
+  /** The packed prefix `(1, type)` of its records' keys. */
+  readonly recordPrefix: Uint8Array;
+  /** The packed prefix `(2, type, index)` of each index's entries. */
+  readonly indexPrefixes: ReadonlyMap<string, Uint8Array>;
 }
 
 /** A record as read from storage, with the number of chunks it occupies. */
@@ -178,12 +179,32 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    */
   readonly #toStamp = new WeakMap<Transaction, Map<string, { type: string; key: TupleItem[]; indexes: Set<string> }>>();
 
+  readonly #facts = new Map<string, TypeFacts>();
+
   private constructor(
     /** The record types. */
     readonly schema: Schema<T>,
     /** The store's directory. */
     readonly subspace: Subspace,
   ) {}
+
+  /** @internal What writes of record type `name` need (computed on first use). */
+  typeFacts(name: string): TypeFacts {
+    let facts = this.#facts.get(name);
+    if (facts === undefined) {
+      const type = this.schema.type(name);
+      const indexes = Object.entries(type.indexes);
+      facts = {
+        fields: new Set(Object.keys(type.schema.shape)),
+        indexes,
+        versioned: indexes.some(([, definition]) => definition.kind === 'version'),
+        recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
+        indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
+      };
+      this.#facts.set(name, facts);
+    }
+    return facts;
+  }
 
   /**
    * Opens (creating if needed) the store in `options.path`, checking that the schema is the one
@@ -459,7 +480,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
-    for (const name of Object.keys(this.schema.types)) view[name] = new Collection(this, tx, name, this.schema.types[name]!);
+    for (const name of Object.keys(this.schema.types)) view[name] = new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.types[name]!);
     return view as StoreView<T>;
   }
 }
@@ -473,6 +494,7 @@ export class Collection<D extends RecordTypeDefinition> {
   readonly #tx: Transaction;
   readonly #name: string;
   readonly #type: D;
+  readonly #facts: TypeFacts;
   readonly #fields: ReadonlySet<string>;
 
   /** @internal Made by {@link RecordStore.bind}. */
@@ -481,7 +503,8 @@ export class Collection<D extends RecordTypeDefinition> {
     this.#tx = tx;
     this.#name = name;
     this.#type = type;
-    this.#fields = fieldsOf(type);
+    this.#facts = store.typeFacts(name);
+    this.#fields = this.#facts.fields;
   }
 
   /** The name of the record type. */
@@ -793,7 +816,7 @@ export class Collection<D extends RecordTypeDefinition> {
   // The record as stored: what its index entries were computed from, and how many chunks hold it.
   async #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
-    const first = await this.#tx.get(this.#store.subspace.pack([RECORDS, this.#name, ...key, 0]), { borrow: true });
+    const first = await this.#tx.get(packWithPrefix(this.#facts.recordPrefix, [...key, 0]), { borrow: true });
     if (first === null) return null;
     if (first[0] === RECORD_WHOLE) return { record: decodeStored(first) as RecordOf<D>, chunks: 1 };
     const { begin, end } = this.#recordRange(key);
@@ -831,10 +854,11 @@ export class Collection<D extends RecordTypeDefinition> {
    * range holds `key` (online-indexer.ts, invariant 2). Reading a write-only index's state makes
    * this transaction conflict with a build transaction that moves its progress.
    */
-  async #maintained(key: TupleItem[]): Promise<[string, IndexDefinition][]> {
+  async #maintained(key: TupleItem[]): Promise<readonly (readonly [string, IndexDefinition])[]> {
     const writeOnly = this.#store.writeOnlyIndexes(this.#name);
+    if (writeOnly.size === 0) return this.#facts.indexes;
     const out: [string, IndexDefinition][] = [];
-    for (const [name, definition] of Object.entries(this.#type.indexes)) {
+    for (const [name, definition] of this.#facts.indexes) {
       if (writeOnly.has(name)) {
         const state = await this.#store.readIndexState(this.#tx, this.#name, name);
         if (state.state === 'write_only' && (state.built === null || Buffer.compare(pack(key), state.built) > 0)) continue;
@@ -849,7 +873,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const tx = this.#tx;
     const subspace = this.#store.subspace;
     const indexes = await this.#maintained(key);
-    const versioned = Object.values(this.#type.indexes).some((definition) => definition.kind === 'version');
+    const versioned = this.#facts.versioned;
     // The committed version whose entries this write replaces (stamping waits for commit, so the
     // version key still holds the committed one even after earlier writes in this transaction).
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
@@ -870,12 +894,12 @@ export class Collection<D extends RecordTypeDefinition> {
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       bytes.set(body, 1);
       for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
-        tx.set(subspace.pack([RECORDS, this.#name, ...key, chunks]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
+        tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
     }
     // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
     // were just overwritten. Point clears: a range clear costs every layer below more.
-    for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(subspace.pack([RECORDS, this.#name, ...key, chunk]));
+    for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
     for (const change of changes) change();
   }
 
@@ -913,7 +937,7 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // Computes the version index changes of a write (invariant 4): the entries under the committed
   // version go now; the new ones wait for commit, where the record is stamped unless deleted since.
-  #versionChanges(indexes: [string, IndexDefinition][], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: (() => void)[]): void {
+  #versionChanges(indexes: readonly (readonly [string, IndexDefinition])[], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: (() => void)[]): void {
     const names = indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name);
     const tx = this.#tx;
     const subspace = this.#store.subspace;
@@ -987,11 +1011,11 @@ export class Collection<D extends RecordTypeDefinition> {
   // every computation (and any refusal) happens before the first write.
   #indexChanges(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null, changes: (() => void)[]): void {
     const tx = this.#tx;
-    const subspace = this.#store.subspace;
+    const prefix = this.#facts.indexPrefixes.get(name)!;
     const field = (record: RecordOf<D>, f: string): TupleItem => keyItem((record as Record<string, unknown>)[f], f);
     switch (definition.kind) {
       case 'value': {
-        const entry = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.fields.map((f) => field(record, f)), ...key]);
+        const entry = (record: RecordOf<D>): Uint8Array => packWithPrefix(prefix, [...definition.fields.map((f) => field(record, f)), ...key]);
         const before = old === null ? null : entry(old);
         const after = next === null ? null : entry(next);
         if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push(() => tx.clear(before));
@@ -1001,7 +1025,7 @@ export class Collection<D extends RecordTypeDefinition> {
       case 'min':
       case 'max': {
         const entry = (record: RecordOf<D>): Uint8Array =>
-          subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f)), field(record, definition.field), ...key]);
+          packWithPrefix(prefix, [...definition.groupBy.map((f) => field(record, f)), field(record, definition.field), ...key]);
         const before = old === null ? null : entry(old);
         const after = next === null ? null : entry(next);
         if (before !== null) changes.push(() => tx.clear(before));
@@ -1020,13 +1044,13 @@ export class Collection<D extends RecordTypeDefinition> {
             details: { type: this.#name, field: definition.field, index: name },
           });
         };
-        const group = (record: RecordOf<D>): Uint8Array => subspace.pack([INDEXES, this.#name, name, ...definition.groupBy.map((f) => field(record, f))]);
+        const group = (record: RecordOf<D>): Uint8Array => packWithPrefix(prefix, definition.groupBy.map((f) => field(record, f)));
         if (old !== null) {
-          const [groupKey, operand] = [group(old), int64(-amount(old))];
+          const [groupKey, operand] = [group(old), definition.kind === 'count' ? INT64_MINUS_ONE : int64(-amount(old))];
           changes.push(() => tx.add(groupKey, operand));
         }
         if (next !== null) {
-          const [groupKey, operand] = [group(next), int64(amount(next))];
+          const [groupKey, operand] = [group(next), definition.kind === 'count' ? INT64_ONE : int64(amount(next))];
           changes.push(() => tx.add(groupKey, operand));
         }
         return;
@@ -1051,6 +1075,10 @@ function assert(condition: boolean, message: string): asserts condition {
 }
 
 /** An 8-byte little-endian two's-complement integer, the operand of an atomic add. */
+// Operands of count indexes (the core copies what it is given, so one array serves every add).
+const INT64_ONE = int64(1n);
+const INT64_MINUS_ONE = int64(-1n);
+
 function int64(value: bigint): Uint8Array {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigInt64(0, BigInt.asIntN(64, value), true);
