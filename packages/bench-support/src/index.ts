@@ -7,8 +7,9 @@
  * exit handlers that clean up after success, failure and Ctrl-C ({@link makeScratchDirectory},
  * {@link onExit}), a free loopback port, closed-loop and timed runs with CPU accounting
  * ({@link runClosedLoop}, {@link timed}), JSON-line output ({@link emit}), and a real PostgreSQL
- * server ({@link startPostgres}). A private, development-only package: the layers list it in
- * `devDependencies` and only their `src/bench` folders import it.
+ * server ({@link startPostgres}) with the vendored sample databases loaded as psql would load them
+ * ({@link loadDataset}). A private, development-only package: the layers list it in
+ * `devDependencies`; their `src/bench` folders and tests, and the examples, import it.
  * @example
  * ```ts
  * import { emit, rate, runClosedLoop, startPostgres } from '@strata/bench-support';
@@ -29,3 +30,14 @@ export { createLog, emit, loadAverage, machine, percentile, roundRate, roundRati
 export { rate, runClosedLoop, timed, type RunClocks, type RunResult } from './run-closed-loop.js';
 export { makeScratchDirectory, onExit, removeScratchDirectory } from './scratch-directory.js';
 export { startPostgres, type PostgresServer, type StartPostgresOptions } from './start-postgres.js';
+export {
+  DATASETS_DIRECTORY,
+  datasetFiles,
+  loadDataset,
+  parsePsqlScript,
+  type DatasetName,
+  type DatasetServer,
+  type LoadDatasetOptions,
+  type LoadedDataset,
+  type ScriptStep,
+} from './load-psql-script.js';

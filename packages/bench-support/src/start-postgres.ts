@@ -38,6 +38,8 @@ export interface PostgresServer {
   database: string;
   /** `postgresql://user:password@127.0.0.1:port/database`. */
   connectionString: string;
+  /** The connection string of another database of this server, such as one `loadDataset` created. */
+  connectionStringFor(database: string): string;
   /**
    * CPU milliseconds (user + system) the server's processes have used since it started: the
    * postmaster, its live children (backends, checkpointer, WAL writer...) and its children that
@@ -140,7 +142,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const pid = (server as unknown as { process?: { pid?: number } }).process?.pid;
     return pid === undefined || stopped !== null ? null : processTreeCpuMs(pid);
   };
-  return { host, port, user, password, database, connectionString, cpuMs, stop };
+  const connectionStringFor = (name: string): string =>
+    `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(name)}`;
+  return { host, port, user, password, database, connectionString, connectionStringFor, cpuMs, stop };
 }
 
 let clockTicksPerSecond: number | null = null;

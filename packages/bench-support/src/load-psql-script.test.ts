@@ -1,20 +1,22 @@
-// Proves that the migration tests' fixture loads the vendored Pagila and Chinook sample databases
-// into a real PostgreSQL server completely: every table holds exactly the rows its dump holds
+// Proves that loadDataset loads the vendored Pagila and Chinook sample databases into a real
+// PostgreSQL server completely: every table holds exactly the rows its dump holds
 // (counted from the files: COPY lines up to `\.`, and the VALUES tuples of Chinook's INSERTs),
 // Pagila's payments land in their monthly partitions, the statements after the data (setval) ran,
 // and Pagila's enum, domain, array column and triggers exist in pg_catalog. Chinook's own
-// `CREATE DATABASE chinook` / `\c chinook` prelude is replaced by the database the test names.
+// `CREATE DATABASE chinook` / `\c chinook` prelude is replaced by the database the caller names.
+import fs from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, parsePsqlScript, startTestPostgres, type LoadedDataset, type TestPostgres } from './postgres-fixture.js';
+import { datasetFiles, loadDataset, parsePsqlScript, type LoadedDataset } from './load-psql-script.js';
+import { startPostgres, type PostgresServer } from './start-postgres.js';
 
-let server: TestPostgres | undefined;
+let server: PostgresServer | undefined;
 let pagila: pg.Client;
 let chinook: pg.Client;
 let loaded: { pagila: LoadedDataset; chinook: LoadedDataset };
 
 beforeAll(async () => {
-  server = await startTestPostgres();
+  server = await startPostgres({ label: 'load-psql-script-test' });
   loaded = {
     pagila: await loadDataset(server, 'pagila', { database: 'pagila_fixture' }),
     chinook: await loadDataset(server, 'chinook', { database: 'chinook_fixture' }),
@@ -126,6 +128,14 @@ describe('loadDataset', () => {
   it('refuses a database that already exists, and leaves it as it was', async () => {
     await expect(loadDataset(server!, 'chinook', { database: 'chinook_fixture' })).rejects.toThrow(/already exists/);
     expect(await count(chinook, 'track')).toBe(3503);
+  });
+});
+
+describe('datasetFiles', () => {
+  it('names the vendored files, which exist, in load order', () => {
+    const files = datasetFiles('pagila');
+    expect(files.map((file) => file.split('/').slice(-2).join('/'))).toEqual(['pagila/pagila-schema.sql', 'pagila/pagila-data.sql']);
+    for (const file of [...files, ...datasetFiles('chinook')]) expect(fs.existsSync(file), file).toBe(true);
   });
 });
 
