@@ -190,6 +190,16 @@ async function scan(
   // Without a residual filter every index entry read becomes a record returned, so a range never
   // needs more than `limit` entries: asking for just those keeps the first read small.
   const wanted = !plan.primary && plan.residual === null && limit !== Infinity ? limit : undefined;
+  if (wanted !== undefined && !plan.merge && budget === undefined) {
+    // Then the entries are known in advance: read them range by range, each read bounded by what
+    // is still wanted, and fetch their records in batches.
+    for (const entry of await limitedEntries(context, plan, start, wanted)) {
+      batch.push(entry);
+      if (batch.length >= FETCH_BATCH_RECORDS && (await flush())) return { records, position: lastReturned };
+    }
+    if (batch.length > 0 && (await flush())) return { records, position: lastReturned };
+    return { records, position: null };
+  }
   const entries = orderedEntries(context, plan, start, wanted);
   try {
     for await (const entry of entries) {
@@ -245,14 +255,30 @@ async function* orderedEntries(context: QueryContext, plan: IndexPlan, start: Po
   }
 }
 
-/** The entries of one range (records grouped from their chunks), after `after` when given, at most `wanted` of an index. */
-async function* rangeEntries(
-  context: QueryContext,
-  plan: IndexPlan,
-  range: number,
-  after: Uint8Array | null,
-  wanted: number | undefined,
-): AsyncGenerator<Entry> {
+/**
+ * At most `wanted` index entries of a plan without a merge, in its order, after `start`: each
+ * range read with one bounded request.
+ */
+async function limitedEntries(context: QueryContext, plan: IndexPlan, start: Position | null, wanted: number): Promise<Entry[]> {
+  const order = plan.ranges.map((_, i) => i);
+  if (plan.reverse) order.reverse();
+  const from = start === null ? 0 : order.indexOf(start.range);
+  if (from < 0) throw invalid('the cursor does not belong to this query');
+  const keyLength = context.definition.primaryKey.length;
+  const out: Entry[] = [];
+  for (let i = from; i < order.length && out.length < wanted; i++) {
+    const bounds = rangeBounds(plan, order[i]!, start !== null && i === from ? start.suffix : null);
+    if (bounds === null) continue;
+    const prefixLength = plan.ranges[order[i]!]!.prefix.length;
+    for (const row of await context.tx.getRangeAll(bounds.begin, bounds.end, { reverse: plan.reverse, limit: wanted - out.length })) {
+      out.push(indexEntry(order[i]!, row.key, prefixLength, keyLength));
+    }
+  }
+  return out;
+}
+
+// The keys of range `range` of a plan, after `after` (a suffix of the range's prefix) when given; null when empty.
+function rangeBounds(plan: IndexPlan, range: number, after: Uint8Array | null): { begin: Uint8Array; end: Uint8Array } | null {
   const planned = plan.ranges[range]!;
   let { begin, end } = planned;
   if (after !== null) {
@@ -261,16 +287,30 @@ async function* rangeEntries(
     if (!plan.reverse) begin = max(begin, concat(logical, new Uint8Array([0xff])));
     else end = min(end, logical);
   }
-  if (Buffer.compare(begin, end) >= 0) return;
+  return Buffer.compare(begin, end) >= 0 ? null : { begin, end };
+}
+
+// The entry of an index key: the range's prefix packs whole items, so only the items after it need decoding.
+function indexEntry(range: number, key: Uint8Array, prefixLength: number, keyLength: number): Entry {
+  const items = unpack(key.subarray(prefixLength));
+  return { range, logical: key, primaryKey: items.slice(items.length - keyLength), bytes: null };
+}
+
+/** The entries of one range (records grouped from their chunks), after `after` when given, at most `wanted` of an index. */
+async function* rangeEntries(
+  context: QueryContext,
+  plan: IndexPlan,
+  range: number,
+  after: Uint8Array | null,
+  wanted: number | undefined,
+): AsyncGenerator<Entry> {
+  const bounds = rangeBounds(plan, range, after);
+  if (bounds === null) return;
   const keyLength = context.definition.primaryKey.length;
-  const rows = context.tx.getRange(begin, end, { reverse: plan.reverse, limit: wanted });
+  const rows = context.tx.getRange(bounds.begin, bounds.end, { reverse: plan.reverse, limit: wanted });
   if (!plan.primary) {
-    // The range's prefix packs whole items, so only the items after it need decoding.
-    const prefixLength = planned.prefix.length;
-    for await (const row of rows) {
-      const items = unpack(row.key.subarray(prefixLength));
-      yield { range, logical: row.key, primaryKey: items.slice(items.length - keyLength), bytes: null };
-    }
+    const prefixLength = plan.ranges[range]!.prefix.length;
+    for await (const row of rows) yield indexEntry(range, row.key, prefixLength, keyLength);
     return;
   }
   // Records are (recordsPrefix..., primaryKey..., chunk): chunks of one record are adjacent.
