@@ -37,6 +37,15 @@ export const LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
 /** A flush into the durable engine stops at the first commit batch that brings its keys to this many (keys under a large range clear come on top). */
 export const STORAGE_DURABLE_BATCH_KEYS_MAX = 50_000;
+/**
+ * Most keys one generation of the resolver's point writes holds: small enough that its hash map
+ * stays in the processor's caches, large enough that a read rarely checks more than two.
+ */
+export const RESOLVER_POINT_GENERATION_KEYS_MAX = 1_024;
+/** Bytes of a key that name its group among the keys waiting for an ordered index (see `util/pending-keys.ts`). */
+export const PENDING_KEYS_PREFIX_BYTES = 4;
+/** Most groups of keys waiting for an ordered index kept apart; beyond it, a range read indexes every waiting key. */
+export const PENDING_KEYS_GROUPS_MAX = 64;
 /** Default size of the storage server's cache of durable values, in bytes. */
 export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** When idle, the commit proxy commits an empty batch this often, so versions and the MVCC window advance. */

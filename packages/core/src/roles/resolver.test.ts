@@ -344,6 +344,65 @@ describe('point writes and range reads', () => {
     expect(counts.too_old).toBeGreaterThan(10);
     expect(prunes).toBeGreaterThan(3);
   });
+
+  it('agrees with the reference when generations of point writes fill by key count and reads span many of them (randomized)', () => {
+    console.log(`resolver generations SEED=${SEED}`);
+    const random = seededRandom(SEED ^ 0x9e4e);
+    // Many point writes per version over a key space larger than a generation, so generations
+    // close at their key limit within a few versions, and a key is often written in several of them.
+    const keyCount = 4_000;
+    const randomKey = (): KeyString => `key/${Math.floor(random() * keyCount)}`;
+    const windowVersions = 100;
+    const resolver = new Resolver({ windowVersions });
+    const reference = new ReferenceResolver(windowVersions);
+    const counts: Record<Resolution, number> = { committed: 0, conflict: 0, too_old: 0 };
+    let mostGenerations = 0;
+    let pointWrites = 0;
+    let version = 1;
+    for (let batch = 0; batch < 240; batch++) {
+      version += 1 + Math.floor(random() * 2);
+      const batchTransactions: ResolveTransaction[] = [];
+      for (let i = 1 + Math.floor(random() * 6); i > 0; i--) {
+        // Read versions anywhere in the window (so a read checks one generation or dozens), and past
+        // it; blind writers (no read version) keep the writes coming however many readers conflict.
+        const readVersion = random() < 0.4 ? null : Math.max(0, version - 1 - Math.floor(random() * (windowVersions + 4)));
+        const readRanges: KeyString[] = [];
+        for (let j = 1 + Math.floor(random() * 3); j > 0; j--) {
+          if (random() < 0.7) readRanges.push(...point(randomKey()));
+          else {
+            const a = randomKey();
+            const b = randomKey();
+            readRanges.push(...(a < b ? [a, b] : a > b ? [b, a] : point(a)));
+          }
+        }
+        const writeRanges: KeyString[] = [];
+        for (let j = Math.floor(random() * 250); j > 0; j--) writeRanges.push(...point(randomKey()));
+        pointWrites += writeRanges.length / 2;
+        // A few range writes keep the boundary history in play.
+        if (random() < 0.05) {
+          const key = randomKey();
+          writeRanges.push(key, key + '\x00\x01');
+        }
+        batchTransactions.push(tx(readVersion, readRanges, writeRanges));
+      }
+      const expected = reference.resolve(version, batchTransactions);
+      const actual = resolver.resolve(version, batchTransactions);
+      if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+        throw new Error(`SEED=${SEED} batch ${batch} at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+      }
+      for (const result of actual) counts[result]++;
+      mostGenerations = Math.max(mostGenerations, resolver.pointGenerationCount);
+    }
+    console.log(`resolver generations: ${JSON.stringify(counts)}, at most ${mostGenerations} generations`);
+    expect(counts.committed).toBeGreaterThan(50);
+    expect(counts.conflict).toBeGreaterThan(50);
+    expect(counts.too_old).toBeGreaterThan(5);
+    // Generations closed at their key limit: closed only by their span (a quarter of the window),
+    // the window and the history kept until the next prune would hold at most about 9 of them.
+    expect(mostGenerations).toBeGreaterThan(16);
+    // Pruning dropped whole generations: what is left is a small part of everything written.
+    expect(resolver.historySize).toBeLessThan(pointWrites / 3);
+  });
 });
 
 describe('empty read conflict ranges', () => {

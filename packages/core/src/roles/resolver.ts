@@ -10,17 +10,22 @@
  * 3. Batches are resolved in strictly increasing version order.
  *
  * Writes are kept in two structures, both recording for each part of the key space the version of
- * its newest write. Point writes `[k, k\0)` (nearly every write) go to a hash map from key to version,
- * with an ordered index of its keys that range reads walk; the index is brought up to date only when
- * a range read needs it, from a list of keys not yet in it, sorted once. A point read is then one
- * hash lookup. Other writes go to the range history, an ordered map of key-space boundaries: the entry
- * at boundary b holds the version of the newest range write to the segment from b up to the next
- * boundary. Versions only grow, so writing a range replaces the segments inside it. A read conflicts
- * when either structure holds a version newer than its read version inside one of its ranges.
- * Entries older than the window are dropped (points) or merged away (segments).
+ * its newest write. Point writes `[k, k\0)` (nearly every write) go to generations: hash maps from
+ * key to version, each covering a stretch of consecutive versions (at most
+ * RESOLVER_POINT_GENERATION_KEYS_MAX keys and a quarter of the window), oldest first; one map of the
+ * whole window (hundreds of thousands of keys) would miss the processor's caches on every write. A
+ * point read checks only the generations that hold a version newer than its read version, usually
+ * the newest one or two, each with one hash lookup in a small map; range reads walk each
+ * generation's keys in order, sorted only when a range read needs them. Pruning drops whole
+ * generations older than the window, with no work per key. Other writes go to the range history,
+ * an ordered map of key-space boundaries: the entry at boundary b holds the version of the newest
+ * range write to the segment from b up to the next boundary. Versions only grow, so writing a range
+ * replaces the segments inside it. A read conflicts when either structure holds a version newer
+ * than its read version inside one of its ranges. Entries older than the window are dropped
+ * (generations of points) or merged away (segments).
  */
 import { BTree } from '../util/btree.js';
-import { MVCC_WINDOW_VERSIONS } from '../limits.js';
+import { MVCC_WINDOW_VERSIONS, RESOLVER_POINT_GENERATION_KEYS_MAX } from '../limits.js';
 import { keyAfter, type KeyString } from '../util/bytes.js';
 import { assert } from '../util/assert.js';
 
@@ -41,25 +46,40 @@ export interface ResolverOptions {
   windowVersions?: number;
 }
 
+/** Point writes of a stretch of consecutive versions. */
+interface PointGeneration {
+  /** The version of its first write. */
+  readonly firstVersion: number;
+  /** The version of its newest write. */
+  lastVersion: number;
+  /** Key -> version of its newest point write in this generation. */
+  readonly versions: Map<KeyString, number>;
+  /** The keys of `versions`, in the order they were first written in this generation. */
+  readonly keys: KeyString[];
+  /** The first `sortedCount` of `keys`, in key order; null until a range read needs them. */
+  sorted: KeyString[] | null;
+  sortedCount: number;
+}
+
 /** Conflict detection over a window of committed write ranges. */
 export class Resolver {
   readonly #windowVersions: number;
   // Boundary -> version of the newest range write to [boundary, next boundary). Absent means "older than the window".
   readonly #ranges = new BTree<KeyString, number>();
-  // Key -> version of the newest point write to it. Absent means "older than the window" (or a range
-  // write, which #ranges holds).
-  readonly #points = new Map<KeyString, number>();
-  // The keys of #points in order, except those listed in #unindexed (see #indexPoints). The list may
-  // also name keys pruned since, or a key twice; indexing skips keys pruned, and the list is
-  // compacted when it outgrows #points.
-  readonly #pointIndex = new BTree<KeyString, undefined>();
-  #unindexed: KeyString[] = [];
+  // Point writes by generation, oldest first (see the module comment). A key absent from every
+  // generation was last point-written before the window (or only range-written, which #ranges holds).
+  #generations: PointGeneration[] = [];
+  // The most versions one generation spans: a quarter of the window, so pruning can drop most of
+  // what left the window.
+  readonly #generationVersionsMax: number;
+  #pointCount = 0;
   #lastVersion = 0;
   #oldestVersion = 0;
   #sizeAfterPrune = 0;
 
   constructor(options: ResolverOptions = {}) {
     this.#windowVersions = options.windowVersions ?? MVCC_WINDOW_VERSIONS;
+    this.#generationVersionsMax = Math.max(1, Math.floor(this.#windowVersions / 4));
   }
 
   /**
@@ -92,33 +112,47 @@ export class Resolver {
     return results;
   }
 
-  /** Number of entries in the history: point writes plus range boundaries (for tests and metrics). */
+  /** Number of entries in the history: point writes (per generation) plus range boundaries (for tests and metrics). */
   get historySize(): number {
-    return this.#points.size + this.#ranges.size;
+    return this.#pointCount + this.#ranges.size;
   }
 
-  /** Number of point-written keys in the ordered index that range reads walk (for tests and metrics). */
+  /** Number of generations of point writes held (for tests and metrics). */
+  get pointGenerationCount(): number {
+    return this.#generations.length;
+  }
+
+  /** Number of point-written keys already in key order for range reads (for tests and metrics). */
   get indexedPointCount(): number {
-    return this.#pointIndex.size;
+    let count = 0;
+    for (const generation of this.#generations) count += generation.sorted === null ? 0 : generation.sortedCount;
+    return count;
   }
 
   #conflicts(ranges: readonly KeyString[], readVersion: number): boolean {
     const history = this.#ranges;
-    const points = this.#points;
+    const generations = this.#generations;
     for (let j = 0; j < ranges.length; j += 2) {
       const begin = ranges[j]!;
       const end = ranges[j + 1]!;
-      if (begin >= end) continue; // an empty range reads nothing
+      // Points first: a point is never empty, and comparing `end` (usually `begin` plus a zero byte,
+      // made by concatenation) with `begin` costs as much as recognising it as a point.
       if (isPoint(begin, end)) {
         // Only a point write of `begin` itself, or a range write covering it, intersects [begin, begin\0).
-        const pointVersion = points.get(begin);
-        if (pointVersion !== undefined && pointVersion > readVersion) return true;
+        // Generations are in version order: those at or below the read version cannot conflict.
+        for (let g = generations.length - 1; g >= 0; g--) {
+          const generation = generations[g]!;
+          if (generation.lastVersion <= readVersion) break;
+          const pointVersion = generation.versions.get(begin);
+          if (pointVersion !== undefined && pointVersion > readVersion) return true;
+        }
         if (history.size > 0) {
           const floor = history.getPairOrNextLower(begin);
           if (floor !== undefined && floor[1] > readVersion) return true;
         }
         continue;
       }
+      if (begin >= end) continue; // an empty range reads nothing
       if (history.size > 0) {
         // The segment holding `begin` starts at or before it.
         const floor = history.getPairOrNextLower(begin);
@@ -128,32 +162,32 @@ export class Resolver {
           if (step.value[1] > readVersion) return true;
         }
       }
-      if (points.size > 0) {
-        this.#indexPoints();
-        const keys = this.#pointIndex.keys(begin);
-        for (let step = keys.next(); !step.done && step.value < end; step = keys.next()) {
-          if (points.get(step.value)! > readVersion) return true;
+      if (generations.length > 0) {
+        // Every generation is put in order on a range read, so the order is built once per key.
+        this.#sortGenerations();
+        for (let g = generations.length - 1; g >= 0; g--) {
+          const generation = generations[g]!;
+          if (generation.lastVersion <= readVersion) break;
+          const sorted = generation.sorted!;
+          const versions = generation.versions;
+          for (let k = lowerBound(sorted, begin); k < sorted.length && sorted[k]! < end; k++) {
+            if (versions.get(sorted[k]!)! > readVersion) return true;
+          }
         }
       }
     }
     return false;
   }
 
-  // Adds the keys not yet in the ordered index, sorted first so the inserts walk the tree in order.
-  #indexPoints(): void {
-    const keys = this.#unindexed;
-    if (keys.length === 0) return;
-    this.#unindexed = [];
-    keys.sort();
-    const index = this.#pointIndex;
-    const points = this.#points;
-    for (let i = 0; i < keys.length; i++) if (points.has(keys[i]!)) index.set(keys[i]!, undefined);
-  }
-
-  // Drops the listed keys pruned since, and repeats (a key pruned and written again is listed twice).
-  #compactUnindexed(): void {
-    const points = this.#points;
-    this.#unindexed = [...new Set(this.#unindexed.filter((key) => points.has(key)))];
+  // Puts the keys of every generation in order (only the keys added since, in effect: the sort
+  // finds the sorted prefix as one run).
+  #sortGenerations(): void {
+    for (const generation of this.#generations) {
+      if (generation.sorted !== null && generation.sortedCount === generation.keys.length) continue;
+      generation.sorted = generation.sorted === null ? generation.keys.slice() : generation.sorted.concat(generation.keys.slice(generation.sortedCount));
+      generation.sorted.sort();
+      generation.sortedCount = generation.keys.length;
+    }
   }
 
   #versionAt(key: KeyString): number {
@@ -162,17 +196,24 @@ export class Resolver {
   }
 
   #recordWrite(begin: KeyString, end: KeyString, version: number): void {
-    if (begin >= end) return;
     if (isPoint(begin, end)) {
-      const points = this.#points;
-      const size = points.size;
-      points.set(begin, version);
-      if (points.size !== size) {
-        this.#unindexed.push(begin);
-        if (this.#unindexed.length > 2 * points.size + 1024) this.#compactUnindexed();
+      const generations = this.#generations;
+      let generation = generations.length === 0 ? undefined : generations[generations.length - 1];
+      if (generation === undefined || generation.keys.length >= RESOLVER_POINT_GENERATION_KEYS_MAX || version - generation.firstVersion >= this.#generationVersionsMax) {
+        generation = { firstVersion: version, lastVersion: version, versions: new Map(), keys: [], sorted: null, sortedCount: 0 };
+        generations.push(generation);
+      }
+      const versions = generation.versions;
+      const size = versions.size;
+      versions.set(begin, version);
+      generation.lastVersion = version;
+      if (versions.size !== size) {
+        generation.keys.push(begin);
+        this.#pointCount++;
       }
       return;
     }
+    if (begin >= end) return;
     const history = this.#ranges;
     const hasEnd = history.has(end);
     const versionAtEnd = hasEnd ? 0 : this.#versionAt(end);
@@ -181,22 +222,19 @@ export class Resolver {
     if (!hasEnd) history.set(end, versionAtEnd);
   }
 
-  // Writes whose version is older than the window can never cause a conflict again. Points are
-  // dropped (from the ordered index too, once a range read has built it); segments
-  // are treated as version 0, and the boundaries that then separate equal segments are dropped.
+  // Writes whose version is older than the window can never cause a conflict again. Generations of
+  // points wholly older than it are dropped (one that straddles its edge stays until it is wholly
+  // older); segments are treated as version 0, and the boundaries that then separate equal segments
+  // are dropped.
   #prune(): void {
     const oldest = this.#oldestVersion;
-    const points = this.#points;
-    const doomedPoints: KeyString[] = [];
-    points.forEach((version, key) => {
-      if (version < oldest) doomedPoints.push(key);
-    });
-    const index = this.#pointIndex;
-    for (const key of doomedPoints) {
-      points.delete(key);
-      // A key not indexed yet is only listed in #unindexed, which indexing filters.
-      if (index.size > 0) index.delete(key);
+    const generations = this.#generations;
+    let drop = 0;
+    while (drop < generations.length && generations[drop]!.lastVersion < oldest) {
+      this.#pointCount -= generations[drop]!.keys.length;
+      drop++;
     }
+    if (drop > 0) this.#generations = generations.slice(drop);
     const doomed: KeyString[] = [];
     const zeroed: KeyString[] = [];
     let previous = 0;
@@ -210,6 +248,18 @@ export class Resolver {
     for (const key of zeroed) this.#ranges.set(key, 0);
     this.#sizeAfterPrune = this.historySize;
   }
+}
+
+/** The index of the first key in `sorted` at or after `key`. */
+function lowerBound(sorted: readonly KeyString[], key: KeyString): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle]! < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** True when `[begin, end)` holds the single key `begin`: `end` is `begin` followed by a zero byte. */

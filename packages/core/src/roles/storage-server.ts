@@ -35,6 +35,7 @@ import type { EngineCursor, StorageEngine } from '../storage/storage-engine.js';
 import { assert } from '../util/assert.js';
 import { BTree } from '../util/btree.js';
 import { equalBytes, keyAfter, type KeyString } from '../util/bytes.js';
+import { PendingKeys } from '../util/pending-keys.js';
 
 /** One entry of a key's chain. `op` is 0 for a plain value or clear, else the atomic op type. */
 interface ChainEntry {
@@ -53,6 +54,13 @@ interface ClearEvent {
 interface AppliedBatch {
   readonly version: number;
   readonly keys: KeyString[];
+  /**
+   * The chain of each of `keys` (the array #chains held when the batch was applied: a chain is
+   * dropped only with every batch that wrote to it, so while the batch is kept it is still the
+   * key's chain, or empty once a prune dropped it). Flushes and prunes walk the batch's keys with
+   * their chains instead of looking each up.
+   */
+  readonly chains: ChainEntry[][];
   readonly clears: KeyString[];
 }
 
@@ -102,12 +110,14 @@ export class StorageServer {
   readonly #onFailure: (error: unknown) => void;
 
   readonly #chains = new Map<KeyString, ChainEntry[]>();
-  // The keys of #chains in order, except those listed in #unindexedKeys: range reads need the order,
-  // and bring the index up to date first (sorted, in one go), so keys written and pruned between
-  // range reads never enter it. The list may also hold keys pruned since, or a key twice; indexing
-  // skips keys without a chain, and the list is compacted when it outgrows #chains.
-  readonly #keys = new BTree<KeyString, undefined>();
-  #unindexedKeys: KeyString[] = [];
+  // The keys of #chains in order, each with its chain (the same array #chains holds), except those
+  // pending in #unindexedKeys: range reads need the order, and bring the index up to date first for
+  // the keys their range may hold (sorted, in one go; see PendingKeys), so keys written and pruned
+  // without a range read over them never enter it. The pending keys may also hold keys pruned since,
+  // or a key twice; indexing skips keys without a chain, and they are compacted when they outgrow
+  // #chains. A range read walks the index and finds each key's chain beside it, with no hash lookup.
+  readonly #keys = new BTree<KeyString, ChainEntry[]>();
+  readonly #unindexedKeys = new PendingKeys();
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
@@ -122,7 +132,7 @@ export class StorageServer {
   #commitGate: Promise<void> | null = null;
   #readsDrained: (() => void) | null = null;
   // The keys the engine commit under way writes (null when none is under way).
-  #committingKeys: ReadonlySet<KeyString> | null = null;
+  #committingKeys: ReadonlyMap<KeyString, unknown> | null = null;
 
   // Range reads that hold an engine snapshot, counted by the engine epoch they started in.
   #epoch = 0;
@@ -184,6 +194,7 @@ export class StorageServer {
     assert(batch.version > this.#version, `storage applies batches in version order (${batch.version} <= ${this.#version})`);
     const version = batch.version;
     const keys: KeyString[] = [];
+    const chains: ChainEntry[][] = [];
     const clears: KeyString[] = [];
     let touchedWatches: Set<KeyString> | null = null;
     for (const mutation of batch.mutations) {
@@ -199,17 +210,18 @@ export class StorageServer {
         }
         continue;
       }
-      this.#addEntry(mutation, version, seq);
+      chains.push(this.#addEntry(mutation, version, seq));
       keys.push(mutation.key);
       if (this.#watchCount > 0 && this.#watches.has(mutation.key)) (touchedWatches ??= new Set()).add(mutation.key);
     }
-    if (keys.length > 0 || clears.length > 0) this.#applied.push({ version, keys, clears });
+    if (keys.length > 0 || clears.length > 0) this.#applied.push({ version, keys, chains, clears });
     this.#version = version;
     if (touchedWatches !== null) for (const key of touchedWatches) this.#checkWatches(key);
     if (this.#versionWaiters.length > 0) this.#wakeVersionWaiters();
   }
 
-  #addEntry(mutation: Mutation, version: number, seq: number): void {
+  // Adds the mutation's entry to its key's chain; returns the chain.
+  #addEntry(mutation: Mutation, version: number, seq: number): ChainEntry[] {
     let op = 0;
     let value: Uint8Array | null = null;
     if (mutation.type === MutationType.set) value = mutation.param as Uint8Array;
@@ -219,11 +231,15 @@ export class StorageServer {
     }
     const entry: ChainEntry = { version, seq, op, value };
     const chain = this.#chains.get(mutation.key);
-    if (chain === undefined) {
-      this.#chains.set(mutation.key, [entry]);
-      this.#unindexedKeys.push(mutation.key);
-      if (this.#unindexedKeys.length > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
-    } else chain.push(entry);
+    if (chain !== undefined) {
+      chain.push(entry);
+      return chain;
+    }
+    const created = [entry];
+    this.#chains.set(mutation.key, created);
+    this.#unindexedKeys.add(mutation.key);
+    if (this.#unindexedKeys.size > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
+    return created;
   }
 
   #addClear(begin: KeyString, end: KeyString, event: ClearEvent): void {
@@ -412,18 +428,37 @@ export class StorageServer {
     fetched: [KeyString, Uint8Array][] | null,
   ): Promise<StorageRangeResult> {
     const entries: StorageEntry[] = [];
-    // Memory keys are found by seeking from the last one, never by an iterator held across an
-    // await: batches are applied while this read waits for the engine.
-    const memoryAfter = (key: KeyString | null): KeyString | undefined => {
-      if (this.#unindexedKeys.length > 0) this.#indexKeys();
-      const next = reverse
-        ? this.#keys.nextLowerKey(key ?? end)
-        : key === null
-          ? this.#keys.getPairOrNextHigher(begin)?.[0]
-          : this.#keys.nextHigherKey(key);
-      return next !== undefined && (reverse ? next >= begin : next < end) ? next : undefined;
+    // Memory keys come from an iterator over the ordered index, which no await separates from its
+    // use: after each await (batches are applied and indexed meanwhile) it is opened again after the
+    // last key taken. `memoryKey` is the next memory key not yet merged, `memoryChain` its chain.
+    const keys = this.#keys;
+    const pair: (KeyString | ChainEntry[])[] = [];
+    let memory: Iterator<[KeyString, ChainEntry[]]>;
+    let memoryKey: KeyString | undefined;
+    let memoryChain: ChainEntry[] | undefined;
+    const nextMemory = (): void => {
+      const step = memory.next();
+      if (step.done === true || (reverse ? step.value[0] < begin : step.value[0] >= end)) {
+        memoryKey = undefined;
+        memoryChain = undefined;
+      } else {
+        memoryKey = step.value[0];
+        memoryChain = step.value[1];
+      }
     };
-    let memoryKey = memoryAfter(null);
+    // Opens the iterator at the first memory key after `last` (in the read's direction), or at the
+    // start of the range when nothing was taken yet.
+    const openMemory = (last: KeyString | null): void => {
+      if (this.#unindexedKeys.size > 0) this.#indexKeys(begin, end);
+      if (reverse) memory = keys.entriesReversed(last ?? end, pair, true);
+      else {
+        memory = keys.entries(last ?? begin, pair);
+        if (last !== null && keys.has(last)) memory.next();
+      }
+      nextMemory();
+    };
+    openMemory(null);
+    let lastTaken: KeyString | null = null;
     let engineBatch: [KeyString, Uint8Array][] = [];
     let engineIndex = 0;
     let engineDone = false;
@@ -432,6 +467,7 @@ export class StorageServer {
     while (entries.length < limit) {
       if (!engineDone && engineIndex >= engineBatch.length) {
         engineBatch = await cursor.next(fetchCount);
+        openMemory(lastTaken);
         if (!snapshotTaken) {
           snapshotTaken = true;
           onSnapshot();
@@ -444,38 +480,46 @@ export class StorageServer {
       if (memoryKey === undefined && engineEntry === undefined) return { entries, more: false };
       let key: KeyString;
       let base: Uint8Array | null = null;
+      let chain: ChainEntry[] | undefined;
       if (engineEntry === undefined || (memoryKey !== undefined && (reverse ? memoryKey > engineEntry[0] : memoryKey < engineEntry[0]))) {
         key = memoryKey!;
-        memoryKey = memoryAfter(key);
+        chain = memoryChain;
+        nextMemory();
       } else {
         key = engineEntry[0];
         base = engineEntry[1];
         engineIndex++;
-        if (memoryKey === key) memoryKey = memoryAfter(key);
+        // Every window key of the range is in the index (indexed when the iterator was opened, and
+        // none is added without an await), so an engine key the iterator is not at has no chain.
+        if (memoryKey === key) {
+          chain = memoryChain;
+          nextMemory();
+        }
       }
-      const lookup = this.#lookup(key, version, baseVersion);
+      lastTaken = key;
+      const lookup = this.#lookupChain(key, chain, version, baseVersion);
       const value = lookup.kind === 'value' ? lookup.value : applyOps(base, lookup.ops);
       if (value !== null) entries.push([key, value]);
     }
     return { entries, more: true };
   }
 
-  // Moves the keys written since the last range read into the ordered index, in key order.
-  #indexKeys(): void {
-    const keys = this.#unindexedKeys;
-    this.#unindexedKeys = [];
+  // Moves the pending keys that may lie in [begin, end) into the ordered index, in key order.
+  #indexKeys(begin: KeyString, end: KeyString): void {
+    const keys = this.#unindexedKeys.take(begin, end);
     keys.sort();
     const chains = this.#chains;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      if (chains.has(key)) this.#keys.set(key, undefined);
+      const chain = chains.get(key);
+      if (chain !== undefined) this.#keys.set(key, chain);
     }
   }
 
   // Drops the listed keys that no longer have a chain (written, then pruned before any range read).
   #compactUnindexedKeys(): void {
     const chains = this.#chains;
-    this.#unindexedKeys = [...new Set(this.#unindexedKeys.filter((key) => chains.has(key)))];
+    this.#unindexedKeys.compact((key) => chains.has(key));
   }
 
   /**
@@ -483,6 +527,11 @@ export class StorageServer {
    * `baseVersion` (the engine snapshot the caller combines the answer with).
    */
   #lookup(key: KeyString, version: number, baseVersion: number): Lookup {
+    return this.#lookupChain(key, this.#chains.get(key), version, baseVersion);
+  }
+
+  // #lookup, given the key's chain (undefined when the window has none).
+  #lookupChain(key: KeyString, chain: ChainEntry[] | undefined, version: number, baseVersion: number): Lookup {
     let clearSeq = -1;
     if (this.#clears.size > 0) {
       const floor = this.#clears.getPairOrNextLower(key);
@@ -497,7 +546,6 @@ export class StorageServer {
         }
       }
     }
-    const chain = this.#chains.get(key);
     if (chain === undefined) return clearSeq >= 0 ? { kind: 'value', value: null } : ENGINE_LOOKUP;
     let i = chain.length - 1;
     while (i >= 0 && chain[i]!.version > version) i--;
@@ -659,12 +707,15 @@ export class StorageServer {
   // keys to write reach STORAGE_DURABLE_BATCH_KEYS_MAX.
   async #flush(limit: number): Promise<void> {
     const baseVersion = this.#durableVersion;
-    const keys = new Set<KeyString>();
+    // Each key to write, with its chain (undefined for a durable key that only a range clear touched).
+    const keys = new Map<KeyString, ChainEntry[] | undefined>();
     const clears: KeyString[] = [];
     let target = limit;
     for (const batch of this.#applied) {
       if (batch.version > limit) break;
-      for (const key of batch.keys) keys.add(key);
+      const batchKeys = batch.keys;
+      const batchChains = batch.chains;
+      for (let i = 0; i < batchKeys.length; i++) keys.set(batchKeys[i]!, batchChains[i]!);
       for (const key of batch.clears) clears.push(key);
       if (keys.size >= STORAGE_DURABLE_BATCH_KEYS_MAX) {
         target = batch.version;
@@ -676,15 +727,15 @@ export class StorageServer {
       const cursor = this.#engine.cursor(clears[i]!, clears[i + 1]!, false);
       try {
         for (let batch = await cursor.next(1024); batch.length > 0; batch = await cursor.next(1024)) {
-          for (const [key] of batch) keys.add(key);
+          for (const [key] of batch) if (!keys.has(key)) keys.set(key, this.#chains.get(key));
         }
       } finally {
         await cursor.close();
       }
     }
     const writes: [KeyString, Uint8Array | null][] = [];
-    for (const key of keys) {
-      const lookup = this.#lookup(key, target, baseVersion);
+    for (const [key, chain] of keys) {
+      const lookup = this.#lookupChain(key, chain, target, baseVersion);
       if (lookup.kind === 'value') {
         // A key written and cleared again inside the window (a queue's entries, typically) that the
         // cache knows the engine does not hold: deleting it would only leave a tombstone behind.
@@ -735,12 +786,18 @@ export class StorageServer {
     const batches = this.#applied.splice(0, count);
     let clearsPruned = false;
     for (const batch of batches) {
-      for (const key of batch.keys) {
-        const chain = this.#chains.get(key);
-        if (chain === undefined) continue;
+      const keys = batch.keys;
+      const chains = batch.chains;
+      for (let i = 0; i < keys.length; i++) {
+        const chain = chains[i]!;
+        // Dropped already (the key was written by an earlier batch of this prune too).
+        if (chain.length === 0) continue;
         let drop = 0;
         while (drop < chain.length && chain[drop]!.version <= version) drop++;
         if (drop === chain.length) {
+          const key = keys[i]!;
+          // Emptied, so that later batches holding it know it is gone (a chain in #chains is never empty).
+          chain.length = 0;
           this.#chains.delete(key);
           // A key not in the index yet is only in #unindexedKeys, which indexing filters.
           if (this.#keys.size > 0) this.#keys.delete(key);

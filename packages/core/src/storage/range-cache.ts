@@ -12,6 +12,7 @@
  */
 import { BTree } from '../util/btree.js';
 import type { KeyString } from '../util/bytes.js';
+import { PendingKeys } from '../util/pending-keys.js';
 import type { EngineCursor } from './storage-engine.js';
 
 const ENTRY_OVERHEAD_BYTES = 64;
@@ -27,15 +28,15 @@ const COVERED_ABSENT: CachedValue = Object.freeze({ covered: true, value: null }
 export class RangeCache {
   readonly #bytesMax: number;
   /**
-   * The entries in key order, for cursors and eviction, except the keys listed in #unindexed: every
+   * The entries in key order, for cursors and eviction, except the keys pending in #unindexed: every
    * entry is in #values, and the keys added since the order was last needed are sorted in then, in
-   * one go (a flush adds every key it writes into a covered range, and most are never range-read
-   * before they change again or the cache drops them). The list may also name keys removed since,
-   * or a key twice: indexing takes only keys in #values, and the list is compacted when it
-   * outgrows #values.
+   * one go, only those a cursor's range may hold (see PendingKeys; a flush adds every key it writes
+   * into a covered range, and most are never range-read before they change again or the cache
+   * drops them). The pending keys may also name keys removed since, or a key twice: indexing takes
+   * only keys in #values, and they are compacted when they outgrow #values.
    */
   #entries = new BTree<KeyString, Uint8Array>();
-  #unindexed: KeyString[] = [];
+  #unindexed = new PendingKeys();
   /** The entries by key, for point reads: a cached entry always lies in a covered range. */
   #values = new Map<KeyString, Uint8Array>();
   /** Covered ranges: begin -> end. */
@@ -83,7 +84,7 @@ export class RangeCache {
   cursor(begin: KeyString, end: KeyString, reverse: boolean): EngineCursor {
     // The snapshot is never changed (the cache's own tree copies shared nodes before it writes), so
     // one iterator can walk it across the caller's awaits: a step per entry, not a search.
-    this.#indexEntries();
+    this.#indexEntries(this.#unindexed.take(begin, end));
     const snapshot = this.#entries.clone();
     const iterator = reverse ? snapshot.entriesReversed(end, undefined, true) : snapshot.entries(begin);
     let done = false;
@@ -139,22 +140,20 @@ export class RangeCache {
   #setEntry(key: KeyString, value: Uint8Array, previous: Uint8Array | undefined): void {
     this.#values.set(key, value);
     if (previous === undefined) {
-      this.#unindexed.push(key);
-      if (this.#unindexed.length > 2 * this.#values.size + 1024) this.#compactUnindexed();
+      this.#unindexed.add(key);
+      if (this.#unindexed.size > 2 * this.#values.size + 1024) this.#compactUnindexed();
     } else if (this.#entries.size > 0) this.#entries.changeIfPresent(key, value);
   }
 
   // Drops the listed keys no longer cached.
   #compactUnindexed(): void {
     const values = this.#values;
-    this.#unindexed = [...new Set(this.#unindexed.filter((key) => values.has(key)))];
+    this.#unindexed.compact((key) => values.has(key));
   }
 
-  // Brings the ordered entries up to date with #values.
-  #indexEntries(): void {
-    if (this.#unindexed.length === 0) return;
-    const keys = this.#unindexed;
-    this.#unindexed = [];
+  // Puts `keys` (taken from the pending keys) into the ordered entries.
+  #indexEntries(keys: KeyString[]): void {
+    if (keys.length === 0) return;
     keys.sort();
     const values = this.#values;
     for (let i = 0; i < keys.length; i++) {
@@ -166,7 +165,7 @@ export class RangeCache {
   /** Forgets everything. */
   clear(): void {
     this.#entries = new BTree<KeyString, Uint8Array>();
-    this.#unindexed = [];
+    this.#unindexed = new PendingKeys();
     this.#values = new Map<KeyString, Uint8Array>();
     this.#coverage = new BTree<KeyString, KeyString>();
     this.#bytes = 0;
@@ -195,7 +194,7 @@ export class RangeCache {
   }
 
   #evict(): void {
-    if (this.#bytes > this.#bytesMax) this.#indexEntries();
+    if (this.#bytes > this.#bytesMax) this.#indexEntries(this.#unindexed.takeAll());
     while (this.#bytes > this.#bytesMax && this.#coverage.size > 0) {
       const range = this.#coverage.getPairOrNextHigher(this.#evictFrom) ?? this.#coverage.getPairOrNextHigher('')!;
       const [begin, end] = range;
