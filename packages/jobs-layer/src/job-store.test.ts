@@ -48,6 +48,33 @@ describe('JobStore', () => {
     expect((await db.transact((tx) => queue.get(tx, id)))?.payload).toEqual({ n: 2 });
   });
 
+  it('hands out job records whose binary payload parts are copies: changing them changes nothing stored', async () => {
+    const { db, store, queue, claim } = await setup();
+    // A Buffer is packed as msgpack binary data; a Float64Array as a typed-array extension.
+    const bytes = Buffer.from([1, 2, 3]);
+    const floats = new Float64Array([1.5, 2.5]);
+    const { id } = await db.transact((tx) => store.enqueue(tx, 'work', { bytes, floats }, {}, queue.defaults));
+    const mutate = (job: { payload: unknown } | null): void => {
+      const payload = job!.payload as { bytes: Uint8Array; floats: Float64Array };
+      payload.bytes[0] = 99;
+      payload.floats[0] = 99;
+    };
+    const stored = (job: { payload: unknown } | null): number[] => {
+      const payload = job!.payload as { bytes: Uint8Array; floats: Float64Array };
+      return [...payload.bytes, ...payload.floats];
+    };
+    await db.transact(async (tx) => {
+      mutate(await store.get(tx, id));
+      // Read again in the same transaction (its own writes are not involved: it wrote nothing).
+      expect(stored(await store.get(tx, id))).toEqual([1, 2, 3, 1.5, 2.5]);
+    });
+    expect(stored(await db.transact((tx) => store.get(tx, id)))).toEqual([1, 2, 3, 1.5, 2.5]);
+    // A claim reads the record too, and writes it back; what it hands out is a copy as well.
+    const [claimed] = await claim();
+    mutate(claimed!);
+    expect(stored(await db.transact((tx) => store.get(tx, id)))).toEqual([1, 2, 3, 1.5, 2.5]);
+  });
+
   it('refuses an invalid payload naming the field, and writes nothing', async () => {
     const { db, queue, counts } = await setup();
     const error = await db.transact((tx) => queue.enqueue(tx, { n: 1.5 })).catch((e: unknown) => e);

@@ -56,7 +56,9 @@ const SIGNAL = 8;
 const WAITING = 9;
 
 const EMPTY = new Uint8Array(0);
-const packr = new Packr({ useRecords: false, moreTypes: true });
+// `copyBuffers`: binary data in a payload is unpacked into a copy, never a view of the bytes read, so
+// records can be read with `borrow` (no copy of the stored value) and still never alias it.
+const packr = new Packr({ useRecords: false, moreTypes: true, copyBuffers: true });
 
 /** Where a job is in its life. */
 export type JobState = 'delayed' | 'ready' | 'running' | 'completed' | 'dead' | 'cancelled';
@@ -268,7 +270,7 @@ export class JobStore {
 
   /** The job with this id, or null. */
   async get(tx: Transaction, id: string): Promise<JobRecord | null> {
-    const bytes = await tx.get(this.#key([JOB, id]));
+    const bytes = await tx.get(this.#key([JOB, id]), { borrow: true });
     return bytes === null ? null : (packr.unpack(bytes) as JobRecord);
   }
 

@@ -172,6 +172,29 @@ describe('Worker', () => {
     expect((await db.transact((tx) => queue.get(tx, id)))?.state).toBe('cancelled');
   });
 
+  it('a handler that first looks at its signal after its attempt was lost finds it aborted, with the reason', async () => {
+    const { db, queue, work } = await setup({ maxAttempts: 1, timeoutMs: 80 });
+    await db.transact((tx) => queue.enqueue(tx, { n: 7 }));
+    const dead = events(queue, 'dead', 1);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let seen!: (value: { aborted: boolean; reason: unknown; same: boolean }) => void;
+    const result = new Promise<{ aborted: boolean; reason: unknown; same: boolean }>((resolve) => (seen = resolve));
+    work(async (job) => {
+      // The signal is not touched until the attempt is lost (the worker makes it on first use).
+      await released;
+      seen({ aborted: job.signal.aborted, reason: job.signal.reason, same: job.signal === job.signal });
+    });
+    // The timeout is recorded (the event), then the attempt is marked lost in the same turn.
+    await dead;
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    const { aborted, reason, same } = await result;
+    expect(aborted).toBe(true);
+    expect(reason).toMatchObject({ code: 'job_timed_out' });
+    expect(same).toBe(true);
+  });
+
   it('fails an attempt that outruns its timeout and aborts its signal', async () => {
     const { db, queue, work } = await setup({ maxAttempts: 1, timeoutMs: 80 });
     const { id } = await db.transact((tx) => queue.enqueue(tx, { n: 5 }));

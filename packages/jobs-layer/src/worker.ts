@@ -78,7 +78,14 @@ interface Completion {
 
 interface Running {
   record: JobRecord;
-  controller: AbortController;
+  /**
+   * The handler's abort controller, made when the handler first reads `job.signal` (most handlers
+   * never do, and a controller with its signal is a good part of what a short job costs). Until
+   * then an abort is only recorded in `abortReason`, and a controller made later starts aborted.
+   */
+  controller: AbortController | null;
+  aborted: boolean;
+  abortReason: unknown;
   /** The outcome is being recorded or has been: no heartbeat, no second outcome. */
   settled: boolean;
   /** The lease is known lost. */
@@ -162,7 +169,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
         if (running.settled) return;
         running.settled = true;
         running.lost = true;
-        running.controller.abort(new JobsError('worker_stopped', `worker ${this.workerId} stopped; job ${running.record.id} was given back`));
+        abort(running, new JobsError('worker_stopped', `worker ${this.workerId} stopped; job ${running.record.id} was given back`));
         try {
           await db.transact((tx) => this.queue.store.release(tx, running.record.id, running.record.token));
         } catch (error) {
@@ -249,7 +256,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   }
 
   #start(record: JobRecord): void {
-    const running: Running = { record, controller: new AbortController(), settled: false, lost: false, done: Promise.resolve() };
+    const running: Running = { record, controller: null, aborted: false, abortReason: undefined, settled: false, lost: false, done: Promise.resolve() };
     this.#running.set(record.id, running);
     this.queue.emit('started', { id: record.id, queue: record.queue, attempt: record.attempts });
     running.done = this.#execute(running).finally(() => {
@@ -259,7 +266,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   }
 
   async #execute(running: Running): Promise<void> {
-    const { record, controller } = running;
+    const { record } = running;
     let payload: z.output<S>;
     try {
       payload = this.queue.parse(record.payload);
@@ -270,24 +277,13 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     }
     const heartbeat = setInterval(() => void this.#heartbeat(running), Math.max(1, Math.floor(this.#leaseMs / 3)));
     const timeout = record.timeoutMs === null ? null : setTimeout(() => void this.#timeOut(running), record.timeoutMs);
-    const job: Job<z.output<S>> = {
-      id: record.id,
-      queue: record.queue,
-      payload,
-      attempt: record.attempts,
-      maxAttempts: record.maxAttempts,
-      token: record.token,
-      group: record.group,
-      priority: record.priority,
-      signal: controller.signal,
-      complete: (writes) => this.#complete(running, writes),
-    };
+    const job = new ClaimedJob<z.output<S>>(running, payload, (writes) => this.#complete(running, writes));
     try {
       await this.#handler(job);
       if (!running.settled) await this.#complete(running);
     } catch (error) {
       if (!running.settled && !running.lost) await this.#fail(running, error, false);
-      else if (!isCode(error, 'lease_lost') && !isCode(error, 'worker_stopped') && !controller.signal.aborted) this.#onError(error);
+      else if (!isCode(error, 'lease_lost') && !isCode(error, 'worker_stopped') && !running.aborted) this.#onError(error);
     } finally {
       clearInterval(heartbeat);
       if (timeout !== null) clearTimeout(timeout);
@@ -378,13 +374,67 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     // Recorded first, so a handler that ignores the signal cannot complete the attempt afterwards.
     await this.#fail(running, error, false);
     running.lost = true;
-    running.controller.abort(error);
+    abort(running, error);
   }
 
   #lose(running: Running, error: unknown): void {
     running.lost = true;
-    running.controller.abort(error);
+    abort(running, error);
   }
+}
+
+/**
+ * A job as its handler sees it. `signal` is a getter on the prototype that makes the signal on first
+ * use (see Running); the other fields are own properties, as in a plain object. (An object literal
+ * with a getter, or an AbortController made up front, each cost a short job about a kilobyte and a
+ * microsecond or more.)
+ */
+class ClaimedJob<P> implements Job<P> {
+  readonly id: string;
+  readonly queue: string;
+  readonly payload: P;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly token: number;
+  readonly group: string;
+  readonly priority: number;
+  readonly complete: (writes?: (tx: Transaction) => unknown) => Promise<void>;
+  readonly #running: Running;
+
+  constructor(running: Running, payload: P, complete: (writes?: (tx: Transaction) => unknown) => Promise<void>) {
+    const record = running.record;
+    this.id = record.id;
+    this.queue = record.queue;
+    this.payload = payload;
+    this.attempt = record.attempts;
+    this.maxAttempts = record.maxAttempts;
+    this.token = record.token;
+    this.group = record.group;
+    this.priority = record.priority;
+    this.complete = complete;
+    this.#running = running;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this.#running);
+  }
+}
+
+// Aborts the handler's signal with `reason` (the first reason wins, as with an AbortController).
+function abort(running: Running, reason: unknown): void {
+  if (running.aborted) return;
+  running.aborted = true;
+  running.abortReason = reason;
+  running.controller?.abort(reason);
+}
+
+// The handler's signal, made on first use: aborted already if the attempt was.
+function signalOf(running: Running): AbortSignal {
+  if (running.controller === null) {
+    running.controller = new AbortController();
+    if (running.aborted) running.controller.abort(running.abortReason);
+  }
+  return running.controller.signal;
 }
 
 function isCode(error: unknown, code: string): boolean {
