@@ -54,7 +54,10 @@ export interface Job<P> {
   readonly token: number;
   readonly group: string;
   readonly priority: number;
-  /** Aborted when the lease is lost, the attempt times out, the job is cancelled or the worker stops. */
+  /**
+   * Aborted when the lease is lost, the attempt times out, the job is cancelled or the worker stops.
+   * Made when first read (a getter, so a spread copy of the job does not carry it: pass `job.signal`).
+   */
   readonly signal: AbortSignal;
   /**
    * Completes the job in one transaction with `writes` (the handler's own writes): both commit or
