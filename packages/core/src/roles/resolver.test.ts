@@ -45,6 +45,16 @@ class ReferenceResolver {
   }
 }
 
+// Resolves a batch with both resolvers; throws (naming `where`, the batch and both answers) when they differ.
+function resolveBoth(resolver: Resolver, reference: ReferenceResolver, version: number, batch: ResolveTransaction[], where: string): Resolution[] {
+  const expected = reference.resolve(version, batch);
+  const actual = resolver.resolve(version, batch);
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+    throw new Error(`${where} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batch)}`);
+  }
+  return actual;
+}
+
 describe('Resolver', () => {
   it('a point write conflicts with a point read only when written after the read version', () => {
     const resolver = new Resolver({ windowVersions: 1_000 });
@@ -191,13 +201,7 @@ describe('Resolver', () => {
                 : Math.max(0, version - 1 - Math.floor(random() * (windowVersions + 6)));
           batchTransactions.push(tx(readVersion, ranges(3), writes(8)));
         }
-        const expected = reference.resolve(version, batchTransactions);
-        const actual = resolver.resolve(version, batchTransactions);
-        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-          throw new Error(
-            `SEED=${SEED} run ${run} window ${windowVersions} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batchTransactions)}`,
-          );
-        }
+        const actual = resolveBoth(resolver, reference, version, batchTransactions, `SEED=${SEED} run ${run} window ${windowVersions}`);
         for (const result of actual) counts[result]++;
         transactions += batchTransactions.length;
         // Pruning is the only way the history can halve once it is large: writes here are narrow.
@@ -325,13 +329,7 @@ describe('point writes and range reads', () => {
           }
           batchTransactions.push(tx(readVersion, readRanges, writeRanges));
         }
-        const expected = reference.resolve(version, batchTransactions);
-        const actual = resolver.resolve(version, batchTransactions);
-        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-          throw new Error(
-            `SEED=${SEED} run ${run} window ${windowVersions} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batchTransactions)}`,
-          );
-        }
+        const actual = resolveBoth(resolver, reference, version, batchTransactions, `SEED=${SEED} run ${run} window ${windowVersions}`);
         for (const result of actual) counts[result]++;
         transactions += batchTransactions.length;
         if (previousSize >= 1024 && resolver.historySize <= previousSize / 2) prunes++;
@@ -385,11 +383,7 @@ describe('point writes and range reads', () => {
         }
         batchTransactions.push(tx(readVersion, readRanges, writeRanges));
       }
-      const expected = reference.resolve(version, batchTransactions);
-      const actual = resolver.resolve(version, batchTransactions);
-      if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-        throw new Error(`SEED=${SEED} batch ${batch} at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-      }
+      const actual = resolveBoth(resolver, reference, version, batchTransactions, `SEED=${SEED} batch ${batch}`);
       for (const result of actual) counts[result]++;
       mostGenerations = Math.max(mostGenerations, resolver.pointGenerationCount);
     }
