@@ -66,6 +66,8 @@ interface TypeFacts {
   readonly indexes: readonly (readonly [string, IndexDefinition])[];
   /** Whether the type has a version index. */
   readonly versioned: boolean;
+  /** The fields a sequence fills, with the sequence's name. */
+  readonly sequences: readonly (readonly [string, string])[];
   /** The packed prefix `(1, type)` of its records' keys. */
   readonly recordPrefix: Uint8Array;
   /** The packed prefix `(2, type, index)` of each index's entries. */
@@ -198,6 +200,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         fields: new Set(Object.keys(type.schema.shape)),
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
+        sequences: Object.entries(type.sequences ?? {}) as [string, string][],
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
       };
@@ -480,8 +483,17 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
-    for (const name of Object.keys(this.schema.types)) view[name] = new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.types[name]!);
+    for (const name of Object.keys(this.schema.types)) view[name] = this.collection(tx, name);
     return view as StoreView<T>;
+  }
+
+  /**
+   * @internal The collection of record type `name` in `tx`, for code that names types at run time
+   * (the PostgreSQL copy and verify).
+   * @throws RecordLayerError `unknown_record_type`.
+   */
+  collection(tx: Transaction, name: string): Collection<RecordTypeDefinition> {
+    return new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.type(name));
   }
 }
 
@@ -760,10 +772,10 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // The record with each sequence-fed field it leaves out (undefined) set to its sequence's next value.
   async #fillSequences(record: unknown): Promise<unknown> {
-    const sequences = this.#type.sequences;
-    if (sequences === undefined || typeof record !== 'object' || record === null) return record;
+    const sequences = this.#facts.sequences;
+    if (sequences.length === 0 || typeof record !== 'object' || record === null) return record;
     let filled: Record<string, unknown> | null = null;
-    for (const [field, sequence] of Object.entries(sequences) as [string, string][]) {
+    for (const [field, sequence] of sequences) {
       if ((record as Record<string, unknown>)[field] !== undefined) continue;
       filled ??= { ...(record as Record<string, unknown>) };
       const next = await this.#store.nextValue(this.#tx, sequence);
@@ -871,7 +883,6 @@ export class Collection<D extends RecordTypeDefinition> {
   async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences = true): Promise<void> {
     const old = stored === null ? null : stored.record;
     const tx = this.#tx;
-    const subspace = this.#store.subspace;
     const indexes = await this.#maintained(key);
     const versioned = this.#facts.versioned;
     // The committed version whose entries this write replaces (stamping waits for commit, so the

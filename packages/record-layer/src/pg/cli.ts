@@ -14,8 +14,7 @@
 import { parseArgs } from 'node:util';
 import fs from 'node:fs/promises';
 import pg from 'pg';
-import { open } from '@strata/core';
-import { StrataError } from '@strata/core';
+import { open, StrataError } from '@strata/core';
 import { introspect } from './introspect.js';
 import { mapSchema, type MappedSchema } from './type-map.js';
 import { generateModule } from './generate.js';

@@ -26,8 +26,8 @@ import { DirectoryLayer, Subspace, type DirectoryPath } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type pg from 'pg';
 import { RecordLayerError } from '../errors.js';
-import { RecordStore, type Collection } from '../record-store.js';
-import type { RecordTypeDefinition, SchemaTypes } from '../schema.js';
+import { RecordStore } from '../record-store.js';
+import type { SchemaTypes } from '../schema.js';
 import { beginSnapshot, connectSource, countRows, qualifiedName, quoteIdent, readTable, type SourceConnection, type SourceKey, type SourceRow } from './source.js';
 import type { MappedSchema, TableMapping } from './type-map.js';
 
@@ -222,8 +222,7 @@ async function copyTable(
           if (current.rows === next.rows && current.done === next.done) return;
           throw new RecordLayerError('invalid_query', `the copy of ${name} was changed by another copy running at the same time (checkpoint at ${current.rows} rows, expected ${from.rows})`);
         }
-        const collection = store.bind(tx)[table.typeName] as unknown as Collection<RecordTypeDefinition>;
-        await collection.insertMany(rows.map((row) => row.record), { checkReferences: false });
+        await store.collection(tx, table.typeName).insertMany(rows.map((row) => row.record), { checkReferences: false });
         writeCheckpoint(tx, state, table, next);
       });
       checkpoint = next;

@@ -38,7 +38,8 @@ export async function connectSource(connection: SourceConnection): Promise<pg.Cl
   const client = new pg.Client({ ...(typeof connection === 'string' ? { connectionString: connection } : connection), types: RAW_TEXT });
   await client.connect();
   try {
-    for (const [name, value] of Object.entries(SOURCE_SESSION_SETTINGS)) await client.query(`SELECT pg_catalog.set_config($1, $2, false)`, [name, value]);
+    const settings = Object.entries(SOURCE_SESSION_SETTINGS);
+    await client.query(`SELECT ${settings.map((_, i) => `pg_catalog.set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, settings.flat());
   } catch (error) {
     await client.end().catch(() => undefined);
     throw error;

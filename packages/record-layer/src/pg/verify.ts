@@ -16,8 +16,8 @@ import type { Database } from '@strata/core';
 import type { DirectoryLayer, DirectoryPath } from '@strata/tuple';
 import type pg from 'pg';
 import { RecordLayerError } from '../errors.js';
-import { RecordStore, type Collection } from '../record-store.js';
-import type { RecordTypeDefinition, SchemaTypes } from '../schema.js';
+import { RecordStore } from '../record-store.js';
+import type { SchemaTypes } from '../schema.js';
 import type { PgUnmapped } from './model.js';
 import { beginSnapshot, connectSource, keyCasts, keyColumns, qualifiedName, quoteIdent, readTable, type SourceConnection } from './source.js';
 import type { MappedSchema, TableMapping } from './type-map.js';
@@ -118,10 +118,6 @@ export async function verify(source: SourceConnection, db: Database, mapped: Map
   return result;
 }
 
-function collectionOf(store: RecordStore<SchemaTypes>, tx: Parameters<RecordStore<SchemaTypes>['bind']>[0], table: TableMapping): Collection<RecordTypeDefinition> {
-  return store.bind(tx)[table.typeName] as unknown as Collection<RecordTypeDefinition>;
-}
-
 function keyOf(table: TableMapping, record: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(table.primaryKey.map((field) => [field, record[field]]));
 }
@@ -141,18 +137,19 @@ async function compareSourceRows(client: pg.Client, db: Database, store: RecordS
   let rows = 0;
   for await (const page of readTable(client, table, null, VERIFY_BATCH_ROWS)) {
     rows += page.length;
-    const stored = await db.transact((tx) =>
-      Promise.all(
+    const stored = await db.transact((tx) => {
+      const collection = store.collection(tx, table.typeName);
+      return Promise.all(
         page.map((row) =>
-          collectionOf(store, tx, table)
+          collection
             .get(keyOf(table, row.record))
             .catch((error: unknown) => {
               if (error instanceof RecordLayerError && error.code === 'record_invalid') return error;
               throw error;
             }),
         ),
-      ),
-    );
+      );
+    });
     for (let i = 0; i < page.length; i++) {
       const key = keyOf(table, page[i]!.record);
       const record = stored[i]!;
