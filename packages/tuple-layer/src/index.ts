@@ -18,6 +18,7 @@ export {
   range,
   packWithVersionstamp,
   packWithPrefix,
+  packedItemOffsets,
   Uuid,
   Float32,
   Double,

@@ -109,6 +109,28 @@ export function decodeTuple(bytes: Uint8Array): TupleItem[] {
   return items;
 }
 
+/**
+ * The offset in `bytes` where each top-level item of a packed tuple starts, found without decoding
+ * the items: a layer can slice a key into its items' bytes (for example to reuse the packed
+ * primary key at the end of an index entry) without unpacking and packing them again.
+ *
+ * @remarks
+ * Only the extent of each item is checked (its type code, its length, the terminators of bytes,
+ * strings and nested tuples); its content is not, so bytes {@link decodeTuple} rejects for their
+ * content (invalid UTF-8, a non-canonical integer) still get offsets.
+ * @throws TupleLayerError `tuple_decode_error` with `details.offset` for an unknown type code or an
+ * item that runs past the end of `bytes`.
+ */
+export function packedItemOffsets(bytes: Uint8Array): number[] {
+  const reader = new TupleReader(bytes);
+  const offsets: number[] = [];
+  while (reader.offset < bytes.length) {
+    offsets.push(reader.offset);
+    reader.skip(0);
+  }
+  return offsets;
+}
+
 /** A cursor over one input; `offset` is the next byte to read. */
 class TupleReader {
   offset = 0;
@@ -165,6 +187,69 @@ class TupleReader {
       default:
         return fail(start, `type code 0x${HEX[code]} is ${unsupportedTypeCode(code)}`);
     }
+  }
+
+  /** Moves past the item at `offset`, nested at level `depth`, checking only its extent. */
+  skip(depth: number): void {
+    const bytes = this.#bytes;
+    const start = this.offset;
+    const code = bytes[start]!;
+    this.offset = start + 1;
+    let length: number;
+    if (code >= NEGATIVE_ARBITRARY_INTEGER && code <= POSITIVE_ARBITRARY_INTEGER) {
+      if (code === POSITIVE_ARBITRARY_INTEGER || code === NEGATIVE_ARBITRARY_INTEGER) {
+        if (this.offset >= bytes.length) fail(start, 'truncated integer: the input ends before the length byte of the arbitrary-length form');
+        length = 1 + (bytes[this.offset]! ^ (code === NEGATIVE_ARBITRARY_INTEGER ? 0xff : 0x00));
+      } else length = Math.abs(code - INTEGER_ZERO);
+    } else {
+      switch (code) {
+        case NULL:
+        case FALSE:
+        case TRUE:
+          return;
+        case BYTES:
+        case STRING:
+          this.#escapedEnd(start, code === BYTES ? 'bytes' : 'string');
+          return;
+        case NESTED:
+          if (depth + 1 > TUPLE_NESTING_DEPTH_MAX) fail(start, `tuples are nested deeper than ${TUPLE_NESTING_DEPTH_MAX} levels`);
+          for (;;) {
+            const at = this.offset;
+            if (at >= bytes.length) fail(start, 'unterminated nested tuple: the input ends before its 0x00 terminator');
+            if (bytes[at] === NULL) {
+              this.offset = at + (at + 1 < bytes.length && bytes[at + 1] === ESCAPE ? 2 : 1);
+              if (this.offset === at + 1) return;
+              continue;
+            }
+            this.skip(depth + 1);
+          }
+        case FLOAT:
+          length = 4;
+          break;
+        case DOUBLE:
+          length = 8;
+          break;
+        case UUID:
+          length = UUID_BYTES;
+          break;
+        case VERSIONSTAMP:
+          length = TRANSACTION_VERSION_BYTES + 2;
+          break;
+        default:
+          return fail(start, `type code 0x${HEX[code]} is ${unsupportedTypeCode(code)}`);
+      }
+    }
+    this.#need(start, length, 'item');
+    this.offset += length;
+  }
+
+  // Moves past the content and terminator of the bytes or string whose type code is at `start`.
+  #escapedEnd(start: number, what: string): void {
+    const bytes = this.#bytes;
+    let zero = bytes.indexOf(NULL, start + 1);
+    while (zero >= 0 && zero + 1 < bytes.length && bytes[zero + 1] === ESCAPE) zero = bytes.indexOf(NULL, zero + 2);
+    if (zero < 0) fail(start, `unterminated ${what}: no 0x00 terminator before the end of the input`);
+    this.offset = zero + 1;
   }
 
   /** Fails unless `count` bytes follow the type code at `start` (the cursor is just after it). */

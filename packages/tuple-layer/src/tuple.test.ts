@@ -14,6 +14,7 @@ import {
   Versionstamp,
   pack,
   packWithVersionstamp,
+  packedItemOffsets,
   range,
   unpack,
   type Tuple,
@@ -484,6 +485,7 @@ describe('agreement with fdb-tuple', () => {
       expect(ours, context).toStrictEqual(theirs);
       expect(hex(pack(ours)), context).toBe(hex(packed));
       expect(hex(pack(theirs)), context).toBe(hex(packed));
+      expect(packedItemOffsets(packed), context).toEqual(tuple.map((_, i) => pack(tuple.slice(0, i)).length));
     }
   });
 });

@@ -26,6 +26,7 @@ import { TupleLayerError } from './errors.js';
 // imports this module as this module imports it; none uses another's bindings while it is being
 // evaluated, which keeps the cycles safe.
 import { decodeTuple } from './tuple-decoder.js';
+export { packedItemOffsets } from './tuple-decoder.js';
 import { describeType, encodeTuple, encodeTupleWithVersionstamp } from './tuple-encoder.js';
 
 /**

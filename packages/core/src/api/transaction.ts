@@ -104,6 +104,12 @@ export interface Watch {
 
 type State = 'active' | 'committing' | 'committed' | 'failed';
 
+/** A range read under way (see Transaction's #openRange). */
+interface RangeRead {
+  next(): Promise<readonly StorageEntry[] | null>;
+  stop(): void;
+}
+
 interface PendingWatch {
   key: KeyString;
   resolve: () => void;
@@ -344,20 +350,33 @@ export class Transaction {
   /** All pairs of {@link Transaction.getRange} as one array. */
   async getRangeAll(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): Promise<KeyValue[]> {
     const out: KeyValue[] = [];
-    for await (const batch of this.#rangeBatches(begin, end, options)) out.push(...materialize(batch));
+    const range = await this.#openRange(begin, end, options);
+    if (range === null) return out;
+    try {
+      for (let batch = await range.next(); batch !== null; batch = await range.next()) materialize(batch, out);
+    } finally {
+      range.stop();
+    }
     return out;
   }
 
   async *#rangeRows(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions): AsyncGenerator<KeyValue> {
-    for await (const batch of this.#rangeBatches(begin, end, options)) yield* materialize(batch);
+    const range = await this.#openRange(begin, end, options);
+    if (range === null) return;
+    try {
+      for (let batch = await range.next(); batch !== null; batch = await range.next()) yield* materialize(batch, []);
+    } finally {
+      range.stop();
+    }
   }
 
-  /** The merged view of a range, batch by batch, adding the read conflict range as it goes. */
-  async *#rangeBatches(
-    beginInput: Uint8Array | KeySelector,
-    endInput: Uint8Array | KeySelector,
-    options: RangeOptions,
-  ): AsyncGenerator<readonly StorageEntry[]> {
+  /**
+   * Starts a range read of the merged view, adding its read conflict range: `next` gives its
+   * batches in order (never an empty one; null after the last), and `stop` ends it, narrowing the
+   * conflict range to the part read when a limit or the caller stopped it early. Null for an empty
+   * range.
+   */
+  async #openRange(beginInput: Uint8Array | KeySelector, endInput: Uint8Array | KeySelector, options: RangeOptions): Promise<RangeRead | null> {
     this.#checkUsable('getRange');
     const limit = checkLimit(options.limit);
     const reverse = options.reverse === true;
@@ -365,7 +384,7 @@ export class Transaction {
     const begin =
       beginInput instanceof KeySelector ? await this.#resolveSelector(beginInput, snapshot) : this.#rangeKey(beginInput, 'getRange begin');
     const end = endInput instanceof KeySelector ? await this.#resolveSelector(endInput, snapshot) : this.#rangeKey(endInput, 'getRange end');
-    if (begin >= end) return;
+    if (begin >= end) return null;
     let remaining = limit;
     let batchRows = RANGE_BATCH_ROWS_FIRST;
     // `cursor` is where the next batch starts: forward, the first key not yet read; reverse, the end.
@@ -375,27 +394,29 @@ export class Transaction {
     const conflictIndex = snapshot ? -1 : this.#readRanges.length;
     if (!snapshot) this.#readRanges.push(begin, end);
     let complete = false;
-    try {
-      for (;;) {
-        this.#checkUsable('getRange');
-        const rows = Math.min(remaining, batchRows);
-        const batch = await this.#mergedBatch(reverse ? begin : cursor, reverse ? cursor : end, rows, reverse);
-        const entries = batch.entries;
-        complete = !batch.more;
-        if (!complete && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
-        remaining -= entries.length;
-        if (entries.length > 0) yield entries;
-        if (complete || remaining <= 0) return;
-        batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
-      }
-    } finally {
-      // Stopped early (by the limit, or by a caller that stopped iterating): only the part read
-      // conflicts.
-      if (conflictIndex >= 0 && !complete) {
-        if (reverse) this.#readRanges[conflictIndex] = cursor;
-        else this.#readRanges[conflictIndex + 1] = cursor;
-      }
-    }
+    return {
+      next: async () => {
+        while (!complete && remaining > 0) {
+          this.#checkUsable('getRange');
+          const batch = await this.#mergedBatch(reverse ? begin : cursor, reverse ? cursor : end, Math.min(remaining, batchRows), reverse);
+          const entries = batch.entries;
+          complete = !batch.more;
+          if (!complete && entries.length > 0) cursor = reverse ? entries[entries.length - 1]![0] : keyAfter(entries[entries.length - 1]![0]);
+          remaining -= entries.length;
+          batchRows = Math.min(batchRows * 2, RANGE_BATCH_ROWS_MAX);
+          if (entries.length > 0) return entries;
+        }
+        return null;
+      },
+      stop: () => {
+        // Stopped early (by the limit, or by a caller that stopped iterating): only the part read
+        // conflicts.
+        if (conflictIndex >= 0 && !complete) {
+          if (reverse) this.#readRanges[conflictIndex] = cursor;
+          else this.#readRanges[conflictIndex + 1] = cursor;
+        }
+      },
+    };
   }
 
   /** Up to `count` keys of the merged view in `[begin, end)`, read without conflicts (for selectors). */
@@ -849,16 +870,16 @@ export class Transaction {
 }
 
 /**
- * The caller's copy of a batch of range results: one allocation holds every key and value of the
- * batch, and each row is a pair of views into it. (A small typed array costs far more to allocate
- * than to fill, so one arena per batch instead of two arrays per row.)
+ * The caller's copy of a batch of range results, appended to `out`: one allocation holds every key
+ * and value of the batch, and each row is a pair of views into it (a small typed array costs far
+ * more to allocate than to fill, so one arena per batch instead of two arrays per row). Empty values
+ * share one empty array: there is nothing in it to own.
  */
-function materialize(batch: readonly StorageEntry[]): KeyValue[] {
+function materialize(batch: readonly StorageEntry[], out: KeyValue[]): KeyValue[] {
   let size = 0;
   for (let i = 0; i < batch.length; i++) size += batch[i]![0].length + batch[i]![1].length;
   const buffer = new ArrayBuffer(size);
   const arena = new Uint8Array(buffer);
-  const rows = new Array<KeyValue>(batch.length);
   let offset = 0;
   for (let i = 0; i < batch.length; i++) {
     const [key, value] = batch[i]!;
@@ -866,12 +887,18 @@ function materialize(batch: readonly StorageEntry[]): KeyValue[] {
     const keyLength = key.length;
     for (let j = 0; j < keyLength; j++) arena[offset + j] = key.charCodeAt(j);
     offset += keyLength;
-    arena.set(value, offset);
-    rows[i] = { key: new Uint8Array(buffer, keyStart, keyLength), value: new Uint8Array(buffer, offset, value.length) };
-    offset += value.length;
+    let copy = EMPTY_VALUE;
+    if (value.length > 0) {
+      arena.set(value, offset);
+      copy = new Uint8Array(buffer, offset, value.length);
+      offset += value.length;
+    }
+    out.push({ key: new Uint8Array(buffer, keyStart, keyLength), value: copy });
   }
-  return rows;
+  return out;
 }
+
+const EMPTY_VALUE = new Uint8Array(0);
 
 function noCommitVersion(): StrataError {
   return new StrataError('no_commit_version', 'the transaction wrote nothing, so it has no versionstamp');

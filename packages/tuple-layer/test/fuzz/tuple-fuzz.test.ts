@@ -5,7 +5,7 @@
 import { seededRandom } from '@strata/core';
 import { describe, expect, it } from 'vitest';
 import { TupleLayerError } from '../../src/errors.js';
-import { Double, Float32, Uuid, Versionstamp, pack, unpack, type TupleItem } from '../../src/tuple.js';
+import { Double, Float32, Uuid, Versionstamp, pack, packedItemOffsets, unpack, type TupleItem } from '../../src/tuple.js';
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
 const INPUTS = 200_000;
@@ -105,6 +105,25 @@ function outcome(input: Uint8Array): 'decoded' | 'rejected' | string {
   return Buffer.compare(repacked, input) === 0 ? 'decoded' : `decoded, but packs again to ${Buffer.from(repacked).toString('hex')}`;
 }
 
+// packedItemOffsets on the same input: the items' boundaries when it decodes; otherwise either
+// boundaries (it does not check content) or a clean tuple_decode_error inside the input.
+function offsetsOutcome(input: Uint8Array, decodes: boolean): string {
+  let offsets: number[];
+  try {
+    offsets = packedItemOffsets(input);
+  } catch (error) {
+    if (decodes) return `threw for bytes that decode: ${String(error)}`;
+    if (!(error instanceof TupleLayerError) || error.code !== 'tuple_decode_error') return `threw ${String(error)}`;
+    const offset = error.details?.offset;
+    return typeof offset === 'number' && offset >= 0 && offset < input.length ? 'ok' : `threw with offset ${String(offset)}`;
+  }
+  if (offsets.some((offset, i) => offset < 0 || offset >= input.length || (i > 0 && offset <= offsets[i - 1]!))) return `gave offsets out of order: ${offsets.join(',')}`;
+  if (!decodes) return 'ok';
+  const items = unpack(input);
+  const expected = items.map((_, i) => pack(items.slice(0, i)).length);
+  return JSON.stringify(offsets) === JSON.stringify(expected) ? 'ok' : `gave ${offsets.join(',')}, not ${expected.join(',')}`;
+}
+
 describe('tuple decoder fuzz', () => {
   it(`unpacks or rejects cleanly ${INPUTS} random and mutated inputs`, () => {
     console.log(`tuple-fuzz.test.ts: SEED=${SEED} (replay with SEED=${SEED})`);
@@ -123,6 +142,8 @@ describe('tuple decoder fuzz', () => {
         input = Uint8Array.from({ length: below(random, 40) }, () => randomByte(random));
       }
       const result = outcome(input);
+      const offsets = offsetsOutcome(input, result === 'decoded');
+      if (offsets !== 'ok') expect.fail(`SEED=${SEED} input ${n} (${Buffer.from(input).toString('hex')}): packedItemOffsets ${offsets}`);
       if (result === 'decoded') {
         counts.decoded++;
         if (mutated) counts.mutatedDecoded++;
