@@ -15,7 +15,7 @@
  *    {@link STREAM_TRANSACTION_RECORDS} records, well inside the five-second MVCC window.
  */
 import { nodeRuntime, type Database, type Transaction } from '@strata/core';
-import { pack, unpack, type TupleItem } from '@strata/tuple';
+import { pack, packedItemOffsets, unpack, type TupleItem } from '@strata/tuple';
 import { RecordLayerError } from './errors.js';
 import {
   buildingNote,
@@ -103,6 +103,8 @@ export interface QueryContext extends PlannerTarget {
   readonly tx: Transaction;
   /** Reads a record by its primary key items. */
   readRecord(primaryKey: TupleItem[]): Promise<Record<string, unknown> | null>;
+  /** Reads a record by its packed primary key (the bytes `pack(primaryKey)` gives). */
+  readPacked(primaryKey: Uint8Array): Promise<Record<string, unknown> | null>;
   /** Decodes a record's stored bytes. */
   decode(bytes: Uint8Array): Record<string, unknown>;
 }
@@ -117,7 +119,8 @@ interface Entry {
   range: number;
   /** The key that stands for the record: the index entry, or the record's key without its chunk number. */
   logical: Uint8Array;
-  primaryKey: TupleItem[];
+  /** The packed primary key, when the scan is of an index. */
+  primaryKey: Uint8Array | null;
   /** The record's bytes, when the scan is of the records themselves. */
   bytes: Uint8Array | null;
 }
@@ -174,7 +177,7 @@ async function scan(
   let batch: Entry[] = [];
   // Fetches and filters the batch; true once the page is full.
   const flush = async (): Promise<boolean> => {
-    const fetched = plan.primary ? batch.map((e) => context.decode(e.bytes!)) : await Promise.all(batch.map((e) => context.readRecord(e.primaryKey)));
+    const fetched = plan.primary ? batch.map((e) => context.decode(e.bytes!)) : await Promise.all(batch.map((e) => context.readPacked(e.primaryKey!)));
     for (let i = 0; i < batch.length; i++) {
       const record = fetched[i];
       assert(record !== null && record !== undefined, `index ${plan.index} of ${context.typeName} has an entry without a record`);
@@ -290,10 +293,13 @@ function rangeBounds(plan: IndexPlan, range: number, after: Uint8Array | null): 
   return Buffer.compare(begin, end) >= 0 ? null : { begin, end };
 }
 
-// The entry of an index key: the range's prefix packs whole items, so only the items after it need decoding.
+// The entry of an index key: it ends with the packed primary key, which is sliced off as bytes
+// (the range's prefix packs whole items, so only the items after it are walked).
 function indexEntry(range: number, key: Uint8Array, prefixLength: number, keyLength: number): Entry {
-  const items = unpack(key.subarray(prefixLength));
-  return { range, logical: key, primaryKey: items.slice(items.length - keyLength), bytes: null };
+  const suffix = key.subarray(prefixLength);
+  const offsets = packedItemOffsets(suffix);
+  assert(offsets.length >= keyLength, 'an index entry ends with the primary key');
+  return { range, logical: key, primaryKey: suffix.subarray(offsets[offsets.length - keyLength]), bytes: null };
 }
 
 /** The entries of one range (records grouped from their chunks), after `after` when given, at most `wanted` of an index. */
@@ -313,22 +319,23 @@ async function* rangeEntries(
     for await (const row of rows) yield indexEntry(range, row.key, prefixLength, keyLength);
     return;
   }
-  // Records are (recordsPrefix..., primaryKey..., chunk): chunks of one record are adjacent.
-  let current: { logical: Uint8Array; primaryKey: TupleItem[]; chunks: Uint8Array[] } | null = null;
+  // Records are (recordsPrefix..., primaryKey..., chunk): chunks of one record are adjacent, and
+  // a record's logical key is its chunks' key without the last item.
+  const prefixLength = context.subspace.prefix.length;
+  let current: { logical: Uint8Array; chunks: Uint8Array[] } | null = null;
   const complete = (group: NonNullable<typeof current>): Entry => {
     const chunks = plan.reverse ? group.chunks.reverse() : group.chunks;
-    return { range, logical: group.logical, primaryKey: group.primaryKey, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+    return { range, logical: group.logical, primaryKey: null, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
   };
   for await (const row of rows) {
-    const items = context.subspace.unpack(row.key) as TupleItem[];
-    const primaryKey = items.slice(context.recordsPrefix.length, items.length - 1);
-    const logical = context.subspace.pack([...context.recordsPrefix, ...primaryKey]);
+    const offsets = packedItemOffsets(row.key.subarray(prefixLength));
+    const logical = row.key.subarray(0, prefixLength + offsets[offsets.length - 1]!);
     if (current !== null && Buffer.compare(current.logical, logical) === 0) {
       current.chunks.push(row.value);
       continue;
     }
     if (current !== null) yield complete(current);
-    current = { logical, primaryKey, chunks: [row.value] };
+    current = { logical, chunks: [row.value] };
   }
   if (current !== null) yield complete(current);
 }

@@ -94,6 +94,9 @@ const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
 
+/** Chunk number 0 packed: the last byte of a record's first key. */
+const CHUNK_ZERO = pack([0])[0]!;
+
 /** Largest user version of a versionstamp: how many records one transaction may stamp. */
 const USER_VERSION_MAX = 0xffff;
 
@@ -756,6 +759,10 @@ export class Collection<D extends RecordTypeDefinition> {
       indexPrefix: (index: string) => [INDEXES, name, index],
       tx: this.#tx,
       readRecord: (key: TupleItem[]) => this.#read(key) as Promise<Record<string, unknown> | null>,
+      readPacked: async (key: Uint8Array) => {
+        const stored = await this.#readStoredPacked(key);
+        return stored === null ? null : (this.#fromStorage(stored.record) as Record<string, unknown>);
+      },
       decode: (bytes: Uint8Array) => this.#fromStorage(decodeStored(bytes) as RecordOf<D>) as Record<string, unknown>,
     };
   }
@@ -821,17 +828,27 @@ export class Collection<D extends RecordTypeDefinition> {
     });
   }
 
-  #recordRange(key: TupleItem[]): { begin: Uint8Array; end: Uint8Array } {
-    return this.#store.subspace.range([RECORDS, this.#name, ...key]);
+  // The record as stored: what its index entries were computed from, and how many chunks hold it.
+  #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
+    return this.#readStoredPacked(pack(key));
   }
 
-  // The record as stored: what its index entries were computed from, and how many chunks hold it.
-  async #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
+  // #readStored by the packed primary key: its chunks are (recordPrefix, key..., chunk).
+  async #readStoredPacked(key: Uint8Array): Promise<Stored<RecordOf<D>> | null> {
+    const prefix = this.#facts.recordPrefix;
+    const first = new Uint8Array(prefix.length + key.length + 1);
+    first.set(prefix);
+    first.set(key, prefix.length);
+    first[first.length - 1] = CHUNK_ZERO;
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
-    const first = await this.#tx.get(packWithPrefix(this.#facts.recordPrefix, [...key, 0]), { borrow: true });
-    if (first === null) return null;
-    if (first[0] === RECORD_WHOLE) return { record: decodeStored(first) as RecordOf<D>, chunks: 1 };
-    const { begin, end } = this.#recordRange(key);
+    const bytes = await this.#tx.get(first, { borrow: true });
+    if (bytes === null) return null;
+    if (bytes[0] === RECORD_WHOLE) return { record: decodeStored(bytes) as RecordOf<D>, chunks: 1 };
+    // Every chunk: the keys that extend the record's, as `range` gives them.
+    const begin = first.slice();
+    begin[begin.length - 1] = 0x00;
+    const end = first.slice();
+    end[end.length - 1] = 0xff;
     const chunks = await this.#tx.getRangeAll(begin, end);
     return { record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length };
   }
