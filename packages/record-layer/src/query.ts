@@ -103,8 +103,8 @@ export interface QueryContext extends PlannerTarget {
   readonly tx: Transaction;
   /** Reads a record by its primary key items. */
   readRecord(primaryKey: TupleItem[]): Promise<Record<string, unknown> | null>;
-  /** Reads a record by its packed primary key (the bytes `pack(primaryKey)` gives). */
-  readPacked(primaryKey: Uint8Array): Promise<Record<string, unknown> | null>;
+  /** Reads records by their packed primary keys (the bytes `pack(primaryKey)` gives), in order. */
+  readPacked(primaryKeys: readonly Uint8Array[]): Promise<(Record<string, unknown> | null)[]>;
   /** Decodes a record's stored bytes. */
   decode(bytes: Uint8Array): Record<string, unknown>;
 }
@@ -177,7 +177,7 @@ async function scan(
   let batch: Entry[] = [];
   // Fetches and filters the batch; true once the page is full.
   const flush = async (): Promise<boolean> => {
-    const fetched = plan.primary ? batch.map((e) => context.decode(e.bytes!)) : await Promise.all(batch.map((e) => context.readPacked(e.primaryKey!)));
+    const fetched = plan.primary ? batch.map((e) => context.decode(e.bytes!)) : await context.readPacked(batch.map((e) => e.primaryKey!));
     for (let i = 0; i < batch.length; i++) {
       const record = fetched[i];
       assert(record !== null && record !== undefined, `index ${plan.index} of ${context.typeName} has an entry without a record`);

@@ -759,9 +759,9 @@ export class Collection<D extends RecordTypeDefinition> {
       indexPrefix: (index: string) => [INDEXES, name, index],
       tx: this.#tx,
       readRecord: (key: TupleItem[]) => this.#read(key) as Promise<Record<string, unknown> | null>,
-      readPacked: async (key: Uint8Array) => {
-        const stored = await this.#readStoredPacked(key);
-        return stored === null ? null : (this.#fromStorage(stored.record) as Record<string, unknown>);
+      readPacked: async (keys: readonly Uint8Array[]) => {
+        const stored = await this.#readStoredPacked(keys);
+        return stored.map((one) => (one === null ? null : (this.#fromStorage(one.record) as Record<string, unknown>)));
       },
       decode: (bytes: Uint8Array) => this.#fromStorage(decodeStored(bytes) as RecordOf<D>) as Record<string, unknown>,
     };
@@ -829,28 +829,40 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   // The record as stored: what its index entries were computed from, and how many chunks hold it.
-  #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
-    return this.#readStoredPacked(pack(key));
+  async #readStored(key: TupleItem[]): Promise<Stored<RecordOf<D>> | null> {
+    return (await this.#readStoredPacked([pack(key)]))[0]!;
   }
 
-  // #readStored by the packed primary key: its chunks are (recordPrefix, key..., chunk).
-  async #readStoredPacked(key: Uint8Array): Promise<Stored<RecordOf<D>> | null> {
+  // #readStored of several records, by their packed primary keys: their first chunks are read
+  // together, and any further chunks (of a split record) afterwards.
+  async #readStoredPacked(keys: readonly Uint8Array[]): Promise<(Stored<RecordOf<D>> | null)[]> {
     const prefix = this.#facts.recordPrefix;
-    const first = new Uint8Array(prefix.length + key.length + 1);
-    first.set(prefix);
-    first.set(key, prefix.length);
-    first[first.length - 1] = CHUNK_ZERO;
+    // Each record's chunks are (recordPrefix, key..., chunk): its first key ends in chunk 0.
+    const firstKeys = keys.map((key) => {
+      const first = new Uint8Array(prefix.length + key.length + 1);
+      first.set(prefix);
+      first.set(key, prefix.length);
+      first[first.length - 1] = CHUNK_ZERO;
+      return first;
+    });
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
-    const bytes = await this.#tx.get(first, { borrow: true });
-    if (bytes === null) return null;
-    if (bytes[0] === RECORD_WHOLE) return { record: decodeStored(bytes) as RecordOf<D>, chunks: 1 };
-    // Every chunk: the keys that extend the record's, as `range` gives them.
-    const begin = first.slice();
-    begin[begin.length - 1] = 0x00;
-    const end = first.slice();
-    end[end.length - 1] = 0xff;
-    const chunks = await this.#tx.getRangeAll(begin, end);
-    return { record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length };
+    const values = await this.#tx.getMany(firstKeys, { borrow: true });
+    const out: (Stored<RecordOf<D>> | null)[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]!;
+      if (value === null || value[0] === RECORD_WHOLE) {
+        out.push(value === null ? null : { record: decodeStored(value) as RecordOf<D>, chunks: 1 });
+        continue;
+      }
+      // Every chunk: the keys that extend the record's, as `range` gives them.
+      const begin = firstKeys[i]!.slice();
+      begin[begin.length - 1] = 0x00;
+      const end = firstKeys[i]!.slice();
+      end[end.length - 1] = 0xff;
+      const chunks = await this.#tx.getRangeAll(begin, end);
+      out.push({ record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length });
+    }
+    return out;
   }
 
   // The record as the current schema sees it.

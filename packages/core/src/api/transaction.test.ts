@@ -136,6 +136,28 @@ describe('get, set, clear, clearRange', () => {
     expect(s(await tx.get(b('k')))).toBe('original');
   });
 
+  it('getMany reads what as many gets read, with the same conflicts', async () => {
+    await write({ a: '1', b: '2', c: '3' });
+    const tx = db.createTransaction();
+    tx.set(b('b'), b('B'));
+    tx.clear(b('c'));
+    tx.add(b('a'), le(1, 1));
+    const values = await tx.getMany([b('a'), b('b'), b('c'), b('d'), b('a')]);
+    expect(values.map(s)).toEqual([s(Uint8Array.of(0x32)), 'B', null, null, s(Uint8Array.of(0x32))]);
+    expect(await tx.getMany([])).toEqual([]);
+    await rejectsCode(tx.getMany([b('\xff\xffx')]), 'key_outside_legal_range');
+    // The keys read from storage conflict with a write committed meanwhile; a snapshot read does not.
+    const reader = db.createTransaction();
+    await reader.getMany([b('x'), b('e')]);
+    reader.set(b('out'), b('1'));
+    const snapshotReader = db.createTransaction();
+    await snapshotReader.getMany([b('x'), b('e')], { snapshot: true });
+    snapshotReader.set(b('out2'), b('1'));
+    await write({ e: '5' });
+    await rejectsCode(reader.commit(), 'not_committed');
+    await snapshotReader.commit();
+  });
+
   it('the empty key is a key like any other', async () => {
     await write({ '': 'empty' });
     expect(await readValue('')).toBe('empty');
@@ -1148,12 +1170,20 @@ describe('read-your-writes, randomized', () => {
           tx.add(b(key), operand);
           model.set(key, modelAdd(model.get(key) ?? null, operand));
         } else if (choice < 75) {
-          const key = keyOf(pick(names));
           const snapshot = random() < 0.5;
-          history.push(`get ${JSON.stringify(key)}`);
-          const got = await tx.get(b(key), { snapshot });
-          const want = model.get(key);
-          expect(got === null ? null : [...got], `${at}: get ${JSON.stringify(key)}`).toEqual(want === undefined ? null : [...want]);
+          if (random() < 0.5) {
+            const key = keyOf(pick(names));
+            history.push(`get ${JSON.stringify(key)}`);
+            const got = await tx.get(b(key), { snapshot });
+            const want = model.get(key);
+            expect(got === null ? null : [...got], `${at}: get ${JSON.stringify(key)}`).toEqual(want === undefined ? null : [...want]);
+          } else {
+            const keys = Array.from({ length: int(5) }, () => keyOf(pick(names)));
+            history.push(`getMany ${JSON.stringify(keys)}`);
+            const got = await tx.getMany(keys.map(b), { snapshot, borrow: random() < 0.5 });
+            const want = keys.map((key) => model.get(key));
+            expect(got.map((value) => (value === null ? null : [...value])), `${at}: getMany ${JSON.stringify(keys)}`).toEqual(want.map((value) => (value === undefined ? null : [...value])));
+          }
         } else if (choice < 92) {
           let begin = pick(bounds);
           let end = pick(bounds);

@@ -18,7 +18,7 @@ import {
   type Mutation,
   type MutationTypeCode,
 } from './mutation.js';
-import { WriteMap, applySteps } from './write-map.js';
+import { WriteMap, applySteps, type WriteEntry } from './write-map.js';
 
 /** A key and its value, as range reads return them. */
 export interface KeyValue {
@@ -279,20 +279,58 @@ export class Transaction {
     const k = this.#checkKey(key, 'get');
     const borrow = options?.borrow === true;
     const entry = this.#writes.get(k);
+    const local = this.#readLocal(k, entry, borrow, options?.snapshot === true);
+    if (local !== undefined) return local;
+    const readVersion = this.#ensureReadVersion();
+    const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+    const stored = this.#host.read(k, version);
+    return finishRead(stored instanceof Promise ? await stored : stored, entry, borrow);
+  }
+
+  /**
+   * The values of `keys`, in order (`null` for a key without one): what as many calls of
+   * {@link Transaction.get} with the same options return, for the cost of one. For layers that
+   * read many known keys at once (the records an index scan found).
+   * @throws StrataError as {@link Transaction.get}, for the first key at fault.
+   */
+  async getMany(keys: readonly Uint8Array[], options?: GetOptions): Promise<(Uint8Array | null)[]> {
+    this.#checkUsable('getMany');
+    if (!Array.isArray(keys)) throw new StrataError('invalid_argument', 'getMany: keys must be an array of keys');
+    const borrow = options?.borrow === true;
+    const snapshot = options?.snapshot === true;
+    const values = new Array<Uint8Array | null>(keys.length);
+    // The keys storage must answer, with the entry of this transaction's writes each had when read.
+    const remote: { index: number; key: KeyString; entry: WriteEntry | undefined }[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const k = this.#checkKey(keys[i]!, 'getMany');
+      const entry = this.#writes.get(k);
+      const local = this.#readLocal(k, entry, borrow, snapshot);
+      if (local !== undefined) values[i] = local;
+      else remote.push({ index: i, key: k, entry });
+    }
+    if (remote.length === 0) return values;
+    const readVersion = this.#ensureReadVersion();
+    const version = typeof readVersion === 'number' ? readVersion : await readVersion;
+    const waits: Promise<void>[] = [];
+    for (const { index, key, entry } of remote) {
+      const stored = this.#host.read(key, version);
+      if (stored instanceof Promise) waits.push(stored.then((base) => void (values[index] = finishRead(base, entry, borrow))));
+      else values[index] = finishRead(stored, entry, borrow);
+    }
+    if (waits.length > 0) await Promise.all(waits);
+    return values;
+  }
+
+  // A point read this transaction's own writes answer (`entry` is the key's, from #writes), or
+  // undefined when storage must be read: its read conflict range is then added, when the read is
+  // issued, so a commit() called while it is in flight checks it too.
+  #readLocal(k: KeyString, entry: WriteEntry | undefined, borrow: boolean, snapshot: boolean): Uint8Array | null | undefined {
     if (entry !== undefined && entry.kind === 'value') return entry.value === null || borrow ? entry.value : copyBytes(entry.value);
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
     if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
-    // The conflict range is added when the read is issued, so a commit() called while the read is
-    // still in flight checks it too.
-    if (options?.snapshot !== true) this.#readRanges.push(k, keyAfter(k));
-    const readVersion = this.#ensureReadVersion();
-    const version = typeof readVersion === 'number' ? readVersion : await readVersion;
-    const stored = this.#host.read(k, version);
-    const base = stored instanceof Promise ? await stored : stored;
-    // Atomic ops may hand back one of their inputs (the stored value or the operand): copy.
-    const value = entry !== undefined && entry.kind === 'ops' ? applySteps(base, entry.ops) : base;
-    return value === null || borrow ? value : copyBytes(value);
+    if (!snapshot) this.#readRanges.push(k, keyAfter(k));
+    return undefined;
   }
 
   /**
@@ -899,6 +937,14 @@ function materialize(batch: readonly StorageEntry[], out: KeyValue[]): KeyValue[
 }
 
 const EMPTY_VALUE = new Uint8Array(0);
+
+// A stored value as this transaction reads it: with its atomic ops on the key (`entry`, as they were
+// when the read was issued) applied, and copied unless borrowed (the ops may hand back one of their
+// inputs, the stored value or the operand, so their result is copied too).
+function finishRead(base: Uint8Array | null, entry: WriteEntry | undefined, borrow: boolean): Uint8Array | null {
+  const value = entry !== undefined && entry.kind === 'ops' ? applySteps(base, entry.ops) : base;
+  return value === null || borrow ? value : copyBytes(value);
+}
 
 function noCommitVersion(): StrataError {
   return new StrataError('no_commit_version', 'the transaction wrote nothing, so it has no versionstamp');
