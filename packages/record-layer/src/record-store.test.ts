@@ -641,6 +641,18 @@ describe('schema evolution on reopen', () => {
     expect(await at(s)((v) => v.players.update({ id: 1 }, { name: 'renamed' }))).toEqual({ id: 1, name: 'renamed' });
   });
 
+  it('reads old records without a dropped field, whether the schema drops, refuses or keeps unknown fields', async () => {
+    await seed(true);
+    for (const object of [z.object, z.strictObject, z.looseObject]) {
+      const next = defineSchema({ players: recordType({ schema: object({ id: z.number().int(), name: z.string() }), primaryKey: ['id'] }) });
+      const s = await RecordStore.open(db, { path: ['game'], schema: next });
+      const read = await at(s)((v) => v.players.get({ id: 1 }));
+      expect(read).not.toHaveProperty('score');
+      expect(read).toMatchObject({ id: 1 });
+      expect((await at(s)((v) => v.players.findMany({ orderBy: { id: 'asc' } }))).records.every((r) => !('score' in r))).toBe(true);
+    }
+  });
+
   it('accepts changes of field type, required fields and indexes while no records are stored', async () => {
     await seed(false);
     const next = defineSchema({

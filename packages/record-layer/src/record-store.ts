@@ -62,6 +62,8 @@ const RECORD_SPLIT = 0x01;
 interface TypeFacts {
   /** The type's field names. */
   readonly fields: ReadonlySet<string>;
+  /** Whether the type's schema drops fields it does not name when it parses (zod's default). */
+  readonly stripsUnknown: boolean;
   /** The type's indexes. */
   readonly indexes: readonly (readonly [string, IndexDefinition])[];
   /** Whether the type has a version index. */
@@ -201,6 +203,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const indexes = Object.entries(type.indexes);
       facts = {
         fields: new Set(Object.keys(type.schema.shape)),
+        stripsUnknown: (type.schema as z.ZodObject)._zod.def.catchall === undefined,
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
@@ -877,8 +880,13 @@ export class Collection<D extends RecordTypeDefinition> {
    * @throws RecordLayerError `record_invalid` if the stored record no longer satisfies the schema.
    */
   #fromStorage(stored: RecordOf<D>): RecordOf<D> {
-    const known: Record<string, unknown> = {};
-    for (const [field, value] of Object.entries(stored as Record<string, unknown>)) if (this.#fields.has(field)) known[field] = value;
+    // Fields the schema no longer has are left out: by the schema itself when it drops what it does
+    // not name, otherwise first.
+    let known = stored as Record<string, unknown>;
+    if (!this.#facts.stripsUnknown) {
+      known = {};
+      for (const [field, value] of Object.entries(stored as Record<string, unknown>)) if (this.#fields.has(field)) known[field] = value;
+    }
     const result = (this.#type.schema as z.ZodType).safeParse(known);
     if (!result.success) {
       const issue = result.error.issues[0]!;
