@@ -46,6 +46,12 @@ interface ChainEntry {
   readonly value: Uint8Array | null;
 }
 
+/**
+ * A key's chain; `indexed` once it is in the ordered index of the window's keys (most keys are
+ * written and pruned without ever being indexed, and a prune skips the index for those).
+ */
+type Chain = ChainEntry[] & { indexed?: true };
+
 interface ClearEvent {
   readonly version: number;
   readonly seq: number;
@@ -512,7 +518,9 @@ export class StorageServer {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const chain = chains.get(key);
-      if (chain !== undefined) this.#keys.set(key, chain);
+      if (chain === undefined) continue;
+      this.#keys.set(key, chain);
+      (chain as Chain).indexed = true;
     }
   }
 
@@ -799,8 +807,8 @@ export class StorageServer {
           // Emptied, so that later batches holding it know it is gone (a chain in #chains is never empty).
           chain.length = 0;
           this.#chains.delete(key);
-          // A key not in the index yet is only in #unindexedKeys, which indexing filters.
-          if (this.#keys.size > 0) this.#keys.delete(key);
+          // A key not in the index is at most in #unindexedKeys, which indexing filters.
+          if ((chain as Chain).indexed === true) this.#keys.delete(key);
         } else if (drop > 0) chain.splice(0, drop);
       }
       if (batch.clears.length > 0) clearsPruned = true;
