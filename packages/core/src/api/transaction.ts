@@ -387,22 +387,26 @@ export class Transaction {
 
   /** All pairs of {@link Transaction.getRange} as one array. */
   async getRangeAll(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions = {}): Promise<KeyValue[]> {
-    const out: KeyValue[] = [];
     const range = await this.#openRange(begin, end, options);
-    if (range === null) return out;
+    if (range === null) return [];
+    let out: KeyValue[] | null = null;
     try {
-      for (let batch = await range.next(); batch !== null; batch = await range.next()) materialize(batch, out);
+      for (let batch = await range.next(); batch !== null; batch = await range.next()) {
+        const rows = materialize(batch);
+        if (out === null) out = rows;
+        else for (const row of rows) out.push(row);
+      }
     } finally {
       range.stop();
     }
-    return out;
+    return out ?? [];
   }
 
   async *#rangeRows(begin: Uint8Array | KeySelector, end: Uint8Array | KeySelector, options: RangeOptions): AsyncGenerator<KeyValue> {
     const range = await this.#openRange(begin, end, options);
     if (range === null) return;
     try {
-      for (let batch = await range.next(); batch !== null; batch = await range.next()) yield* materialize(batch, []);
+      for (let batch = await range.next(); batch !== null; batch = await range.next()) yield* materialize(batch);
     } finally {
       range.stop();
     }
@@ -908,16 +912,17 @@ export class Transaction {
 }
 
 /**
- * The caller's copy of a batch of range results, appended to `out`: one allocation holds every key
- * and value of the batch, and each row is a pair of views into it (a small typed array costs far
- * more to allocate than to fill, so one arena per batch instead of two arrays per row). Empty values
- * share one empty array: there is nothing in it to own.
+ * The caller's copy of a batch of range results: one allocation holds every key and value of the
+ * batch, and each row is a pair of views into it (a small typed array costs far more to allocate
+ * than to fill, so one arena per batch instead of two arrays per row). Empty values share one
+ * empty array: there is nothing in it to own.
  */
-function materialize(batch: readonly StorageEntry[], out: KeyValue[]): KeyValue[] {
+function materialize(batch: readonly StorageEntry[]): KeyValue[] {
   let size = 0;
   for (let i = 0; i < batch.length; i++) size += batch[i]![0].length + batch[i]![1].length;
   const buffer = new ArrayBuffer(size);
   const arena = new Uint8Array(buffer);
+  const rows = new Array<KeyValue>(batch.length);
   let offset = 0;
   for (let i = 0; i < batch.length; i++) {
     const [key, value] = batch[i]!;
@@ -931,9 +936,9 @@ function materialize(batch: readonly StorageEntry[], out: KeyValue[]): KeyValue[
       copy = new Uint8Array(buffer, offset, value.length);
       offset += value.length;
     }
-    out.push({ key: new Uint8Array(buffer, keyStart, keyLength), value: copy });
+    rows[i] = { key: new Uint8Array(buffer, keyStart, keyLength), value: copy };
   }
-  return out;
+  return rows;
 }
 
 const EMPTY_VALUE = new Uint8Array(0);
