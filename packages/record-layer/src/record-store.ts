@@ -556,11 +556,12 @@ export class Collection<D extends RecordTypeDefinition> {
     for (const record of records) filled.push(await this.#fillSequences(record)); // in order: values follow the records
     const parsed = filled.map((record) => this.#validate(record));
     const keys = parsed.map((record) => this.#primaryKey(record));
+    const packedKeys = keys.map((key) => pack(key));
     // The existence reads go out together; the writes then run in order, as single inserts would.
-    const existing = await Promise.all(keys.map((key) => this.#readStored(key)));
+    const existing = await this.#readStoredPacked(packedKeys);
     const seen = new Set<string>();
     for (let i = 0; i < parsed.length; i++) {
-      const packed = Buffer.from(pack(keys[i]!)).toString('latin1');
+      const packed = Buffer.from(packedKeys[i]!).toString('latin1');
       if (existing[i] !== null || seen.has(packed)) throw this.#exists(keys[i]!);
       seen.add(packed);
       await this.#write(keys[i]!, null, parsed[i]!, options.checkReferences ?? true);
