@@ -166,6 +166,9 @@ export class Transaction {
   readonly #writes = new WriteMap();
   readonly #mutations: Mutation[] = [];
   readonly #readRanges: KeyString[] = [];
+  // Keys read by point reads, each a read conflict range [key, keyAfter(key)) made at commit (a
+  // transaction that only reads never needs them).
+  readonly #readPoints: KeyString[] = [];
   readonly #writeRanges: KeyString[] = [];
   readonly #watches: PendingWatch[] = [];
   #commitHooks: (() => void | Promise<void>)[] = [];
@@ -322,14 +325,14 @@ export class Transaction {
   }
 
   // A point read this transaction's own writes answer (`entry` is the key's, from #writes), or
-  // undefined when storage must be read: its read conflict range is then added, when the read is
-  // issued, so a commit() called while it is in flight checks it too.
+  // undefined when storage must be read: the key is then noted as read when the read is issued, so
+  // a commit() called while it is in flight checks it too.
   #readLocal(k: KeyString, entry: WriteEntry | undefined, borrow: boolean, snapshot: boolean): Uint8Array | null | undefined {
     if (entry !== undefined && entry.kind === 'value') return entry.value === null || borrow ? entry.value : copyBytes(entry.value);
     if (entry !== undefined && entry.kind === 'unreadable') throw unreadable(k);
     if (entry === undefined && this.#writes.isCleared(k)) return null;
     if (this.#writes.unreadable.length > 0 && this.#writes.touchesUnreadable(k, keyAfter(k))) throw unreadable(k);
-    if (!snapshot) this.#readRanges.push(k, keyAfter(k));
+    if (!snapshot) this.#readPoints.push(k);
     return undefined;
   }
 
@@ -777,6 +780,8 @@ export class Transaction {
         this.#startWatches(version);
         return;
       }
+      for (const key of this.#readPoints) this.#readRanges.push(key, keyAfter(key));
+      this.#readPoints.length = 0;
       let bytes = this.#bytes;
       for (const key of this.#readRanges) bytes += key.length;
       if (bytes > TRANSACTION_SIZE_MAX) {
