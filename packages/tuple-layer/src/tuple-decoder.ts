@@ -116,7 +116,7 @@ export function decodeTuple(bytes: Uint8Array): TupleItem[] {
  *
  * @remarks
  * Only the extent of each item is checked (its type code, its length, the terminators of bytes,
- * strings and nested tuples); its content is not, so bytes {@link decodeTuple} rejects for their
+ * strings and nested tuples); its content is not, so bytes `unpack` rejects for their
  * content (invalid UTF-8, a non-canonical integer) still get offsets.
  * @throws TupleLayerError `tuple_decode_error` with `details.offset` for an unknown type code or an
  * item that runs past the end of `bytes`.
