@@ -203,7 +203,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const indexes = Object.entries(type.indexes);
       facts = {
         fields: new Set(Object.keys(type.schema.shape)),
-        stripsUnknown: (type.schema as z.ZodObject)._zod.def.catchall === undefined,
+        stripsUnknown: (type.schema as z.ZodObject).def.catchall === undefined,
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
@@ -850,21 +850,18 @@ export class Collection<D extends RecordTypeDefinition> {
       return first;
     });
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
+    // Every borrowed value is decoded before the next await.
     const values = await this.#tx.getMany(firstKeys, { borrow: true });
-    const out: (Stored<RecordOf<D>> | null)[] = [];
+    const out = values.map((value) => (value === null || value[0] !== RECORD_WHOLE ? null : { record: decodeStored(value) as RecordOf<D>, chunks: 1 }));
     for (let i = 0; i < values.length; i++) {
-      const value = values[i]!;
-      if (value === null || value[0] === RECORD_WHOLE) {
-        out.push(value === null ? null : { record: decodeStored(value) as RecordOf<D>, chunks: 1 });
-        continue;
-      }
-      // Every chunk: the keys that extend the record's, as `range` gives them.
+      if (values[i] === null || out[i] !== null) continue;
+      // A split record: every chunk, the keys that extend the record's (as `range` gives them).
       const begin = firstKeys[i]!.slice();
       begin[begin.length - 1] = 0x00;
       const end = firstKeys[i]!.slice();
       end[end.length - 1] = 0xff;
       const chunks = await this.#tx.getRangeAll(begin, end);
-      out.push({ record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length });
+      out[i] = { record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length };
     }
     return out;
   }
