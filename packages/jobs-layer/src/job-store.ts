@@ -274,6 +274,12 @@ export class JobStore {
     return bytes === null ? null : (packr.unpack(bytes) as JobRecord);
   }
 
+  // The jobs with these ids (null for one that does not exist), read together.
+  async #getMany(tx: Transaction, ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    const values = await tx.getMany(ids.map((id) => this.#key([JOB, id])), { borrow: true });
+    return values.map((bytes) => (bytes === null ? null : (packr.unpack(bytes) as JobRecord)));
+  }
+
   #put(tx: Transaction, job: JobRecord): void {
     tx.set(this.#key([JOB, job.id]), packr.pack(job));
   }
@@ -443,9 +449,11 @@ export class JobStore {
       const left = heads.find((_, i) => !picked.includes(entries[i]!));
       const current = this.#hints.get(hintKey);
       if (current !== undefined) current.key = left?.key ?? keyAfter(heads.at(-1)!.key);
-      for (const entry of picked) {
-        const id = entry.at(-1) as string;
-        const job = await this.get(tx, id);
+      const ids = picked.map((entry) => entry.at(-1) as string);
+      const jobs = await this.#getMany(tx, ids);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        const job = jobs[i]!;
         // The snapshot read and this read see the same version, so the index entry is the job's.
         assert(job !== null && job.state === 'ready', `the ready entry of job ${id} belongs to a ready job (${job?.state ?? 'missing'})`);
         this.#leave(tx, job);
