@@ -68,6 +68,8 @@ interface TypeFacts {
   readonly indexes: readonly (readonly [string, IndexDefinition])[];
   /** Whether the type has a version index. */
   readonly versioned: boolean;
+  /** Whether the type has enforced references (checked on every insert and update). */
+  readonly referencing: boolean;
   /** The fields a sequence fills, with the sequence's name. */
   readonly sequences: readonly (readonly [string, string])[];
   /** The packed prefix `(1, type)` of its records' keys. */
@@ -206,6 +208,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         stripsUnknown: (type.schema as z.ZodObject).def.catchall === undefined,
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
+        referencing: Object.values(type.references ?? {}).some((reference) => reference.enforced !== false),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
@@ -918,7 +921,9 @@ export class Collection<D extends RecordTypeDefinition> {
   async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences = true): Promise<void> {
     const old = stored === null ? null : stored.record;
     const tx = this.#tx;
-    const indexes = await this.#maintained(key);
+    // (Each await below is skipped when it has nothing to wait for: most writes have no write-only
+    // index, no reference and no unique index.)
+    const indexes = this.#store.writeOnlyIndexes(this.#name).size === 0 ? this.#facts.indexes : await this.#maintained(key);
     const versioned = this.#facts.versioned;
     // The committed version whose entries this write replaces (stamping waits for commit, so the
     // version key still holds the committed one even after earlier writes in this transaction).
@@ -926,8 +931,8 @@ export class Collection<D extends RecordTypeDefinition> {
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
     if (next === null) await this.#checkNotReferenced(key);
-    else if (checkReferences) await this.#checkReferencedRecords(old, next);
-    if (next !== null) for (const [name, definition] of indexes) await this.#checkUnique(name, definition, key, next);
+    else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(old, next);
+    if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next);
     const changes: (() => void)[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
@@ -1039,7 +1044,7 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
-    if (definition.kind !== 'value' || !definition.unique) return;
+    if (!isUnique(definition)) return;
     const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field));
     if (values.includes(null)) return; // SQL's rule: null is distinct from every value, null included
     const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
@@ -1137,6 +1142,11 @@ export function readInt64(bytes: Uint8Array | null): bigint {
   const padded = new Uint8Array(8);
   padded.set(bytes.subarray(0, 8));
   return new DataView(padded.buffer).getBigInt64(0, true);
+}
+
+// A unique value index: what a write checks before it adds the entry.
+function isUnique(definition: IndexDefinition): definition is Extract<IndexDefinition, { kind: 'value' }> {
+  return definition.kind === 'value' && definition.unique === true;
 }
 
 /** True when two primary keys are the same key (compared as packed bytes: `1` and `1n` are equal). */
