@@ -88,8 +88,12 @@ function decodeStored(bytes: Uint8Array): unknown {
   if (bytes[0] !== RECORD_WHOLE && bytes[0] !== RECORD_SPLIT) {
     throw new RecordLayerError('record_invalid', `a stored record has an unknown header byte 0x${(bytes[0] ?? 0).toString(16)}`);
   }
-  return packr.unpack(bytes.subarray(1));
+  return packr.unpack(bytes, AFTER_HEADER);
 }
+
+// Where a stored record's msgpack starts: read in place rather than through a subarray, so msgpackr
+// keeps the DataView it makes for the bytes (on the bytes themselves) for their next read.
+const AFTER_HEADER = Object.freeze({ start: 1 });
 
 const SCHEMA = 0;
 const RECORDS = 1;
