@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { open, StrataError, type Database } from '@strata/core';
-import { unpack } from '@strata/tuple';
+import { unpack, type TupleItem } from '@strata/tuple';
+import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
@@ -651,6 +652,49 @@ describe('schema evolution on reopen', () => {
       expect(read).toMatchObject({ id: 1 });
       expect((await at(s)((v) => v.players.findMany({ orderBy: { id: 'asc' } }))).records.every((r) => !('score' in r))).toBe(true);
     }
+  });
+
+  it('never reads a dropped field stored by old records as a field added after it', async () => {
+    await seed(true);
+    // score dropped and a new field added: the new field gets a position of its own (records store
+    // fields by position, and a dropped field keeps its position across reopens).
+    const withRank = defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), name: z.string(), rank: z.number().optional() }), primaryKey: ['id'] }) });
+    let s = await RecordStore.open(db, { path: ['game'], schema: withRank });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toStrictEqual({ id: 1, name: 'p1' });
+    await at(s)((v) => v.players.insert({ id: 2, name: 'p2', rank: 4 }));
+    s = await RecordStore.open(db, { path: ['game'], schema: withRank });
+    expect(await at(s)((v) => v.players.findMany({ orderBy: { id: 'asc' } }))).toMatchObject({ records: [{ id: 1, name: 'p1' }, { id: 2, name: 'p2', rank: 4 }] });
+    // score back, optional: the record stored before it was dropped still holds it, as it would
+    // under its name.
+    const both = defineSchema({
+      players: recordType({ schema: z.object({ id: z.number().int(), name: z.string(), rank: z.number().optional(), score: z.number().int().optional() }), primaryKey: ['id'] }),
+    });
+    s = await RecordStore.open(db, { path: ['game'], schema: both });
+    expect(await at(s)((v) => v.players.findMany({ orderBy: { id: 'asc' } }))).toMatchObject({ records: [{ id: 1, name: 'p1', score: 10 }, { id: 2, name: 'p2', rank: 4 }] });
+  });
+
+  it('an open store reads records written under a newer schema without the fields it does not know', async () => {
+    await seed(true);
+    const older = await RecordStore.open(db, { path: ['game'], schema: base() });
+    const newer = await RecordStore.open(db, {
+      path: ['game'],
+      schema: defineSchema({ players: recordType({ schema: v1.schema.extend({ nick: z.string().optional() }), primaryKey: ['id'] }) }),
+    });
+    await at(newer)((v) => v.players.insert({ id: 2, name: 'p2', score: 3, nick: 'two' }));
+    expect(await at(older)((v) => v.players.get({ id: 2 }))).toStrictEqual({ id: 2, name: 'p2', score: 3 });
+    expect(await at(newer)((v) => v.players.get({ id: 2 }))).toStrictEqual({ id: 2, name: 'p2', score: 3, nick: 'two' });
+  });
+
+  it('reads and updates records stored as msgpack maps (the format before field tables)', async () => {
+    const s = await RecordStore.open(db, { path: ['game'], schema: base({ byName: index.value(['name']) }) });
+    await at(s)((v) => v.players.insert({ id: 1, name: 'p1', score: 10 }));
+    const recordKey = (await storeTuples(db, s)).find((r) => r.key[0] === 1)!.key;
+    const mapFormat = Buffer.concat([Buffer.from([0x00]), new Packr({ useRecords: false }).pack({ id: 1, name: 'p1', score: 10 })]);
+    await db.transact((tx) => tx.set(s.subspace.pack(recordKey as TupleItem[]), mapFormat));
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toStrictEqual({ id: 1, name: 'p1', score: 10 });
+    await at(s)((v) => v.players.update({ id: 1 }, { name: 'renamed' }));
+    expect(await at(s)((v) => v.players.findMany({ where: { name: 'renamed' } }))).toMatchObject({ records: [{ id: 1, score: 10 }] });
+    expect(await at(s)((v) => v.players.findMany({ where: { name: 'p1' } }))).toMatchObject({ records: [] });
   });
 
   it('accepts changes of field type, required fields and indexes while no records are stored', async () => {

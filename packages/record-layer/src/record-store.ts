@@ -3,10 +3,12 @@
  * maintained in the same transaction as every write.
  *
  * Layout inside the store's directory (tuple keys after the directory prefix):
- * - `(0)` -> the schema description (msgpack), compared on every open;
+ * - `(0)` -> the schema description (msgpack), compared on every open, with each type's field
+ *   table (the position of every field its records may hold, see `record-codec.ts`);
  * - `(1, type, ...primaryKey, chunk)` -> the record: a header byte (0: whole, 1: more chunks
- *   follow) and the msgpack record, split into chunks of at most {@link RECORD_CHUNK_BYTES} so a
- *   record may exceed the value limit; a whole record is read with one point read;
+ *   follow) and the record's fields by position (`record-codec.ts`), split into chunks of at most
+ *   {@link RECORD_CHUNK_BYTES} so a record may exceed the value limit; a whole record is read with
+ *   one point read;
  * - `(2, type, index, ...)` -> index entries: value and min/max indexes
  *   `(...fields, ...primaryKey) -> ''`; count and sum indexes `(...group) -> 8-byte little-endian
  *   integer` kept with atomic add.
@@ -39,11 +41,11 @@
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
-import { Packr, addExtension } from 'msgpackr';
+import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
-import { Timestamp } from './timestamp.js';
+import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
 
@@ -72,6 +74,8 @@ interface TypeFacts {
   readonly referencing: boolean;
   /** The fields a sequence fills, with the sequence's name. */
   readonly sequences: readonly (readonly [string, string])[];
+  /** Encodes and decodes its records with its field table. */
+  readonly codec: RecordCodec;
   /** The packed prefix `(1, type)` of its records' keys. */
   readonly recordPrefix: Uint8Array;
   /** The packed prefix `(2, type, index)` of each index's entries. */
@@ -83,17 +87,6 @@ interface Stored<R> {
   record: R;
   chunks: number;
 }
-
-function decodeStored(bytes: Uint8Array): unknown {
-  if (bytes[0] !== RECORD_WHOLE && bytes[0] !== RECORD_SPLIT) {
-    throw new RecordLayerError('record_invalid', `a stored record has an unknown header byte 0x${(bytes[0] ?? 0).toString(16)}`);
-  }
-  return packr.unpack(bytes, AFTER_HEADER);
-}
-
-// Where a stored record's msgpack starts: read in place rather than through a subarray, so msgpackr
-// keeps the DataView it makes for the bytes (on the bytes themselves) for their next read.
-const AFTER_HEADER = Object.freeze({ start: 1 });
 
 const SCHEMA = 0;
 const RECORDS = 1;
@@ -108,34 +101,6 @@ const CHUNK_ZERO = pack([0])[0]!;
 /** Largest user version of a versionstamp: how many records one transaction may stamp. */
 const USER_VERSION_MAX = 0xffff;
 
-// Timestamps travel through msgpack as their microseconds (an extension type of our own).
-addExtension({ Class: Timestamp, type: 0x54, write: (t: Timestamp) => t.micros, read: (micros: bigint) => new Timestamp(BigInt(micros)) });
-
-// msgpack writes -0 as the integer 0; a record holding -0 is packed with this marker in its place.
-class NegativeZero {}
-const NEGATIVE_ZERO = new NegativeZero();
-addExtension({ Class: NegativeZero, type: 0x2d, write: () => 0, read: () => -0 });
-
-// Whether `value` holds -0 anywhere (in a field, an array or a nested object).
-function holdsNegativeZero(value: unknown): boolean {
-  if (typeof value === 'number') return value === 0 && 1 / value < 0;
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || value instanceof Timestamp || value instanceof Date) return false;
-  for (const item of Array.isArray(value) ? value : Object.values(value)) if (holdsNegativeZero(item)) return true;
-  return false;
-}
-
-// A copy of `value` with every -0 replaced by the marker.
-function markNegativeZeros(value: unknown): unknown {
-  if (typeof value === 'number') return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || value instanceof Timestamp || value instanceof Date) return value;
-  if (Array.isArray(value)) return value.map(markNegativeZeros);
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, markNegativeZeros(item)]));
-}
-
-/** A record's msgpack bytes; -0 survives (see {@link NegativeZero}). */
-function packRecord(record: unknown): Uint8Array {
-  return packr.pack(holdsNegativeZero(record) ? markNegativeZeros(record) : record);
-}
 // copyBuffers: a decoded record must not share memory with the stored bytes (they may be borrowed
 // from the database's caches).
 const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
@@ -193,6 +158,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #toStamp = new WeakMap<Transaction, Map<string, { type: string; key: TupleItem[]; indexes: Set<string> }>>();
 
   readonly #facts = new Map<string, TypeFacts>();
+  // Each type's field table (record-codec.ts), as the store holds it once open.
+  #fieldTables: Record<string, string[]> = {};
 
   private constructor(
     /** The record types. */
@@ -214,6 +181,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
         referencing: Object.values(type.references ?? {}).some((reference) => reference.enforced !== false),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
+        codec: new RecordCodec(this.#fieldTables[name] ?? Object.keys(type.schema.shape)),
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
       };
@@ -242,8 +210,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const storedBytes = await tx.get(key);
       const next = options.schema.describe();
       store.#writeOnly.clear();
-      if (storedBytes !== null) await store.#checkEvolution(tx, packr.unpack(storedBytes) as SchemaDescription, next);
-      tx.set(key, packr.pack(next));
+      const stored = storedBytes === null ? null : (packr.unpack(storedBytes) as SchemaDescription);
+      if (stored !== null) await store.#checkEvolution(tx, stored, next);
+      store.#fieldTables = extendFieldTables(stored, next);
+      tx.set(key, packr.pack({ ...next, fieldTables: store.#fieldTables }));
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
@@ -774,7 +744,7 @@ export class Collection<D extends RecordTypeDefinition> {
         const stored = await this.#readStoredPacked(keys);
         return stored.map((one) => (one === null ? null : (this.#fromStorage(one.record) as Record<string, unknown>)));
       },
-      decode: (bytes: Uint8Array) => this.#fromStorage(decodeStored(bytes) as RecordOf<D>) as Record<string, unknown>,
+      decode: (bytes: Uint8Array) => this.#fromStorage(this.#decode(bytes)) as Record<string, unknown>,
     };
   }
 
@@ -859,7 +829,7 @@ export class Collection<D extends RecordTypeDefinition> {
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
     // Every borrowed value is decoded before the next await.
     const values = await this.#tx.getMany(firstKeys, { borrow: true });
-    const out = values.map((value) => (value === null || value[0] !== RECORD_WHOLE ? null : { record: decodeStored(value) as RecordOf<D>, chunks: 1 }));
+    const out = values.map((value) => (value === null || value[0] !== RECORD_WHOLE ? null : { record: this.#decode(value), chunks: 1 }));
     for (let i = 0; i < values.length; i++) {
       if (values[i] === null || out[i] !== null) continue;
       // A split record: every chunk, the keys that extend the record's (as `range` gives them).
@@ -868,9 +838,17 @@ export class Collection<D extends RecordTypeDefinition> {
       const end = firstKeys[i]!.slice();
       end[end.length - 1] = 0xff;
       const chunks = await this.#tx.getRangeAll(begin, end);
-      out[i] = { record: decodeStored(Buffer.concat(chunks.map((chunk) => chunk.value))) as RecordOf<D>, chunks: chunks.length };
+      out[i] = { record: this.#decode(Buffer.concat(chunks.map((chunk) => chunk.value))), chunks: chunks.length };
     }
     return out;
+  }
+
+  // The fields of a stored record (its bytes start with the header byte).
+  #decode(bytes: Uint8Array): RecordOf<D> {
+    if (bytes[0] !== RECORD_WHOLE && bytes[0] !== RECORD_SPLIT) {
+      throw new RecordLayerError('record_invalid', `a stored ${this.#name} record has an unknown header byte 0x${(bytes[0] ?? 0).toString(16)}`);
+    }
+    return this.#facts.codec.decode(bytes) as RecordOf<D>;
   }
 
   // The record as the current schema sees it.
@@ -942,9 +920,9 @@ export class Collection<D extends RecordTypeDefinition> {
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
     let chunks = 0;
     if (next !== null) {
-      // One header byte, then the msgpack record: the header tells a reader of chunk 0 whether
+      // One header byte, then the encoded record: the header tells a reader of chunk 0 whether
       // more chunks follow, so a whole record is read with one point read.
-      const body = packRecord(next);
+      const body = this.#facts.codec.encode(next as Record<string, unknown>);
       const bytes = new Uint8Array(1 + body.length);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       bytes.set(body, 1);
@@ -966,7 +944,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async backfill(indexName: string, key: TupleItem[], stored: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
-    const record = decodeStored(stored) as RecordOf<D>;
+    const record = this.#decode(stored);
     if (definition.kind === 'version') {
       // The record's stored version when a write since the index was declared left one; otherwise
       // it gets this build transaction's versionstamp, stored too so later writes find the entry.
@@ -1161,7 +1139,4 @@ function sameKey(a: readonly TupleItem[], b: readonly TupleItem[]): boolean {
 function describeKey(key: readonly TupleItem[]): string {
   return `(${key.map((item) => (typeof item === 'bigint' ? `${item}n` : item instanceof Uint8Array ? `0x${Buffer.from(item).toString('hex')}` : JSON.stringify(item))).join(', ')})`;
 }
-
-/** @internal Exposed for the query module. */
-export const layout = { SCHEMA, RECORDS, INDEXES, INDEX_STATES, packr, pack, unpack };
 export type { Tuple };

@@ -197,6 +197,12 @@ export const SCHEMA_FORMAT_VERSION = 1;
 export interface SchemaDescription {
   formatVersion: number;
   types: Record<string, { primaryKey: string[]; fields: Record<string, string>; indexes: Record<string, IndexDefinition> }>;
+  /**
+   * The field table of each type as stored (record-codec.ts): every field its records may hold, by
+   * position, dropped fields included. Written by the store; absent from `describe()` and from
+   * stores written before tables.
+   */
+  fieldTables?: Record<string, string[]>;
 }
 
 function checkRecordType(name: string, type: RecordTypeDefinition): void {

@@ -102,10 +102,12 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
   const index = new Map<string, Map<string, Uint8Array>>(Object.keys(indexes).map((name) => [name, new Map()]));
   const versions = new Map<string, string>();
   let schemaKeys = 0;
+  let fieldTable: string[] = [];
   for (const row of rows) {
     const tuple = directory.unpack(row.key) as TupleItem[];
     if (tuple[0] === 0) {
       schemaKeys++;
+      fieldTable = (packr.unpack(row.value) as { fieldTables: Record<string, string[]> }).fieldTables['items']!;
       continue;
     }
     expect(tuple[1], `${label}: record type of ${JSON.stringify(tuple)}`).toBe('items');
@@ -137,7 +139,11 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
     // Chunk 0 starts with a header byte (0: whole record, 1: more chunks follow).
     const stored = Buffer.concat(parts.map(([, bytes]) => bytes));
     expect(stored[0], `${label}: header of record ${id}`).toBe(parts.length > 1 ? 1 : 0);
-    const record = packr.unpack(stored.subarray(1)) as Item;
+    // The rest is a msgpack array: the fields outside the stored field table (none here), then each
+    // field of the table by position, undefined where the record lacks it.
+    const [extras, ...fields] = packr.unpack(stored.subarray(1)) as unknown[];
+    expect(extras, `${label}: fields of record ${id} outside the field table`).toBeNull();
+    const record = Object.fromEntries(fieldTable.map((field, i) => [field, fields[i]]).filter(([, v]) => v !== undefined)) as Item;
     expect(item.parse(record), `${label}: stored record ${id} is valid`).toEqual(record);
     expect(hex(pack([record.shard, record.id])), `${label}: record under its own key`).toBe(id);
     records.set(id, { key, record });
