@@ -372,9 +372,9 @@ function fullScan(_target: PlannerTarget, plans: IndexPlan[], terms: readonly Or
   return plan(chosen, true, !(chosen.ordered || terms.length === 0));
 }
 
-function pickBest(plans: IndexPlan[], wantOrder: boolean): IndexPlan | null {
-  let best: IndexPlan | null = null;
-  const score = (p: IndexPlan): number[] => [wantOrder && p.ordered ? 1 : 0, p.enforced, -p.ranges.length, p.residual === null ? 1 : 0];
+function pickBest(plans: CandidatePlan[], wantOrder: boolean): CandidatePlan | null {
+  let best: CandidatePlan | null = null;
+  const score = (p: CandidatePlan): number[] => [wantOrder && p.ordered ? 1 : 0, p.enforced, -p.rangeCount, p.residual === null ? 1 : 0];
   for (const plan of plans) {
     if (best === null) {
       best = plan;
@@ -400,7 +400,30 @@ function candidates(target: PlannerTarget): Candidate[] {
   return out;
 }
 
-function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: readonly Leaf[], others: readonly Condition[], terms: readonly OrderTerm[]): IndexPlan {
+/** A candidate index's plan, with how many ranges it reads (known before they are made). */
+class CandidatePlan implements IndexPlan {
+  readonly kind = 'index';
+  #ranges: readonly PlannedRange[] | undefined;
+  readonly #makeRanges: () => readonly PlannedRange[];
+  constructor(
+    readonly index: string,
+    readonly primary: boolean,
+    readonly reverse: boolean,
+    readonly merge: boolean,
+    readonly residual: Condition | null,
+    readonly ordered: boolean,
+    readonly enforced: number,
+    readonly rangeCount: number,
+    makeRanges: () => readonly PlannedRange[],
+  ) {
+    this.#makeRanges = makeRanges;
+  }
+  get ranges(): readonly PlannedRange[] {
+    return (this.#ranges ??= this.#makeRanges());
+  }
+}
+
+function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: readonly Leaf[], others: readonly Condition[], terms: readonly OrderTerm[]): CandidatePlan {
   const used = new Set<Leaf>();
   const values: TupleItem[][] = [];
   let position = 0;
@@ -438,19 +461,12 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
     combinations = combinations.flatMap((c) => options.map((v) => [...c, v]));
     if (combinations.length > PLAN_RANGES_MAX) throw invalid(`the query needs more than ${PLAN_RANGES_MAX} key ranges of index ${candidate.name}; use fewer in values`);
   }
-  const ranges = combinations.map((equal) => makeRange(target, candidate, equal, position, lower, upper, prefix));
   const rest = [...leaves.filter((l) => !used.has(l)), ...others];
-  return {
-    kind: 'index',
-    index: candidate.name,
-    primary: candidate.primary,
-    ranges,
-    reverse,
-    merge: ordered && terms.length > 0 && ranges.length > 1,
-    residual: rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest },
-    ordered,
-    enforced: used.size,
-  };
+  const residual: Condition | null = rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest };
+  const merge = ordered && terms.length > 0 && combinations.length > 1;
+  // Every candidate is planned and one is chosen: its ranges are made when first read.
+  const makeRanges = (): PlannedRange[] => combinations.map((equal) => makeRange(target, candidate, equal, position, lower, upper, prefix));
+  return new CandidatePlan(candidate.name, candidate.primary, reverse, merge, residual, ordered, used.size, combinations.length, makeRanges);
 }
 
 function makeRange(
@@ -464,32 +480,60 @@ function makeRange(
 ): PlannedRange {
   const { subspace } = target;
   const base = [...candidate.prefix, ...equal];
-  const whole = subspace.range(base);
-  const words = equal.map((v, i) => `${candidate.fields[i]} = ${printItem(v)}`);
-  const field = candidate.fields[position];
-  let begin = whole.begin;
-  let end = whole.end;
+  const packedBase = subspace.pack(base);
+  let begin: Uint8Array;
+  let end: Uint8Array;
   if (prefix !== undefined) {
     // Tuple-encoded strings and bytes end with a 0x00 terminator: without it, the packed prefix is
     // a byte prefix of every encoded value that starts with it.
     const encoded = pack([prefix.prefix]);
-    begin = concat(subspace.pack(base), encoded.subarray(0, encoded.length - 1));
+    begin = concat(packedBase, encoded.subarray(0, encoded.length - 1));
     end = strinc(begin);
-    words.push(`${field} startsWith ${printItem(prefix.prefix)}`);
   } else {
-    if (lower !== undefined) {
-      begin = lower.op === 'gte' ? subspace.pack([...base, lower.value]) : subspace.range([...base, lower.value]).end;
-      words.push(`${field} ${lower.op === 'gte' ? '>=' : '>'} ${printItem(lower.value)}`);
-    } else if (upper !== undefined) {
-      // Missing values are stored as null, which sorts first; a range never matches them.
-      begin = subspace.range([...base, null]).end;
-    }
-    if (upper !== undefined) {
-      end = upper.op === 'lt' ? subspace.pack([...base, upper.value]) : subspace.range([...base, upper.value]).end;
-      words.push(`${field} ${upper.op === 'lte' ? '<=' : '<'} ${printItem(upper.value)}`);
-    }
+    const whole = subspace.range(base);
+    begin = whole.begin;
+    end = whole.end;
+    if (lower !== undefined) begin = lower.op === 'gte' ? subspace.pack([...base, lower.value]) : subspace.range([...base, lower.value]).end;
+    // Missing values are stored as null, which sorts first; a range never matches them.
+    else if (upper !== undefined) begin = subspace.range([...base, null]).end;
+    if (upper !== undefined) end = upper.op === 'lt' ? subspace.pack([...base, upper.value]) : subspace.range([...base, upper.value]).end;
   }
-  return { begin, end, prefix: subspace.pack(base), description: `${candidate.name}: ${words.length === 0 ? 'all' : words.join(', ')}` };
+  // The words are for explain(): made only when asked for.
+  return new Range(begin, end, packedBase, () => describeRange(candidate, equal, position, lower, upper, prefix));
+}
+
+class Range implements PlannedRange {
+  #description: string | undefined;
+  readonly #describe: () => string;
+  constructor(
+    readonly begin: Uint8Array,
+    readonly end: Uint8Array,
+    readonly prefix: Uint8Array,
+    describe: () => string,
+  ) {
+    this.#describe = describe;
+  }
+  get description(): string {
+    return (this.#description ??= this.#describe());
+  }
+}
+
+function describeRange(
+  candidate: Candidate,
+  equal: TupleItem[],
+  position: number,
+  lower: Extract<Leaf, { kind: 'compare' }> | undefined,
+  upper: Extract<Leaf, { kind: 'compare' }> | undefined,
+  prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined,
+): string {
+  const words = equal.map((v, i) => `${candidate.fields[i]} = ${printItem(v)}`);
+  const field = candidate.fields[position];
+  if (prefix !== undefined) words.push(`${field} startsWith ${printItem(prefix.prefix)}`);
+  else {
+    if (lower !== undefined) words.push(`${field} ${lower.op === 'gte' ? '>=' : '>'} ${printItem(lower.value)}`);
+    if (upper !== undefined) words.push(`${field} ${upper.op === 'lte' ? '<=' : '<'} ${printItem(upper.value)}`);
+  }
+  return `${candidate.name}: ${words.length === 0 ? 'all' : words.join(', ')}`;
 }
 
 /** True when `record` satisfies `condition` (the residual filter; key order decides ranges). */
