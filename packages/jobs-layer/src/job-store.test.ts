@@ -3,6 +3,7 @@
 // writes or not at all, refusal of a stale lease, backoff and dead letters, unique keys, delays,
 // priorities, fair claiming across groups, cancel, retry, redrive, and the counts.
 import { open, type Database } from '@strata/core';
+import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ManualClock } from '../test/manual-clock.js';
@@ -46,6 +47,38 @@ describe('JobStore', () => {
     const { id } = await db.transact((tx) => queue.enqueue(tx, { n: 2 }));
     expect((await counts()).ready).toBe(1);
     expect((await db.transact((tx) => queue.get(tx, id)))?.payload).toEqual({ n: 2 });
+  });
+
+  it('stores a job as its field values without their names, and reads jobs stored as maps', async () => {
+    const { db, store, queue, claim } = await setup();
+    const { id } = await db.transact((tx) => queue.enqueue(tx, { n: 7 }, { uniqueKey: 'u', timeoutMs: 500, priority: 2 }));
+    await claim();
+    const key = store.subspace.pack([0, id]);
+    const stored = await db.transact((tx) => tx.get(key));
+    expect(Buffer.from(stored!).includes(Buffer.from('maxAttempts'))).toBe(false);
+    const job = await db.transact((tx) => store.get(tx, id));
+    expect(job).toEqual({
+      id,
+      queue: 'work',
+      payload: { n: 7 },
+      state: 'running',
+      priority: 2,
+      group: '',
+      runAt: job!.createdAt,
+      createdAt: job!.createdAt,
+      attempts: 1,
+      maxAttempts: 3,
+      backoff: { type: 'fixed', delayMs: 1_000 },
+      timeoutMs: 500,
+      uniqueKey: 'u',
+      token: 1,
+      leaseDeadline: job!.createdAt + 10_000,
+      worker: 'w1',
+      lastError: null,
+      finishedAt: null,
+    });
+    await db.transact((tx) => tx.set(key, new Packr({ useRecords: false }).pack({ ...job!, lastError: 'from a map' })));
+    expect(await db.transact((tx) => store.get(tx, id))).toEqual({ ...job!, lastError: 'from a map' });
   });
 
   it('hands out job records whose binary payload parts are copies: changing them changes nothing stored', async () => {

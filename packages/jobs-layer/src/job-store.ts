@@ -60,6 +60,61 @@ const EMPTY = new Uint8Array(0);
 // records can be read with `borrow` (no copy of the stored value) and still never alias it.
 const packr = new Packr({ useRecords: false, moreTypes: true, copyBuffers: true });
 
+/**
+ * The stored form of a job: a msgpack array of its fields in this order, so field names are not
+ * written with every job (a job is rewritten at each step of its life, and each write passes
+ * through the log and the storage server). Jobs stored as maps (the format before) still read.
+ */
+function encodeJob(job: JobRecord): Uint8Array {
+  return packr.pack([
+    job.id,
+    job.queue,
+    job.payload,
+    job.state,
+    job.priority,
+    job.group,
+    job.runAt,
+    job.createdAt,
+    job.attempts,
+    job.maxAttempts,
+    job.backoff,
+    job.timeoutMs,
+    job.uniqueKey,
+    job.token,
+    job.leaseDeadline,
+    job.worker,
+    job.lastError,
+    job.finishedAt,
+  ]);
+}
+
+/** A job from its stored form (see {@link encodeJob}). */
+function decodeJob(bytes: Uint8Array): JobRecord {
+  const value: unknown = packr.unpack(bytes);
+  if (!Array.isArray(value)) return value as JobRecord;
+  const f = value as [string, string, unknown, JobState, number, string, number, number, number, number, Backoff, number | null, string | null, number, number | null, string | null, string | null, number | null];
+  return {
+    id: f[0],
+    queue: f[1],
+    payload: f[2],
+    state: f[3],
+    priority: f[4],
+    group: f[5],
+    runAt: f[6],
+    createdAt: f[7],
+    attempts: f[8],
+    maxAttempts: f[9],
+    backoff: f[10],
+    timeoutMs: f[11],
+    uniqueKey: f[12],
+    token: f[13],
+    leaseDeadline: f[14],
+    worker: f[15],
+    lastError: f[16],
+    finishedAt: f[17],
+  };
+}
+
 /** Where a job is in its life. */
 export type JobState = 'delayed' | 'ready' | 'running' | 'completed' | 'dead' | 'cancelled';
 
@@ -271,17 +326,17 @@ export class JobStore {
   /** The job with this id, or null. */
   async get(tx: Transaction, id: string): Promise<JobRecord | null> {
     const bytes = await tx.get(this.#key([JOB, id]), { borrow: true });
-    return bytes === null ? null : (packr.unpack(bytes) as JobRecord);
+    return bytes === null ? null : decodeJob(bytes);
   }
 
   // The jobs with these ids (null for one that does not exist), read together.
   async #getMany(tx: Transaction, ids: readonly string[]): Promise<(JobRecord | null)[]> {
     const values = await tx.getMany(ids.map((id) => this.#key([JOB, id])), { borrow: true });
-    return values.map((bytes) => (bytes === null ? null : (packr.unpack(bytes) as JobRecord)));
+    return values.map((bytes) => (bytes === null ? null : decodeJob(bytes)));
   }
 
   #put(tx: Transaction, job: JobRecord): void {
-    tx.set(this.#key([JOB, job.id]), packr.pack(job));
+    tx.set(this.#key([JOB, job.id]), encodeJob(job));
   }
 
   // Puts a job into `state` (which must be one of the waiting or finished states), with the index
