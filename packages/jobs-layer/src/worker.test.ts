@@ -1,5 +1,5 @@
-// Proves what a worker promises with real timers on a real database: at most `concurrency` jobs
-// at once, effects committed exactly once with completion, retries then dead letters, an idle
+// Proves what a worker promises with real timers on a real database: at most `concurrency` handlers
+// at once (and twice that many leases), effects committed exactly once with completion, retries then dead letters, an idle
 // worker woken by the queue's watch rather than its poll, heartbeats that keep a long job's lease,
 // reclaiming a crashed worker's job, refusing a completion after the lease is lost, timeouts,
 // payloads checked again before the handler runs, and a graceful stop that gives leases back.
@@ -66,10 +66,14 @@ describe('Worker', () => {
     const done = events(queue, 'completed', total);
     let active = 0;
     let most = 0;
+    let mostLeased = 0;
     work(
       async (job) => {
         active++;
         most = Math.max(most, active);
+        // Leases held: the running handlers, and jobs whose handler returned and whose completion
+        // is still committing (their slots already went to the next jobs).
+        mostLeased = Math.max(mostLeased, (await counts()).running);
         await new Promise((resolve) => setTimeout(resolve, 2));
         active--;
         await job.complete((tx) => addEffect(tx, job.payload.n));
@@ -79,6 +83,7 @@ describe('Worker', () => {
     await done;
     expect(most).toBeLessThanOrEqual(4);
     expect(most).toBeGreaterThan(1);
+    expect(mostLeased).toBeLessThanOrEqual(8);
     for (let n = 0; n < total; n++) expect(await effectCount(db, n)).toBe(1);
     expect(await counts()).toMatchObject({ completed: total, running: 0, ready: 0 });
   });

@@ -3,7 +3,9 @@
  * and record the outcome — completion in a transaction that can carry the handler's own writes.
  *
  * Invariants:
- * 1. At most `concurrency` jobs run at once; claims ask for no more than the free slots.
+ * 1. At most `concurrency` handlers run at once; claims ask for no more than the free slots. A
+ *    job's slot is free once its handler has returned (or thrown), while its outcome commits, so
+ *    the next claim overlaps that commit; a worker holds at most twice `concurrency` leases.
  * 2. A job's completion or failure is recorded only under the token of the claim that started it
  *    (the store refuses any other), so a worker whose lease was lost can never complete the job.
  * 3. Once the lease is known lost (heartbeat refused, job cancelled, timeout recorded, worker
@@ -29,7 +31,10 @@ import { fireDueSchedules, nextScheduleAt } from './schedule.js';
 
 /** Options of a {@link Worker}. */
 export interface WorkerOptions {
-  /** Jobs run at once (default 1). */
+  /**
+   * Handlers run at once (default 1). A job's slot is free once its handler returns, while its
+   * completion commits, so a worker holds up to twice this many leases for a moment.
+   */
   concurrency?: number;
   /** The lease each claim takes (default 30 s); a heartbeat extends it every third of it. */
   leaseMs?: number;
@@ -93,6 +98,8 @@ interface Running {
   settled: boolean;
   /** The lease is known lost. */
   lost: boolean;
+  /** The job takes one of the worker's `concurrency` slots: its handler has not returned yet. */
+  inSlot: boolean;
   done: Promise<void>;
 }
 
@@ -118,6 +125,8 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   readonly #pollMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #running = new Map<string, Running>();
+  // Jobs whose handler has not returned yet (see invariant 1).
+  #inSlots = 0;
   #completions: Completion[] = [];
   #stopping = false;
   #wake: (() => void) | null = null;
@@ -147,7 +156,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     this.#loop = this.#run();
   }
 
-  /** Jobs running now. */
+  /** Jobs this worker holds now: handlers running, and outcomes being recorded. */
   get running(): number {
     return this.#running.size;
   }
@@ -188,7 +197,7 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     const store = this.queue.store;
     const db = store.db;
     while (!this.#stopping) {
-      const free = this.#concurrency - this.#running.size;
+      const free = this.#concurrency - this.#inSlots;
       if (free <= 0) {
         await this.#sleep(Infinity);
         continue;
@@ -259,13 +268,23 @@ export class Worker<S extends z.ZodType = z.ZodType> {
   }
 
   #start(record: JobRecord): void {
-    const running: Running = { record, controller: null, aborted: false, abortReason: undefined, settled: false, lost: false, done: Promise.resolve() };
+    const running: Running = { record, controller: null, aborted: false, abortReason: undefined, settled: false, lost: false, inSlot: true, done: Promise.resolve() };
     this.#running.set(record.id, running);
+    this.#inSlots++;
     this.queue.emit('started', { id: record.id, queue: record.queue, attempt: record.attempts });
     running.done = this.#execute(running).finally(() => {
       this.#running.delete(record.id);
+      this.#leaveSlot(running);
       this.#wake?.();
     });
+  }
+
+  // Frees the job's slot (once): the claim loop may take another job.
+  #leaveSlot(running: Running): void {
+    if (!running.inSlot) return;
+    running.inSlot = false;
+    this.#inSlots--;
+    this.#wake?.();
   }
 
   async #execute(running: Running): Promise<void> {
@@ -282,11 +301,25 @@ export class Worker<S extends z.ZodType = z.ZodType> {
     const timeout = record.timeoutMs === null ? null : setTimeout(() => void this.#timeOut(running), record.timeoutMs);
     const job = new ClaimedJob<z.output<S>>(running, payload, (writes) => this.#complete(running, writes));
     try {
-      await this.#handler(job);
-      if (!running.settled) await this.#complete(running);
-    } catch (error) {
-      if (!running.settled && !running.lost) await this.#fail(running, error, false);
-      else if (!isCode(error, 'lease_lost') && !isCode(error, 'worker_stopped') && !running.aborted) this.#onError(error);
+      let thrown: { error: unknown } | null = null;
+      try {
+        await this.#handler(job);
+      } catch (error) {
+        thrown = { error };
+      }
+      // The handler is done: its slot takes the next job while the outcome commits.
+      this.#leaveSlot(running);
+      if (thrown === null && !running.settled) {
+        try {
+          await this.#complete(running);
+        } catch (error) {
+          thrown = { error };
+        }
+      }
+      if (thrown !== null) {
+        if (!running.settled && !running.lost) await this.#fail(running, thrown.error, false);
+        else if (!isCode(thrown.error, 'lease_lost') && !isCode(thrown.error, 'worker_stopped') && !running.aborted) this.#onError(thrown.error);
+      }
     } finally {
       clearInterval(heartbeat);
       if (timeout !== null) clearTimeout(timeout);
