@@ -33,9 +33,19 @@ export interface LogDisk {
   remove(name: string): Promise<void>;
 }
 
+// Zeros written ahead of the data (never written to; shared by every file).
+let zeros = new Uint8Array(0);
+function zeroBytes(length: number): Uint8Array {
+  if (zeros.length < length) zeros = new Uint8Array(length);
+  return zeros.subarray(0, length);
+}
+
 class NodeAppendFile implements AppendFile {
   #size = 0;
   #allocated = 0;
+  // The write of zeros ahead under way, if any (see appendDurable).
+  #extending: Promise<void> | null = null;
+  #extendFailed = false;
   constructor(
     readonly fd: number,
     readonly preallocateBytes: number,
@@ -43,17 +53,45 @@ class NodeAppendFile implements AppendFile {
   get size(): number {
     return this.#size;
   }
-  appendDurable(data: Uint8Array): Promise<void> {
+  async appendDurable(data: Uint8Array): Promise<void> {
     // The file is opened with O_DSYNC: each write returns once its data (and any size change
     // needed to read it back) is on stable storage — a write plus fdatasync in one system call.
-    // A write that would grow the file also writes zeros ahead, so the writes after it overwrite
-    // allocated space: they change no metadata and sync faster.
-    let buffer = data;
-    if (this.#size + data.length > this.#allocated && this.preallocateBytes > 0) {
-      buffer = new Uint8Array(data.length + this.preallocateBytes);
-      buffer.set(data);
-    }
+    // Writes into space already holding zeros change no metadata and sync faster, so the file is
+    // extended ahead of the data: in the background once less than half of one extension is left
+    // (the appends that follow do not wait for it), and together with the data when an append
+    // would run past the allocated end anyway.
     const position = this.#size;
+    const end = position + data.length;
+    if (end > this.#allocated && this.#extending !== null) await this.#extending;
+    if (end > this.#allocated && this.preallocateBytes > 0) {
+      const buffer = new Uint8Array(data.length + this.preallocateBytes);
+      buffer.set(data);
+      await this.#write(buffer, position);
+      this.#allocated = Math.max(this.#allocated, position + buffer.length);
+    } else {
+      await this.#write(data, position);
+    }
+    this.#size = end;
+    this.#extendAhead();
+  }
+  #extendAhead(): void {
+    const step = this.preallocateBytes;
+    if (step <= 0 || this.#extending !== null || this.#extendFailed || this.#allocated - this.#size >= step / 2) return;
+    const from = this.#allocated;
+    this.#extending = this.#write(zeroBytes(step), from).then(
+      () => {
+        this.#allocated = Math.max(this.#allocated, from + step);
+        this.#extending = null;
+      },
+      () => {
+        // Extending ahead is only an optimization: appends extend the file themselves from now on,
+        // and report any error the disk gives them.
+        this.#extendFailed = true;
+        this.#extending = null;
+      },
+    );
+  }
+  #write(buffer: Uint8Array, position: number): Promise<void> {
     return new Promise((resolve, reject) => {
       let written = 0;
       const step = (): void => {
@@ -61,15 +99,14 @@ class NodeAppendFile implements AppendFile {
           if (error) return reject(error);
           written += bytes;
           if (written < buffer.length) return step();
-          this.#size = position + data.length;
-          this.#allocated = Math.max(this.#allocated, position + buffer.length);
           resolve();
         });
       };
       step();
     });
   }
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.#extending !== null) await this.#extending;
     return new Promise((resolve, reject) => fs.close(this.fd, (error) => (error ? reject(error) : resolve())));
   }
 }
