@@ -29,14 +29,21 @@ export const COMMIT_QUEUE_MAX = 100_000;
 /** A log segment file is closed and a new one started once it grows past this size. */
 export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
 /**
- * A log segment is extended this far ahead of its last frame, with zeros, in the same write that
- * crosses its end: later writes then overwrite allocated space and need no file-size change.
+ * A log segment is extended this far ahead of its last frame, with zeros: in the background once
+ * less than half of this is left, or in the same write that crosses its end. Later writes then
+ * overwrite allocated space and need no file-size change.
  */
 export const LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 /** The storage server moves versions older than the window into its durable engine at this interval. */
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
-/** A flush into the durable engine stops at the first commit batch that brings its keys to this many (keys under a large range clear come on top). */
-export const STORAGE_DURABLE_BATCH_KEYS_MAX = 50_000;
+/**
+ * A flush into the durable engine stops at the first commit batch that brings its keys to this many
+ * (keys under a large range clear come on top). Each flush runs on the main thread for about a
+ * microsecond or two per key between its awaits, so a small bound keeps reads and commits from
+ * waiting behind one (after a burst of writes, a bound of 50,000 held the event loop for tens of
+ * milliseconds at a time); each flush is one synced engine write, a fraction of a millisecond.
+ */
+export const STORAGE_DURABLE_BATCH_KEYS_MAX = 1_024;
 /**
  * Most keys one generation of the resolver's point writes holds: small enough that its hash map
  * stays in the processor's caches, large enough that a read rarely checks more than two.
