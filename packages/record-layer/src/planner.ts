@@ -465,20 +465,24 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
   const residual: Condition | null = rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest };
   const merge = ordered && terms.length > 0 && combinations.length > 1;
   // Every candidate is planned and one is chosen: its ranges are made when first read.
-  const makeRanges = (): PlannedRange[] => combinations.map((equal) => makeRange(target, candidate, equal, position, lower, upper, prefix));
+  const bounds: RangeBounds = { candidate, position, lower, upper, prefix };
+  const makeRanges = (): PlannedRange[] => combinations.map((equal) => makeRange(target, bounds, equal));
   return new CandidatePlan(candidate.name, candidate.primary, reverse, merge, residual, ordered, used.size, combinations.length, makeRanges);
 }
 
-function makeRange(
-  target: PlannerTarget,
-  candidate: Candidate,
-  equal: TupleItem[],
-  position: number,
-  lower: Extract<Leaf, { kind: 'compare' }> | undefined,
-  upper: Extract<Leaf, { kind: 'compare' }> | undefined,
-  prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined,
-): PlannedRange {
+/** What the ranges of a candidate's plan share: equality values come first, then the range on `position`. */
+interface RangeBounds {
+  readonly candidate: Candidate;
+  /** The index of the field after the equality prefix. */
+  readonly position: number;
+  readonly lower: Extract<Leaf, { kind: 'compare' }> | undefined;
+  readonly upper: Extract<Leaf, { kind: 'compare' }> | undefined;
+  readonly prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined;
+}
+
+function makeRange(target: PlannerTarget, bounds: RangeBounds, equal: TupleItem[]): PlannedRange {
   const { subspace } = target;
+  const { candidate, lower, upper, prefix } = bounds;
   const base = [...candidate.prefix, ...equal];
   const packedBase = subspace.pack(base);
   let begin: Uint8Array;
@@ -499,7 +503,7 @@ function makeRange(
     if (upper !== undefined) end = upper.op === 'lt' ? subspace.pack([...base, upper.value]) : subspace.range([...base, upper.value]).end;
   }
   // The words are for explain(): made only when asked for.
-  return new Range(begin, end, packedBase, () => describeRange(candidate, equal, position, lower, upper, prefix));
+  return new Range(begin, end, packedBase, () => describeRange(bounds, equal));
 }
 
 class Range implements PlannedRange {
@@ -518,14 +522,8 @@ class Range implements PlannedRange {
   }
 }
 
-function describeRange(
-  candidate: Candidate,
-  equal: TupleItem[],
-  position: number,
-  lower: Extract<Leaf, { kind: 'compare' }> | undefined,
-  upper: Extract<Leaf, { kind: 'compare' }> | undefined,
-  prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined,
-): string {
+function describeRange(bounds: RangeBounds, equal: TupleItem[]): string {
+  const { candidate, position, lower, upper, prefix } = bounds;
   const words = equal.map((v, i) => `${candidate.fields[i]} = ${printItem(v)}`);
   const field = candidate.fields[position];
   if (prefix !== undefined) words.push(`${field} startsWith ${printItem(prefix.prefix)}`);
