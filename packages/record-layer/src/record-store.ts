@@ -101,8 +101,7 @@ const CHUNK_ZERO = pack([0])[0]!;
 /** Largest user version of a versionstamp: how many records one transaction may stamp. */
 const USER_VERSION_MAX = 0xffff;
 
-// copyBuffers: a decoded record must not share memory with the stored bytes (they may be borrowed
-// from the database's caches).
+// The schema description's msgpack (records have their own codec, record-codec.ts).
 const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
 
 /** Options of {@link RecordStore.open}. */
