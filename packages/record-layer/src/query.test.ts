@@ -176,6 +176,12 @@ describe('findMany against brute force', () => {
     const { cursor } = await db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, limit: 1 }));
     await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { sku: 'B' }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
     await expect(db.transact((tx) => tx.at(store).orders.findMany({ cursor: 'not a cursor' }))).rejects.toMatchObject({ code: 'invalid_query' });
+    // Damaged: cut short inside its header, or with its kind changed.
+    const bytes = Buffer.from(cursor!, 'base64url');
+    for (const damaged of [bytes.subarray(0, 5), Buffer.concat([bytes.subarray(0, 1), Buffer.from([7]), bytes.subarray(2)])]) {
+      const query = { where: { customerId: 1n }, limit: 1, cursor: damaged.toString('base64url') };
+      await expect(db.transact((tx) => tx.at(store).orders.findMany(query))).rejects.toMatchObject({ code: 'invalid_query' });
+    }
   });
 
   it('refuses unserved queries and unknown fields through findMany', async () => {

@@ -402,26 +402,42 @@ function planFingerprint(plan: Plan): string {
   return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${source.ranges.length}`;
 }
 
+// A cursor is base64url of: a format byte, then a kind byte (0: a position, 1: a sort key), the
+// fingerprint's length (u16) and UTF-8 bytes, for a position its range (u32), then the suffix or
+// key bytes to the end. Binary rather than JSON: every page that has more makes one.
+const CURSOR_FORMAT = 2;
+const CURSOR_POSITION = 0;
+const CURSOR_KEY = 1;
+
 function encodeCursor(state: CursorState): string {
-  const json = { v: 1, p: state.p, r: state.r, s: state.s && Buffer.from(state.s).toString('base64'), k: state.k && Buffer.from(state.k).toString('base64') };
-  return Buffer.from(JSON.stringify(json)).toString('base64url');
+  const position = state.k === undefined;
+  const bytes = (position ? state.s : state.k) ?? new Uint8Array();
+  const fingerprintBytes = Buffer.byteLength(state.p, 'utf8');
+  const head = 4 + fingerprintBytes + (position ? 4 : 0);
+  const out = Buffer.allocUnsafe(head + bytes.length);
+  out[0] = CURSOR_FORMAT;
+  out[1] = position ? CURSOR_POSITION : CURSOR_KEY;
+  out.writeUInt16BE(fingerprintBytes, 2);
+  out.write(state.p, 4, 'utf8');
+  if (position) out.writeUInt32BE(state.r ?? 0, 4 + fingerprintBytes);
+  out.set(bytes, head);
+  return out.toString('base64url');
 }
 
 function decodeCursor(cursor: string | null, fingerprint: string): CursorState | null {
   if (cursor === null) return null;
-  let json: { v?: unknown; p?: unknown; r?: unknown; s?: unknown; k?: unknown };
-  try {
-    json = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as typeof json;
-  } catch (cause) {
-    throw new RecordLayerError('invalid_query', 'the cursor is not one findMany returned', { cause });
+  const bytes = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url') : Buffer.alloc(0);
+  const notOurs = (): RecordLayerError => new RecordLayerError('invalid_query', 'the cursor is not one findMany returned');
+  if (bytes.length < 4 || bytes[0] !== CURSOR_FORMAT || (bytes[1] !== CURSOR_POSITION && bytes[1] !== CURSOR_KEY)) throw notOurs();
+  const position = bytes[1] === CURSOR_POSITION;
+  const fingerprintEnd = 4 + bytes.readUInt16BE(2);
+  const head = fingerprintEnd + (position ? 4 : 0);
+  if (bytes.length < head) throw notOurs();
+  if (bytes.toString('utf8', 4, fingerprintEnd) !== fingerprint) {
+    throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');
   }
-  if (json.v !== 1 || json.p !== fingerprint) throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');
-  return {
-    p: fingerprint,
-    r: typeof json.r === 'number' ? json.r : undefined,
-    s: typeof json.s === 'string' ? new Uint8Array(Buffer.from(json.s, 'base64')) : undefined,
-    k: typeof json.k === 'string' ? new Uint8Array(Buffer.from(json.k, 'base64')) : undefined,
-  };
+  const rest = new Uint8Array(bytes.subarray(head));
+  return position ? { p: fingerprint, r: bytes.readUInt32BE(fingerprintEnd), s: rest } : { p: fingerprint, k: rest };
 }
 
 // --- streaming across transactions ---------------------------------------------------------------
