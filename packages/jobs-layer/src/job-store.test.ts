@@ -285,6 +285,44 @@ describe('JobStore', () => {
     expect(await counts()).toEqual({ delayed: 0, ready: 1, running: 1, completed: 0, dead: 0, cancelled: 0 });
   });
 
+  it('finds the oldest waiting job behind newer jobs of higher priority, in any group', async () => {
+    const { db, clock, store, queue } = await setup();
+    const enqueue = async (n: number, options: { priority?: number; group?: string; delayMs?: number }) => (await db.transact((tx) => queue.enqueue(tx, { n }, options))).id;
+    const cancel = (id: string) => db.transact((tx) => queue.cancel(tx, id));
+    const oldest = () => db.transact((tx) => queue.oldestWaitingMs(tx));
+    expect(await oldest()).toBe(0);
+    const first = await enqueue(1, { group: 'b', priority: 0 }); // t = 0: the oldest, behind everything below
+    clock.time += 100;
+    const others = [await enqueue(2, { group: 'a', priority: 0 })];
+    clock.time += 100;
+    others.push(await enqueue(3, { group: 'b', priority: 9 }), await enqueue(4, { group: 'b', priority: 5 }), await enqueue(5, { group: 'c', priority: -3 }));
+    clock.time += 50;
+    expect(await oldest()).toBe(250);
+    for (const id of others) await cancel(id);
+    expect(await oldest()).toBe(250);
+    await cancel(first);
+    expect(await oldest()).toBe(0);
+    // A delayed job waits from its due time on, and still once maintenance makes it ready.
+    await enqueue(6, { delayMs: 1_000 });
+    expect(await oldest()).toBe(0);
+    clock.time += 1_500;
+    expect(await oldest()).toBe(500);
+    await db.transact((tx) => store.maintain(tx, 'work'));
+    expect(await oldest()).toBe(500);
+    // A newer job ahead of it in its group (a higher priority) does not hide it.
+    await enqueue(7, { priority: 1 });
+    clock.time += 10;
+    expect(await oldest()).toBe(510);
+  });
+
+  it('clears, when it opens, the index of ready jobs by due time that stores once kept', async () => {
+    const { db, store } = await setup();
+    const legacy = store.subspace.pack([9, 'work', 1_700_000_000_000, 'some-id']);
+    await db.transact((tx) => tx.set(legacy, new Uint8Array(0)));
+    await JobStore.open(db, { path: ['jobs'] });
+    expect(await db.transact((tx) => tx.get(legacy))).toBeNull();
+  });
+
   it('purges finished jobs older than asked, and only those', async () => {
     const { db, clock, store, queue, claim, counts } = await setup();
     const ids: string[] = [];

@@ -7,7 +7,7 @@
  *
  * | key                                          | value            | present while                |
  * | -------------------------------------------- | ---------------- | ---------------------------- |
- * | `(0, id)`                                    | the job (msgpack)| always                       |
+ * | `(0, id)`                                    | the job (msgpack array of its fields) | always  |
  * | `(1, queue, group, -priority, runAt, id)`    | empty            | ready                        |
  * | `(2, queue, group)`                          | empty            | the group may have ready jobs |
  * | `(3, queue, runAt, id)`                      | empty            | delayed                      |
@@ -16,7 +16,7 @@
  * | `(6, queue, uniqueKey)`                      | the job's id     | ready, delayed or running    |
  * | `(7, queue, state)`                          | int64 LE count   | (atomic add)                 |
  * | `(8, queue)`                                 | int64 LE counter | bumped when work appears     |
- * | `(9, queue, runAt, id)`                      | empty            | ready (oldest first)         |
+ * | `(9, ...)`                                   | —                | never (an index of ready jobs by due time, dropped: JobStore.open clears it) |
  * | `(10, queue, scheduleName)`                  | the schedule     | while scheduled (schedule.ts) |
  *
  * Fairness follows Apple's QuiCK: each group (a tenant) has its own ready queue, ordered by
@@ -53,7 +53,8 @@ const FINISHED = 5;
 const UNIQUE = 6;
 const COUNT = 7;
 const SIGNAL = 8;
-const WAITING = 9;
+/** The code of an index stores once kept (ready jobs by due time); cleared when a store opens. */
+const DROPPED_WAITING = 9;
 
 const EMPTY = new Uint8Array(0);
 // `copyBuffers`: binary data in a payload is unpacked into a copy, never a view of the bytes read, so
@@ -245,7 +246,12 @@ export class JobStore {
   static async open(db: Database, options: JobStoreOptions): Promise<JobStore> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
     const directory = await directories.createOrOpen(db, options.path, { layer: 'strata-jobs' });
-    return new JobStore(db, new Subspace(directory.prefix), options.clock ?? systemClock);
+    const subspace = new Subspace(directory.prefix);
+    // Entries of the dropped index of ready jobs by due time, left by stores written before: every
+    // write of a ready job paid for them, and the oldest waiting job is now found from the ready
+    // queues themselves (see oldestWaitingMs).
+    await db.transact((tx) => tx.clearRange(...bounds(subspace.range([DROPPED_WAITING]))));
+    return new JobStore(db, subspace, options.clock ?? systemClock);
   }
 
   // --- keys ----------------------------------------------------------------------------------------
@@ -354,7 +360,6 @@ export class JobStore {
       const hint = this.#hints.get(hintKey);
       if (hint !== undefined && Buffer.compare(readyKey, hint.key) < 0) this.#hints.delete(hintKey);
       this.#activate(tx, job.queue, job.group);
-      tx.set(this.#key([WAITING, job.queue, job.runAt, job.id]), EMPTY);
       this.#signal(tx, job.queue);
     } else if (state === 'delayed') {
       tx.set(this.#key([DELAYED, job.queue, job.runAt, job.id]), EMPTY);
@@ -374,7 +379,6 @@ export class JobStore {
     switch (job.state) {
       case 'ready':
         tx.clear(this.#readyKey(job));
-        tx.clear(this.#key([WAITING, job.queue, job.runAt, job.id]));
         break;
       case 'delayed':
         tx.clear(this.#key([DELAYED, job.queue, job.runAt, job.id]));
@@ -725,13 +729,31 @@ export class JobStore {
     return counts;
   }
 
-  /** How long the oldest due job of `queue` that has not started has waited (0 when none waits). */
+  /**
+   * How long the oldest due job of `queue` that has not started has waited (0 when none waits).
+   *
+   * @remarks
+   * A group's ready entries are ordered by priority, then due time: the first entry of each priority
+   * is that priority's oldest. So this reads the first entry of each priority of each group with
+   * ready jobs (one read each, jumping past the priority it found), and the first delayed job (a
+   * delayed job past its due time waits too). No index by due time is kept for it: every ready job
+   * would pay to write and clear one.
+   */
   async oldestWaitingMs(tx: Transaction, queue: string): Promise<number> {
     const now = this.clock.now();
     let oldest = now;
-    for (const space of [WAITING, DELAYED]) {
-      const [first] = await tx.getRangeAll(...bounds(this.subspace.range([space, queue])), { snapshot: true, limit: 1 });
-      if (first !== undefined) oldest = Math.min(oldest, this.#timeOf(first.key));
+    const [delayed] = await tx.getRangeAll(...bounds(this.subspace.range([DELAYED, queue])), { snapshot: true, limit: 1 });
+    if (delayed !== undefined) oldest = Math.min(oldest, this.#timeOf(delayed.key));
+    for (const pointer of await tx.getRangeAll(...bounds(this.subspace.range([ACTIVE, queue])), { snapshot: true })) {
+      const group = (this.subspace.unpack(pointer.key) as TupleItem[])[2] as string;
+      const [begin, end] = bounds(this.subspace.range([READY, queue, group]));
+      for (let from = begin; ; ) {
+        const [first] = await tx.getRangeAll(from, end, { snapshot: true, limit: 1 });
+        if (first === undefined) break;
+        const [, , , negatedPriority, runAt] = this.subspace.unpack(first.key) as [number, string, string, number, number];
+        oldest = Math.min(oldest, runAt);
+        from = this.subspace.range([READY, queue, group, negatedPriority]).end;
+      }
     }
     return Math.max(0, now - oldest);
   }
