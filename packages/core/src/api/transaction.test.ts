@@ -998,6 +998,30 @@ describe('read-your-writes', () => {
     expect(await value(after, 'absent')).toEqual([4, 0]);
   });
 
+  it('adds of one length to one key fold into one mutation: a counter bumped 200,000 times fits the size limit', async () => {
+    // Unfolded, each add would count its key, operand and write conflict range: some 20 MB here.
+    const name = `counter/${'x'.repeat(40)}`;
+    const tx = db.createTransaction();
+    for (let i = 0; i < 200_000; i++) tx.add(b(name), le(1, 8));
+    expect(await value(tx, name)).toEqual([...le(200_000, 8)]);
+    tx.add(b(name), le(5, 2)); // another length: a mutation of its own, applied after the others
+    await tx.commit();
+    expect(await value(db.createTransaction(), name)).toEqual([...le(200_005 % 65_536, 2)]);
+  });
+
+  it('folded adds still make the key a write conflict for readers, also when only a later add asks for one', async () => {
+    for (const firstWithRange of [true, false]) {
+      const reader = db.createTransaction();
+      await reader.get(b('folded'));
+      reader.set(b('elsewhere'), b('x'));
+      const writer = db.createTransaction();
+      writer.add(b('folded'), le(1, 1), { addConflictRange: firstWithRange });
+      writer.add(b('folded'), le(1, 1));
+      await writer.commit();
+      await expect(reader.commit()).rejects.toMatchObject({ code: 'not_committed' });
+    }
+  });
+
   it('an atomic op after a set or clear applies to the transaction’s value', async () => {
     const tx = db.createTransaction();
     tx.set(b('a'), le(100, 1));

@@ -12,6 +12,7 @@ import { KeySelector } from './key-selector.js';
 import {
   MutationType,
   VERSIONSTAMP_BYTES,
+  applyAtomicOp,
   makeVersionstamp,
   readVersionstampOffset,
   type AtomicOpName,
@@ -165,6 +166,8 @@ export class Transaction {
   readonly #deadline: number;
   readonly #writes = new WriteMap();
   readonly #mutations: Mutation[] = [];
+  // Where each key's newest add is in #mutations, and whether it added a write conflict range (see #mergeAdd).
+  readonly #lastAdds = new Map<KeyString, { index: number; ranged: boolean }>();
   readonly #readRanges: KeyString[] = [];
   // Keys read by point reads, each a read conflict range [key, keyAfter(key)) made at commit (a
   // transaction that only reads never needs them).
@@ -601,8 +604,33 @@ export class Transaction {
     if (type === undefined) throw new StrataError('invalid_mutation_type', `unknown atomic op ${JSON.stringify(op)}`);
     const k = this.#checkKey(key, op);
     const v = checkValue(operand, op);
+    if (type === MutationType.add && this.#mergeAdd(k, v, options)) return;
     this.#addMutation({ type, key: k, param: v }, k.length + v.length, options);
     this.#writes.atomic(k, type, v);
+    if (type === MutationType.add) this.#lastAdds.set(k, { index: this.#mutations.length - 1, ranged: options?.addConflictRange !== false });
+  }
+
+  // Folds an add into the key's previous add when that is still the key's newest write in this
+  // transaction (nothing set, cleared or applied another op since) and the operands have the same
+  // length: adding a then b is adding a + b (mod 2^(8 * length)). A counter bumped once per record
+  // of a large transaction then costs one mutation, not one per record, all the way down.
+  #mergeAdd(key: KeyString, operand: Uint8Array, options: WriteOptions | undefined): boolean {
+    const last = this.#lastAdds.get(key);
+    if (last === undefined) return false;
+    const mutation = this.#mutations[last.index]!;
+    const previous = mutation.param as Uint8Array;
+    const entry = this.#writes.get(key);
+    if (entry?.kind !== 'ops' || entry.ops[entry.ops.length - 1]!.operand !== previous || previous.length !== operand.length) return false;
+    const sum = applyAtomicOp(MutationType.add, previous, operand)!;
+    this.#mutations[last.index] = { type: mutation.type, key: mutation.key, param: sum };
+    this.#writes.replaceLastOperand(key, sum);
+    if (!last.ranged && options?.addConflictRange !== false) {
+      const end = keyAfter(key);
+      this.#addSize(key.length + end.length, MutationType.add);
+      this.#writeRanges.push(key, end);
+      last.ranged = true;
+    }
+    return true;
   }
 
   /** Atomic little-endian add (see {@link Transaction.atomicOp}). */

@@ -135,6 +135,15 @@ export class WriteMap {
     }
   }
 
+  /** Replaces the operand of the last atomic op pending on `key` (an `ops` entry). */
+  replaceLastOperand(key: KeyString, operand: Uint8Array): void {
+    const existing = this.#entries.get(key);
+    if (existing?.kind !== 'ops') throw new Error(`no atomic op is pending on ${JSON.stringify(key)}`);
+    const ops = existing.ops.slice();
+    ops[ops.length - 1] = { type: ops[ops.length - 1]!.type, operand };
+    this.#entries.set(key, { kind: 'ops', ops });
+  }
+
   setUnreadable(key: KeyString): void {
     this.#put(key, { kind: 'unreadable' });
   }
