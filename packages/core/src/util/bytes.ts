@@ -54,12 +54,29 @@ export function equalBytes(a: Uint8Array | null | undefined, b: Uint8Array | nul
   return Buffer.compare(a, b) === 0;
 }
 
+// Small copies are cut from shared slabs: a typed array over 64 bytes with a buffer of its own costs
+// an allocation outside the JavaScript heap (about 0.7 µs on Node 20, ten times a view on a slab).
+const SLAB_BYTES = 64 * 1024;
+const SLAB_COPY_MAX = 4 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
 /**
- * A copy of `bytes` in a new plain `Uint8Array`. (`Buffer.prototype.slice` does not copy, so
- * `.slice()` is not a copy for callers who pass Node Buffers.)
+ * A copy of `bytes` in a new plain `Uint8Array` (`Buffer.prototype.slice` does not copy, so
+ * `.slice()` is not a copy for callers who pass Node Buffers). A small copy is a view on a shared
+ * slab: its `buffer` holds other copies too, so use `byteOffset` and `length` with it.
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
+  const length = bytes.length;
+  if (length > SLAB_COPY_MAX) return new Uint8Array(bytes);
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const copy = new Uint8Array(slab, slabUsed, length);
+  copy.set(bytes);
+  slabUsed += length;
+  return copy;
 }
 
 /** Encodes a string as UTF-8 bytes. */
