@@ -24,7 +24,8 @@ describe('RecordCodec', () => {
       nested: { list: [1, -0, 2.5], bytes: new Uint8Array([1, 2]), when: new Date(5) },
     };
     const bytes = codec.encode(record);
-    const decoded = codec.decode(stored(bytes));
+    expect(bytes[0]).toBe(0); // the header byte, left for the caller
+    const decoded = codec.decode(bytes);
     expect(decoded).toEqual(record);
     expect(Object.is(decoded['score'], -0)).toBe(true);
     expect(Object.is((decoded['nested'] as { list: number[] }).list[1], -0)).toBe(true);
@@ -33,15 +34,15 @@ describe('RecordCodec', () => {
   });
 
   it('leaves out absent and undefined fields, and trailing ones take no space', () => {
-    const decoded = codec.decode(stored(codec.encode({ id: 1, name: undefined, maybe: 'x' })));
+    const decoded = codec.decode(codec.encode({ id: 1, name: undefined, maybe: 'x' }));
     expect(decoded).toStrictEqual({ id: 1, maybe: 'x' });
     expect(codec.encode({ id: 1 })).toEqual(codec.encode({ id: 1, score: undefined, maybe: undefined }));
-    expect(plainPackr.unpack(codec.encode({ id: 1 }))).toEqual([null, 1]);
+    expect(plainPackr.unpack(codec.encode({ id: 1 }).subarray(1))).toEqual([null, 1]);
   });
 
   it('keeps fields outside the table; a __proto__ among them never becomes the prototype', () => {
     const record = JSON.parse('{"id": 1, "extra": [1, 2], "__proto__": {"polluted": true}}') as Record<string, unknown>;
-    const decoded = codec.decode(stored(codec.encode(record)));
+    const decoded = codec.decode(codec.encode(record));
     expect(decoded['extra']).toEqual([1, 2]);
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(decoded['polluted']).toBeUndefined();
@@ -50,14 +51,14 @@ describe('RecordCodec', () => {
   it('a table naming __proto__ reads it as an own field', () => {
     const odd = new RecordCodec(['id', '__proto__']);
     const record = JSON.parse('{"id": 1, "__proto__": {"polluted": true}}') as Record<string, unknown>;
-    const decoded = odd.decode(stored(odd.encode(record)));
+    const decoded = odd.decode(odd.encode(record));
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value).toEqual({ polluted: true });
   });
 
   it('ignores positions past its table (fields a newer schema added)', () => {
     const newer = new RecordCodec(['id', 'name', 'score', 'at', 'nested', 'maybe', 'added']);
-    expect(codec.decode(stored(newer.encode({ id: 1, added: 'new' })))).toStrictEqual({ id: 1 });
+    expect(codec.decode(newer.encode({ id: 1, added: 'new' }))).toStrictEqual({ id: 1 });
   });
 
   it('decodes records stored as msgpack maps', () => {

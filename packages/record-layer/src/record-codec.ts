@@ -16,7 +16,7 @@
  *    `undefined`, with equal values (`-0` included, see {@link NegativeZero}).
  * 3. Records stored as msgpack maps (the format before field tables) still decode, as the map.
  */
-import { Packr, addExtension } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, addExtension } from 'msgpackr';
 import { RecordLayerError } from './errors.js';
 import type { SchemaDescription } from './schema.js';
 import { Timestamp } from './timestamp.js';
@@ -51,7 +51,8 @@ function markNegativeZeros(value: unknown): unknown {
 
 // Where a stored record's msgpack starts: read in place rather than through a subarray, so msgpackr
 // keeps the DataView it makes for the bytes (on the bytes themselves) for their next read.
-const AFTER_HEADER = Object.freeze({ start: 1 });
+const HEADER_BYTES = 1;
+const AFTER_HEADER = Object.freeze({ start: HEADER_BYTES });
 
 /** A record's fields by name. */
 export type Fields = Record<string, unknown>;
@@ -77,7 +78,11 @@ export class RecordCodec {
     this.#build = make(addExtras) as (items: readonly unknown[]) => Fields;
   }
 
-  /** The msgpack body of `record` (without the header byte). */
+  /**
+   * The stored bytes of `record`: a header byte, left 0 for the caller to set, and the msgpack
+   * array. The bytes are a view on the encoder's buffer, valid until the caller copies them (a
+   * transaction's `set` copies its value), and no allocation of their own.
+   */
   encode(record: Fields): Uint8Array {
     const positions = this.#positions;
     const items: unknown[] = new Array(this.fields.length + 1);
@@ -97,7 +102,9 @@ export class RecordCodec {
     }
     items.length = last + 1;
     items[0] = extras;
-    return packr.pack(holdsNegativeZero(items) ? markNegativeZeros(items) : items);
+    const bytes = packr.pack(holdsNegativeZero(items) ? markNegativeZeros(items) : items, RESERVE_START_SPACE | HEADER_BYTES);
+    bytes[0] = 0;
+    return bytes;
   }
 
   /**

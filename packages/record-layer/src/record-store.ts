@@ -921,10 +921,8 @@ export class Collection<D extends RecordTypeDefinition> {
     if (next !== null) {
       // One header byte, then the encoded record: the header tells a reader of chunk 0 whether
       // more chunks follow, so a whole record is read with one point read.
-      const body = this.#facts.codec.encode(next as Record<string, unknown>);
-      const bytes = new Uint8Array(1 + body.length);
+      const bytes = this.#facts.codec.encode(next as Record<string, unknown>);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
-      bytes.set(body, 1);
       for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
         tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
       }
