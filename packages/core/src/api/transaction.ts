@@ -6,7 +6,7 @@ import { KEY_SIZE_MAX, RANGE_BATCH_ROWS_FIRST, RANGE_BATCH_ROWS_MAX, TRANSACTION
 import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
 import type { StorageEntry, StorageRangeResult } from '../roles/storage-server.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { copyBytes, fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
+import { allocBytes, copyBytes, fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import {
@@ -945,16 +945,16 @@ export class Transaction {
 }
 
 /**
- * The caller's copy of a batch of range results: one allocation holds every key and value of the
- * batch, and each row is a pair of views into it (a small typed array costs far more to allocate
- * than to fill, so one arena per batch instead of two arrays per row). Empty values share one
- * empty array: there is nothing in it to own.
+ * The caller's copy of a batch of range results: one arena holds every key and value of the batch
+ * (a slab's worth for a small batch, see allocBytes), and each row is a pair of views into it (a
+ * small typed array costs far more to allocate than to fill, so one arena per batch instead of two
+ * arrays per row). Empty values share one empty array: there is nothing in it to own.
  */
 function materialize(batch: readonly StorageEntry[]): KeyValue[] {
   let size = 0;
   for (let i = 0; i < batch.length; i++) size += batch[i]![0].length + batch[i]![1].length;
-  const buffer = new ArrayBuffer(size);
-  const arena = new Uint8Array(buffer);
+  const arena = allocBytes(size);
+  const buffer = arena.buffer;
   const rows = new Array<KeyValue>(batch.length);
   let offset = 0;
   for (let i = 0; i < batch.length; i++) {
@@ -966,10 +966,10 @@ function materialize(batch: readonly StorageEntry[]): KeyValue[] {
     let copy = EMPTY_VALUE;
     if (value.length > 0) {
       arena.set(value, offset);
-      copy = new Uint8Array(buffer, offset, value.length);
+      copy = new Uint8Array(buffer, arena.byteOffset + offset, value.length);
       offset += value.length;
     }
-    rows[i] = { key: new Uint8Array(buffer, keyStart, keyLength), value: copy };
+    rows[i] = { key: new Uint8Array(buffer, arena.byteOffset + keyStart, keyLength), value: copy };
   }
   return rows;
 }

@@ -69,16 +69,21 @@ let slabUsed = 0;
  * slab: its `buffer` holds other copies too, so use `byteOffset` and `length` with it.
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
-  const length = bytes.length;
-  if (length > SLAB_COPY_MAX) return new Uint8Array(bytes);
+  const copy = allocBytes(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** A new plain `Uint8Array` of `length` bytes to fill (of unspecified content); small ones are views on a shared slab, as in {@link copyBytes}. */
+export function allocBytes(length: number): Uint8Array<ArrayBuffer> {
+  if (length > SLAB_COPY_MAX) return new Uint8Array(length);
   if (slabUsed + length > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabUsed = 0;
   }
-  const copy = new Uint8Array(slab, slabUsed, length);
-  copy.set(bytes);
+  const bytes = new Uint8Array(slab, slabUsed, length);
   slabUsed += length;
-  return copy;
+  return bytes;
 }
 
 /** Encodes a string as UTF-8 bytes. */
