@@ -9,6 +9,7 @@
  * the range they may land in is unreadable.
  */
 import { applyAtomicOp } from './mutation.js';
+import { assert } from '../util/assert.js';
 import { BTree } from '../util/btree.js';
 import type { KeyString } from '../util/bytes.js';
 
@@ -138,7 +139,7 @@ export class WriteMap {
   /** Replaces the operand of the last atomic op pending on `key` (an `ops` entry). */
   replaceLastOperand(key: KeyString, operand: Uint8Array): void {
     const existing = this.#entries.get(key);
-    if (existing?.kind !== 'ops') throw new Error(`no atomic op is pending on ${JSON.stringify(key)}`);
+    assert(existing?.kind === 'ops', 'an atomic op is pending on the key whose operand is replaced');
     const ops = existing.ops.slice();
     ops[ops.length - 1] = { type: ops[ops.length - 1]!.type, operand };
     this.#entries.set(key, { kind: 'ops', ops });
