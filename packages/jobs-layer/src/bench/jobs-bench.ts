@@ -29,7 +29,13 @@
  *   and 140 with W = 8 (one job per fetch); C = 64 at about 4,000-4,350 with W = 1, 3,300-3,900
  *   with W = 2, 2,200-2,500 with W = 4. `BENCH_PGBOSS_WORKERS` runs another split.
  *
- * Cases (select with `BENCH_ONLY`); each uses a fresh queue on each system:
+ * Cases (select with `BENCH_ONLY`); each uses a fresh queue on each system, and each but a
+ * system's first starts once that system has settled: at least `BENCH_SETTLE_SECONDS` (6, longer
+ * than Strata's five-second window before its storage moves writes to disk), then until half a
+ * second passes in which this process and the PostgreSQL server used under a tenth of a core (at
+ * most 60 s). Without it, a case pays for the background work of the one before, in proportion
+ * to how much that one got done: Strata's `enqueue1` leaves ten times the jobs pg-boss's does,
+ * and their move to disk landed in the `endToEnd` figures.
  *
  * - `enqueue100`: `BENCH_JOBS` jobs enqueued in transactions of 100, one transaction at a time,
  *   in jobs per second (Strata: `enqueueMany` in `db.transact`; pg-boss: `insert` of 100 jobs, one
@@ -81,6 +87,7 @@
  * | `BENCH_LATENCY_CONCURRENCY` | 8                | worker concurrency of `latency`                      |
  * | `BENCH_PGBOSS_WORKERS`      | 1                | pg-boss polling loops per queue (batchSize = C / W)  |
  * | `BENCH_TIMEOUT_SECONDS`     | 300              | longest wait for a queue to drain before failing     |
+ * | `BENCH_SETTLE_SECONDS`      | 6 (QUICK 0)      | least wait between cases (0: none, no quiet check)   |
  *
  * `node --cpu-prof dist/bench/jobs-bench.js` with `BENCH_SYSTEMS=strata` profiles Strata's side.
  */
@@ -97,6 +104,7 @@ import {
   roundRate,
   roundRatio,
   runClosedLoop,
+  settle,
   timed,
   type RunResult,
 } from '@strata/bench-support';
@@ -114,6 +122,8 @@ const BATCH = 100;
 const COMPLETION_CHECK_MS = 5;
 /** The ratio of `endToEnd` the issue asks for. */
 const END_TO_END_TARGET = 5;
+/** The longest wait for a quiet machine between cases. */
+const SETTLE_MAX_MS = 60_000;
 
 interface Settings {
   only: CaseName[];
@@ -128,6 +138,7 @@ interface Settings {
   latencyConcurrency: number;
   pgBossWorkers: number;
   timeoutSeconds: number;
+  settleSeconds: number;
 }
 
 function readSettings(): Settings {
@@ -145,6 +156,7 @@ function readSettings(): Settings {
     latencyConcurrency: envNumber('BENCH_LATENCY_CONCURRENCY', 8, { min: 1, max: CONCURRENCY_MAX, integer: true }),
     pgBossWorkers: envNumber('BENCH_PGBOSS_WORKERS', 1, { min: 1, max: 256, integer: true }),
     timeoutSeconds: envNumber('BENCH_TIMEOUT_SECONDS', 300, { min: 1, max: 86_400 }),
+    settleSeconds: envNumber('BENCH_SETTLE_SECONDS', quick ? 0 : 6, { min: 0, max: SETTLE_MAX_MS / 1000 }),
   };
   if (settings.jobs % BATCH !== 0) throw new BenchSettingError(`BENCH_JOBS must be a multiple of ${BATCH}, got ${settings.jobs}`);
   for (const concurrency of [...settings.concurrencies, settings.latencyConcurrency]) {
@@ -175,6 +187,13 @@ interface Figures {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `system` to finish what the previous case left behind (see `BENCH_SETTLE_SECONDS`). */
+async function settleBefore(system: JobsBenchSystem, settings: Settings, what: string): Promise<void> {
+  if (settings.settleSeconds === 0) return;
+  const { waitedMs, quiet } = await settle({ minMs: settings.settleSeconds * 1000, maxMs: SETTLE_MAX_MS, serverCpuMs: system.serverCpuMs });
+  info(`${system.name}: ${quiet ? 'quiet' : 'still busy, going on'} after ${(waitedMs / 1000).toFixed(1)} s, before ${what}`);
 }
 
 /** Enqueues `count` jobs numbered 0.. on `queue`, `BATCH` per transaction, one transaction at a time. */
@@ -299,13 +318,21 @@ async function runLatency(system: JobsBenchSystem, settings: Settings): Promise<
 
 async function measureSystem(system: JobsBenchSystem, settings: Settings): Promise<Figures> {
   const figures: Figures = { endToEnd: new Map() };
+  // Every case but the first starts once the system has finished what the one before left behind.
+  let first = true;
+  const startCase = async (what: string): Promise<void> => {
+    if (!first) await settleBefore(system, settings, what);
+    first = false;
+  };
   if (settings.only.includes('enqueue100')) {
+    await startCase('enqueue100');
     await system.createQueue('enqueue-100');
     info(`${system.name}: enqueue100: ${settings.jobs} jobs, ${BATCH} per transaction`);
     figures.enqueue100 = await timed(settings.jobs, () => enqueueInBatches(system, 'enqueue-100', settings.jobs), { serverCpuMs: system.serverCpuMs });
     info(`${system.name}: enqueue100 ${roundRate(rate(figures.enqueue100))} jobs/s`);
   }
   if (settings.only.includes('enqueue1')) {
+    await startCase('enqueue1');
     await system.createQueue('enqueue-1');
     let next = 0;
     figures.enqueue1 = await runClosedLoop({
@@ -319,12 +346,14 @@ async function measureSystem(system: JobsBenchSystem, settings: Settings): Promi
   }
   if (settings.only.includes('endToEnd')) {
     for (const concurrency of settings.concurrencies) {
+      await startCase(`endToEnd c=${concurrency}`);
       const result = await runEndToEnd(system, settings, concurrency);
       figures.endToEnd.set(concurrency, result);
       info(`${system.name}: endToEnd c=${concurrency} ${roundRate(rate(result))} jobs/s (${JSON.stringify(system.describeWorkers(concurrency))})`);
     }
   }
   if (settings.only.includes('latency')) {
+    await startCase('latency');
     figures.latency = await runLatency(system, settings);
     info(`${system.name}: latency p50 ${figures.latency.p50.toFixed(2)} ms, p99 ${figures.latency.p99.toFixed(2)} ms`);
   }

@@ -40,6 +40,11 @@
  *   the number of orders it stored, and each `latest` answer is checked (20 rows, newest first,
  *   the same on every system for a customer untouched by `insert1`).
  *
+ * Every case after `insert100` starts once its system has settled: at least `BENCH_SETTLE_SECONDS`
+ * (6, longer than Strata's five-second window before its storage moves writes to disk), then until
+ * half a second passes in which this process and the PostgreSQL server used under a tenth of a
+ * core (at most 60 s), so no case pays for the background work the one before left behind.
+ *
  * Output: one JSON object per case on stdout: `{ bench, unit, strata, sqlite, postgres,
  * ratioVsSqlite, ratioVsPostgres, targetVsSqlite, targetVsPostgres, met, ..., cpuUsPerOp,
  * loadAverage1m, machine, quick }`. `ratioVs*` is strata / other, `target*` the ratio asked
@@ -62,6 +67,7 @@
  * | `BENCH_CLIENTS`        | 16                 | concurrent clients of `insert1` (and PostgreSQL's pool size) |
  * | `BENCH_QUERY_CLIENTS`  | 1                  | concurrent clients of `latest` and `count`              |
  * | `BENCH_SEED`           | 1                  | seed of the generated orders                            |
+ * | `BENCH_SETTLE_SECONDS` | 6 (QUICK 0)        | least wait between cases (0: none, no quiet check)      |
  *
  * `node --cpu-prof dist/bench/records-bench.js` with `BENCH_SYSTEMS=strata` profiles Strata's side.
  */
@@ -76,6 +82,7 @@ import {
   roundRate,
   roundRatio,
   runClosedLoop,
+  settle,
   timed,
   type RunResult,
 } from '@strata/bench-support';
@@ -88,6 +95,8 @@ const SYSTEMS = ['strata', 'sqlite', 'postgres'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 
 const BATCH = 100;
+/** The longest wait for a quiet machine between cases. */
+const SETTLE_MAX_MS = 60_000;
 
 interface Settings {
   only: CaseName[];
@@ -100,6 +109,7 @@ interface Settings {
   clients: number;
   queryClients: number;
   seed: number;
+  settleSeconds: number;
 }
 
 function readSettings(): Settings {
@@ -115,9 +125,17 @@ function readSettings(): Settings {
     clients: envNumber('BENCH_CLIENTS', 16, { min: 1, max: 1_000, integer: true }),
     queryClients: envNumber('BENCH_QUERY_CLIENTS', 1, { min: 1, max: 1_000, integer: true }),
     seed: envNumber('BENCH_SEED', 1, { min: 0, max: 2 ** 32 - 1, integer: true }),
+    settleSeconds: envNumber('BENCH_SETTLE_SECONDS', quick ? 0 : 6, { min: 0, max: SETTLE_MAX_MS / 1000 }),
   };
   if (settings.orders % BATCH !== 0) throw new BenchSettingError(`BENCH_ORDERS must be a multiple of ${BATCH}, got ${settings.orders}`);
   return settings;
+}
+
+/** Waits for `system` to finish what the previous case left behind (see `BENCH_SETTLE_SECONDS`). */
+async function settleBefore(system: BenchSystem, settings: Settings, what: string): Promise<void> {
+  if (settings.settleSeconds === 0) return;
+  const { waitedMs, quiet } = await settle({ minMs: settings.settleSeconds * 1000, maxMs: SETTLE_MAX_MS, serverCpuMs: () => system.serverCpuMs() });
+  info(`${system.name}: ${quiet ? 'quiet' : 'still busy, going on'} after ${(waitedMs / 1000).toFixed(1)} s, before ${what}`);
 }
 
 /** What one system measured, by case. */
@@ -146,6 +164,7 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
     // New ids after the loaded ones, in one shared sequence; their customers skip CHECK_CUSTOMER.
     const singles = new OrderFactory(settings.seed + 1, settings.customers);
     let nextId = settings.orders + 1;
+    await settleBefore(system, settings, 'insert1');
     figures.insert1 = await runClosedLoop({
       clients: settings.clients,
       warmupMs: settings.warmupSeconds * 1000,
@@ -172,6 +191,7 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
   if (counted !== stored) throw new Error(`${system.name}: counts by status add up to ${counted}, but ${stored} orders were stored`);
 
   if (settings.only.includes('latest')) {
+    await settleBefore(system, settings, 'latest');
     // Steady state: every customer's query once, unmeasured, so each system's caches (SQLite's and
     // PostgreSQL's pages, Strata's cache of durable data) hold what the queries read.
     for (let customer = 1n; customer <= BigInt(settings.customers); customer++) await system.latest(customer);
@@ -185,6 +205,7 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
     info(`${system.name}: latest ${roundRate(rate(figures.latest))} queries/s`);
   }
   if (settings.only.includes('count')) {
+    await settleBefore(system, settings, 'count');
     let turn = 0;
     figures.count = await runClosedLoop({
       clients: settings.queryClients,

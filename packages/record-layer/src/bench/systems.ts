@@ -28,6 +28,8 @@ export interface BenchSystem {
   latest(customerId: bigint): Promise<bigint[]>;
   /** The number of orders with this status. */
   countByStatus(status: Status): Promise<number>;
+  /** CPU milliseconds a server process outside this one has used (PostgreSQL's), or null. */
+  serverCpuMs(): number | null;
   /** Closes the system and removes its files (and stops its server). */
   close(): Promise<void>;
 }
@@ -76,6 +78,7 @@ export async function openStrata(): Promise<BenchSystem> {
     let store = await RecordStore.open(db, { path: ['bench'], schema: ordersSchema });
     return {
       name: 'strata',
+      serverCpuMs: () => null,
       async insertOne(order) {
         await db!.transact((tx) => tx.at(store).orders.insert(strataRecord(order)));
       },
@@ -166,6 +169,7 @@ export async function openSqlite(): Promise<BenchSystem> {
   let s = statements(db);
   return {
     name: 'sqlite',
+    serverCpuMs: () => null,
     async insertOne(order) {
       s.insertOne(order);
     },
@@ -236,6 +240,7 @@ export async function openPostgres(poolSize: number): Promise<BenchSystem> {
     `INSERT INTO orders (${SQL_COLUMNS}) VALUES ` + Array.from({ length: n }, (_, i) => `($${i * 6 + 1}, $${i * 6 + 2}, $${i * 6 + 3}, $${i * 6 + 4}, $${i * 6 + 5}, $${i * 6 + 6})`).join(', ');
   return {
     name: 'postgres',
+    serverCpuMs: () => server.cpuMs(),
     async insertOne(order) {
       await p.query({ name: 'insert1', text: batchText(1), values: values(order) });
     },
