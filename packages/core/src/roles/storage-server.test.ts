@@ -804,6 +804,38 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     expect(failures).toEqual([]);
   });
 
+  it('atomic ops read right at every version, over an engine value the cache lacks, learns, or a range clear replaced', async () => {
+    const { server } = await newServer(1_000);
+    const one = new Uint8Array([1, 0]);
+    const add = (key: KeyString): Mutation => ({ type: MutationType.add, key, param: one });
+    // 'c' becomes durable, so its adds start over an engine value no read has brought into the cache.
+    server.apply({ version: 1, mutations: [set('c', 10, 0), set('d', 20, 0)] });
+    await server.makeDurable(1);
+    const expected = new Map<number, [number, number]>();
+    let [c, d] = [10, 20];
+    let version = 1;
+    const step = (mutations: Mutation[], next: [number, number]): void => {
+      server.apply({ version: ++version, mutations });
+      [c, d] = next;
+      expected.set(version, [c, d]);
+    };
+    for (let i = 0; i < 3; i++) step([add('c'), add('c'), add('d')], [c + 2, d + 1]);
+    // A read of the durable 'd' at the durable version fills the cache: later adds know their base.
+    expect([...(await server.get('d', 1))!]).toEqual([20, 0]);
+    for (let i = 0; i < 3; i++) step([add('c'), add('d'), add('d')], [c + 1, d + 2]);
+    // A range clear, then adds over nothing; a set, then adds over it, in one batch.
+    step([{ type: MutationType.clearRange, key: 'a', param: 'd' }, add('c'), set('d', 5, 0), add('d')], [1, 6]);
+    step([add('c'), add('d')], [2, 7]);
+    for (const [at, [cAt, dAt]] of expected) {
+      expect([...(await server.get('c', at))!], `c at ${at}`).toEqual([cAt, 0]);
+      expect([...(await server.get('d', at))!], `d at ${at}`).toEqual([dAt, 0]);
+    }
+    // The same after every version has moved into the engine.
+    await server.makeDurable(version);
+    expect([...(await server.get('c', version))!]).toEqual([c, 0]);
+    expect([...(await server.get('d', version))!]).toEqual([d, 0]);
+  });
+
   it('a watch set at an older version fires at once if the key changed since; a cancelled one never fires', async () => {
     const { server } = await newServer();
     const failures: unknown[] = [];

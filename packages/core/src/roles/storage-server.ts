@@ -226,17 +226,23 @@ export class StorageServer {
     if (this.#versionWaiters.length > 0) this.#wakeVersionWaiters();
   }
 
-  // Adds the mutation's entry to its key's chain; returns the chain.
+  // Adds the mutation's entry to its key's chain; returns the chain. An atomic op over a value known
+  // here (in the window, or in the cache of the engine's) is stored as the value it makes, so a
+  // read of a key bumped many times in the window (a counter, a watched signal) applies no chain of
+  // operands; only ops over an engine value the cache lacks stay ops.
   #addEntry(mutation: Mutation, version: number, seq: number): ChainEntry[] {
     let op = 0;
     let value: Uint8Array | null = null;
+    const chain = this.#chains.get(mutation.key);
     if (mutation.type === MutationType.set) value = mutation.param as Uint8Array;
     else if (mutation.type !== MutationType.clear) {
-      op = mutation.type;
-      value = mutation.param as Uint8Array;
+      const base = this.#knownValue(mutation.key, chain, version);
+      if (base === undefined) {
+        op = mutation.type;
+        value = mutation.param as Uint8Array;
+      } else value = applyAtomicOp(mutation.type, base, mutation.param as Uint8Array);
     }
     const entry: ChainEntry = { version, seq, op, value };
-    const chain = this.#chains.get(mutation.key);
     if (chain !== undefined) {
       chain.push(entry);
       return chain;
@@ -246,6 +252,21 @@ export class StorageServer {
     this.#unindexedKeys.add(mutation.key);
     if (this.#unindexedKeys.size > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
     return created;
+  }
+
+  // The value of `key` at `version` so far (every mutation applied before the one being added), if
+  // known without reading the engine; undefined otherwise.
+  #knownValue(key: KeyString, chain: ChainEntry[] | undefined, version: number): Uint8Array | null | undefined {
+    // An op at the chain's end was kept as an op because its base was unknown then; unless the
+    // cache has learnt the engine's value since, it still is (a range clear since would make it
+    // known, but keeping the op is always correct): no walk down a long chain of ops per mutation.
+    const last = chain === undefined ? undefined : chain[chain.length - 1]!;
+    if (last !== undefined && last.op !== 0 && last.version > this.#durableVersion && !this.#cache.get(key).covered) return undefined;
+    const lookup = this.#lookupChain(key, chain, version, this.#durableVersion);
+    if (lookup.kind === 'value') return lookup.value;
+    // The cache holds the engine's value at the durable version for every key it covers.
+    const cached = this.#cache.get(key);
+    return cached.covered ? applyOps(cached.value, lookup.ops) : undefined;
   }
 
   #addClear(begin: KeyString, end: KeyString, event: ClearEvent): void {
