@@ -6,7 +6,7 @@ import { KEY_SIZE_MAX, RANGE_BATCH_ROWS_FIRST, RANGE_BATCH_ROWS_MAX, TRANSACTION
 import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
 import type { StorageEntry, StorageRangeResult } from '../roles/storage-server.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { allocBytes, copyBytes, fromKeyString, keyAfter, toKeyString, type KeyString } from '../util/bytes.js';
+import { allocBytes, copyBytes, fromKeyString, keyAfter, pointBytes, toKeyString, type KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import {
@@ -168,11 +168,12 @@ export class Transaction {
   readonly #mutations: Mutation[] = [];
   // Where each key's newest add is in #mutations, and whether it added a write conflict range (see #mergeAdd).
   readonly #lastAdds = new Map<KeyString, { index: number; ranged: boolean }>();
+  // Conflict ranges, and conflict points: a key k standing for the range [k, keyAfter(k)), sent
+  // apart so that no layer below makes or recognises the range of nearly every read and write.
   readonly #readRanges: KeyString[] = [];
-  // Keys read by point reads, each a read conflict range [key, keyAfter(key)) made at commit (a
-  // transaction that only reads never needs them).
   readonly #readPoints: KeyString[] = [];
   readonly #writeRanges: KeyString[] = [];
+  readonly #writePoints: KeyString[] = [];
   readonly #watches: PendingWatch[] = [];
   #commitHooks: (() => void | Promise<void>)[] = [];
   #readVersion: number | Promise<number> | null = null;
@@ -625,9 +626,8 @@ export class Transaction {
     this.#mutations[last.index] = { type: mutation.type, key: mutation.key, param: sum };
     this.#writes.replaceLastOperand(key, sum);
     if (!last.ranged && options?.addConflictRange !== false) {
-      const end = keyAfter(key);
-      this.#addSize(key.length + end.length, MutationType.add);
-      this.#writeRanges.push(key, end);
+      this.#addSize(pointBytes(key), MutationType.add);
+      this.#writePoints.push(key);
       last.ranged = true;
     }
     return true;
@@ -800,7 +800,7 @@ export class Transaction {
     }
     this.#state = 'committing';
     try {
-      if (this.#mutations.length === 0 && this.#writeRanges.length === 0) {
+      if (this.#mutations.length === 0 && this.#writeRanges.length === 0 && this.#writePoints.length === 0) {
         const readVersion = this.#ensureReadVersion();
         const version = typeof readVersion === 'number' ? readVersion : await readVersion;
         this.#state = 'committed';
@@ -808,10 +808,9 @@ export class Transaction {
         this.#startWatches(version);
         return;
       }
-      for (const key of this.#readPoints) this.#readRanges.push(key, keyAfter(key));
-      this.#readPoints.length = 0;
       let bytes = this.#bytes;
       for (const key of this.#readRanges) bytes += key.length;
+      for (const key of this.#readPoints) bytes += pointBytes(key);
       if (bytes > TRANSACTION_SIZE_MAX) {
         throw new StrataError('transaction_too_large', `the transaction's mutations and conflict ranges take ${bytes} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
           details: { bytes, limit: TRANSACTION_SIZE_MAX },
@@ -820,14 +819,16 @@ export class Transaction {
       // A known read version is used without awaiting, so the request reaches the commit proxy in
       // this turn (a close() right after commit() then waits for it rather than refusing it).
       let readVersion: number | null = null;
-      if (this.#readRanges.length > 0) {
+      if (this.#readRanges.length > 0 || this.#readPoints.length > 0) {
         const known = this.#ensureReadVersion();
         readVersion = typeof known === 'number' ? known : await known;
       }
       const result = await this.#host.commit({
         readVersion,
         readRanges: this.#readRanges,
+        readPoints: this.#readPoints,
         writeRanges: this.#writeRanges,
+        writePoints: this.#writePoints,
         mutations: this.#mutations,
         bytes,
       });
@@ -916,11 +917,15 @@ export class Transaction {
       this.#mutations.push(mutation);
       return;
     }
-    const begin = conflictBegin ?? mutation.key;
-    const end = conflictEnd ?? keyAfter(mutation.key);
-    this.#addSize(bytes + begin.length + end.length, mutation.type);
+    if (conflictBegin !== undefined && conflictEnd !== undefined) {
+      this.#addSize(bytes + conflictBegin.length + conflictEnd.length, mutation.type);
+      this.#mutations.push(mutation);
+      this.#writeRanges.push(conflictBegin, conflictEnd);
+      return;
+    }
+    this.#addSize(bytes + pointBytes(mutation.key), mutation.type);
     this.#mutations.push(mutation);
-    this.#writeRanges.push(begin, end);
+    this.#writePoints.push(mutation.key);
   }
 
   /** Validates a key for a point read or write: not above the key limit, not a system key without access. */

@@ -16,6 +16,7 @@ import type { TransactionHost } from '../api/transaction.js';
 import { MutationType, substituteVersionstamp, VERSIONSTAMP_BYTES } from '../api/mutation.js';
 import type { CommitRequest } from '../roles/commit-proxy.js';
 import { KEY_SIZE_MAX, NETWORK_MESSAGE_BYTES_MAX, TRANSACTION_SIZE_MAX, VALUE_SIZE_MAX } from '../limits.js';
+import { pointBytes } from '../util/bytes.js';
 import { PROTOCOL_VERSION, decodeMessage, encodeMessage, toWireError } from './protocol.js';
 
 /** Options of {@link serve}. */
@@ -188,23 +189,32 @@ function commitRequest(value: unknown): CommitRequest {
     if (!Array.isArray(list) || list.length % 2 !== 0 || !list.every((item) => typeof item === 'string')) throw invalid(`commit ${name} must be pairs of keys`);
     return list as string[];
   };
+  const keys = (name: string): string[] => {
+    const list = request[name] ?? [];
+    if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) throw invalid(`commit ${name} must be an array of keys`);
+    return list as string[];
+  };
   const readVersion = request['readVersion'];
   if (readVersion !== null && (!Number.isSafeInteger(readVersion) || (readVersion as number) < 0)) throw invalid('commit readVersion must be null or a version');
   const mutations = request['mutations'];
   if (!Array.isArray(mutations)) throw invalid('commit mutations must be an array');
   const readRanges = strings('readRanges');
   const writeRanges = strings('writeRanges');
+  const readPoints = keys('readPoints');
+  const writePoints = keys('writePoints');
   // The size is counted here, not taken from the client: the limit holds whoever sent the request.
   let bytes = 0;
   for (const key of readRanges) bytes += key.length;
   for (const key of writeRanges) bytes += key.length;
+  for (const key of readPoints) bytes += pointBytes(key);
+  for (const key of writePoints) bytes += pointBytes(key);
   for (const mutation of mutations as unknown[]) bytes += checkMutation(mutation);
   if (bytes > TRANSACTION_SIZE_MAX) {
     throw new StrataError('transaction_too_large', `remote request: the transaction's mutations and conflict ranges take ${bytes} bytes; the limit is ${TRANSACTION_SIZE_MAX}`, {
       details: { bytes, limit: TRANSACTION_SIZE_MAX },
     });
   }
-  return { readVersion: readVersion as number | null, readRanges, writeRanges, mutations: mutations as CommitRequest['mutations'], bytes };
+  return { readVersion: readVersion as number | null, readRanges, readPoints, writeRanges, writePoints, mutations: mutations as CommitRequest['mutations'], bytes };
 }
 
 // A mutation as the commit path expects it: a known type with the parameter of that type, sizes

@@ -12,8 +12,11 @@
 import { Packr } from 'msgpackr';
 import { StrataError, type ErrorCode, ERROR_CODES } from '../api/errors.js';
 
-/** The protocol version both ends must speak. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version both ends must speak. 2: commit requests carry conflict points
+ * (`readPoints`, `writePoints`) beside their ranges; a server of version 1 would ignore them.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** The requests a client makes. */
 export type Operation = 'getReadVersion' | 'get' | 'getRange' | 'commit' | 'watch' | 'unwatch';

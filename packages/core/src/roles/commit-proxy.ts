@@ -21,12 +21,19 @@ import type { Sequencer } from './sequencer.js';
 import type { Runtime, Timer } from '../runtime/runtime.js';
 import { fromKeyString, toKeyString, type KeyString } from '../util/bytes.js';
 
-/** What a client sends to commit a transaction. Conflict ranges are flat `[begin, end, ...]` arrays. */
+/**
+ * What a client sends to commit a transaction. Conflict ranges are flat `[begin, end, ...]` arrays;
+ * conflict points are keys `k`, each standing for the range `[k, k\0)`.
+ */
 export interface CommitRequest {
   /** The transaction's read version, or `null` if it read nothing. */
   readVersion: number | null;
   readRanges: KeyString[];
+  /** Keys read (absent means none). */
+  readPoints?: KeyString[];
   writeRanges: KeyString[];
+  /** Keys written (absent means none). */
+  writePoints?: KeyString[];
   mutations: Mutation[];
   /** Size of mutations and conflict ranges, in bytes (checked against the transaction limit). */
   bytes: number;

@@ -45,10 +45,30 @@ class ReferenceResolver {
   }
 }
 
+// Transactions send most point ranges [k, k\0) as conflict points (readPoints, writePoints); the
+// resolver must answer the same either way. This moves each point range of `t` to its points with
+// probability one half (the reference always sees ranges).
+const splitRandom = seededRandom(SEED ^ 0x5bd1e995);
+function withPoints(t: ResolveTransaction): ResolveTransaction {
+  const split = (ranges: readonly KeyString[]): [KeyString[], KeyString[]] => {
+    const kept: KeyString[] = [];
+    const points: KeyString[] = [];
+    for (let j = 0; j < ranges.length; j += 2) {
+      const [begin, end] = [ranges[j]!, ranges[j + 1]!];
+      if (end === begin + '\x00' && splitRandom() < 0.5) points.push(begin);
+      else kept.push(begin, end);
+    }
+    return [kept, points];
+  };
+  const [readRanges, readPoints] = split(t.readRanges);
+  const [writeRanges, writePoints] = split(t.writeRanges);
+  return { readVersion: t.readVersion, readRanges, readPoints, writeRanges, writePoints };
+}
+
 // Resolves a batch with both resolvers; throws (naming `where`, the batch and both answers) when they differ.
 function resolveBoth(resolver: Resolver, reference: ReferenceResolver, version: number, batch: ResolveTransaction[], where: string): Resolution[] {
   const expected = reference.resolve(version, batch);
-  const actual = resolver.resolve(version, batch);
+  const actual = resolver.resolve(version, batch.map(withPoints));
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
     throw new Error(`${where} batch at version ${version}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}; transactions ${JSON.stringify(batch)}`);
   }
@@ -56,6 +76,22 @@ function resolveBoth(resolver: Resolver, reference: ReferenceResolver, version: 
 }
 
 describe('Resolver', () => {
+  it('conflict points stand for their ranges, against points and ranges alike', () => {
+    const resolver = new Resolver({ windowVersions: 1_000 });
+    resolver.resolve(10, [{ readVersion: null, readRanges: [], writeRanges: [], writePoints: ['a', 'm'] }]);
+    resolver.resolve(11, [{ readVersion: null, readRanges: [], writeRanges: ['p', 'r'] }]);
+    const read = (readVersion: number, readRanges: KeyString[], readPoints: KeyString[]): Resolution =>
+      resolver.resolve(++version, [{ readVersion, readRanges, readPoints, writeRanges: [] }])[0]!;
+    let version = 20;
+    expect(read(9, [], ['a'])).toBe('conflict');
+    expect(read(10, [], ['a', 'm'])).toBe('committed');
+    expect(read(9, ['l', 'n'], [])).toBe('conflict'); // a range read over a point write
+    expect(read(9, [], ['a\x00', 'b', 'l'])).toBe('committed'); // keys next to the points
+    expect(read(10, [], ['q'])).toBe('conflict'); // a point read inside a range write
+    expect(read(11, [], ['q'])).toBe('committed');
+    expect(read(10, [], ['r'])).toBe('committed'); // the range's end is outside it
+  });
+
   it('a point write conflicts with a point read only when written after the read version', () => {
     const resolver = new Resolver({ windowVersions: 1_000 });
     expect(resolver.resolve(10, [tx(null, [], point('k'))])).toEqual(['committed']);

@@ -29,12 +29,20 @@ import { MVCC_WINDOW_VERSIONS, RESOLVER_POINT_GENERATION_KEYS_MAX } from '../lim
 import { keyAfter, type KeyString } from '../util/bytes.js';
 import { assert } from '../util/assert.js';
 
-/** One transaction as the resolver sees it. Ranges are flat arrays `[begin0, end0, begin1, end1, ...]`. */
+/**
+ * One transaction as the resolver sees it. Ranges are flat arrays `[begin0, end0, begin1, end1, ...]`;
+ * points are keys `k` standing for the range `[k, k\0)`, kept apart because nearly every conflict
+ * range is one and a key is cheaper to handle than a range to recognise as a point.
+ */
 export interface ResolveTransaction {
   /** The read version, or `null` for a transaction that read nothing (it cannot conflict). */
   readVersion: number | null;
   readRanges: readonly KeyString[];
+  /** Keys read (absent means none). */
+  readPoints?: readonly KeyString[];
   writeRanges: readonly KeyString[];
+  /** Keys written (absent means none). */
+  writePoints?: readonly KeyString[];
 }
 
 /** The outcome for one transaction of a batch. */
@@ -99,11 +107,14 @@ export class Resolver {
           results[i] = 'too_old';
           continue;
         }
-        if (this.#conflicts(transaction.readRanges, readVersion)) {
+        const points = transaction.readPoints;
+        if ((points !== undefined && this.#pointsConflict(points, readVersion)) || this.#conflicts(transaction.readRanges, readVersion)) {
           results[i] = 'conflict';
           continue;
         }
       }
+      const points = transaction.writePoints;
+      if (points !== undefined) for (let j = 0; j < points.length; j++) this.#recordPoint(points[j]!, version);
       const writes = transaction.writeRanges;
       for (let j = 0; j < writes.length; j += 2) this.#recordWrite(writes[j]!, writes[j + 1]!, version);
       results[i] = 'committed';
@@ -138,18 +149,7 @@ export class Resolver {
       // Points first: a point is never empty, and comparing `end` (usually `begin` plus a zero byte,
       // made by concatenation) with `begin` costs as much as recognising it as a point.
       if (isPoint(begin, end)) {
-        // Only a point write of `begin` itself, or a range write covering it, intersects [begin, begin\0).
-        // Generations are in version order: those at or below the read version cannot conflict.
-        for (let g = generations.length - 1; g >= 0; g--) {
-          const generation = generations[g]!;
-          if (generation.lastVersion <= readVersion) break;
-          const pointVersion = generation.versions.get(begin);
-          if (pointVersion !== undefined && pointVersion > readVersion) return true;
-        }
-        if (history.size > 0) {
-          const floor = history.getPairOrNextLower(begin);
-          if (floor !== undefined && floor[1] > readVersion) return true;
-        }
+        if (this.#pointConflicts(begin, readVersion)) return true;
         continue;
       }
       if (begin >= end) continue; // an empty range reads nothing
@@ -179,6 +179,30 @@ export class Resolver {
     return false;
   }
 
+  #pointsConflict(keys: readonly KeyString[], readVersion: number): boolean {
+    for (let j = 0; j < keys.length; j++) if (this.#pointConflicts(keys[j]!, readVersion)) return true;
+    return false;
+  }
+
+  // Whether a write newer than `readVersion` intersects [key, key\0): only a point write of `key`
+  // itself, or a range write covering it.
+  #pointConflicts(key: KeyString, readVersion: number): boolean {
+    // Generations are in version order: those at or below the read version cannot conflict.
+    const generations = this.#generations;
+    for (let g = generations.length - 1; g >= 0; g--) {
+      const generation = generations[g]!;
+      if (generation.lastVersion <= readVersion) break;
+      const pointVersion = generation.versions.get(key);
+      if (pointVersion !== undefined && pointVersion > readVersion) return true;
+    }
+    const history = this.#ranges;
+    if (history.size > 0) {
+      const floor = history.getPairOrNextLower(key);
+      if (floor !== undefined && floor[1] > readVersion) return true;
+    }
+    return false;
+  }
+
   // Puts the keys of every generation in order (only the keys added since, in effect: the sort
   // finds the sorted prefix as one run).
   #sortGenerations(): void {
@@ -197,20 +221,7 @@ export class Resolver {
 
   #recordWrite(begin: KeyString, end: KeyString, version: number): void {
     if (isPoint(begin, end)) {
-      const generations = this.#generations;
-      let generation = generations.length === 0 ? undefined : generations[generations.length - 1];
-      if (generation === undefined || generation.keys.length >= RESOLVER_POINT_GENERATION_KEYS_MAX || version - generation.firstVersion >= this.#generationVersionsMax) {
-        generation = { firstVersion: version, lastVersion: version, versions: new Map(), keys: [], sorted: null, sortedCount: 0 };
-        generations.push(generation);
-      }
-      const versions = generation.versions;
-      const size = versions.size;
-      versions.set(begin, version);
-      generation.lastVersion = version;
-      if (versions.size !== size) {
-        generation.keys.push(begin);
-        this.#pointCount++;
-      }
+      this.#recordPoint(begin, version);
       return;
     }
     if (begin >= end) return;
@@ -220,6 +231,23 @@ export class Resolver {
     history.deleteRange(begin, end, false);
     history.set(begin, version);
     if (!hasEnd) history.set(end, versionAtEnd);
+  }
+
+  #recordPoint(key: KeyString, version: number): void {
+    const generations = this.#generations;
+    let generation = generations.length === 0 ? undefined : generations[generations.length - 1];
+    if (generation === undefined || generation.keys.length >= RESOLVER_POINT_GENERATION_KEYS_MAX || version - generation.firstVersion >= this.#generationVersionsMax) {
+      generation = { firstVersion: version, lastVersion: version, versions: new Map(), keys: [], sorted: null, sortedCount: 0 };
+      generations.push(generation);
+    }
+    const versions = generation.versions;
+    const size = versions.size;
+    versions.set(key, version);
+    generation.lastVersion = version;
+    if (versions.size !== size) {
+      generation.keys.push(key);
+      this.#pointCount++;
+    }
   }
 
   // Writes whose version is older than the window can never cause a conflict again. Generations of

@@ -34,6 +34,11 @@ export function keyAfter(key: KeyString): KeyString {
   return key + '\x00';
 }
 
+/** The bytes a conflict point `key` counts towards the transaction size: those of its range [key, keyAfter(key)). */
+export function pointBytes(key: KeyString): number {
+  return 2 * key.length + 1;
+}
+
 /** The smallest key greater than every key that starts with `prefix` (FoundationDB's strinc). */
 export function strincKey(prefix: KeyString): KeyString | null {
   let end = prefix.length;

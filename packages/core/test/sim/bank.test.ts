@@ -209,7 +209,7 @@ describe('bank transfers', () => {
       override resolve(version: number, transactions: readonly ResolveTransaction[]): Resolution[] {
         return super.resolve(
           version,
-          transactions.map((transaction) => ({ ...transaction, readRanges: [] })),
+          transactions.map((transaction) => ({ ...transaction, readRanges: [], readPoints: [] })),
         );
       }
     }
