@@ -32,4 +32,4 @@ export { StrataError, isStrataError, ERROR_CODES, type ErrorCode, type ErrorDefi
 export { type AtomicOpName, VERSIONSTAMP_BYTES } from './api/mutation.js';
 export { nodeRuntime, seededRandom, type Runtime, type Timer } from './runtime/runtime.js';
 export * as limits from './limits.js';
-export { strinc, prefixRange, encodeVersionstampOffset, utf8, printable, type KeyRange } from './util/public-bytes.js';
+export { strinc, prefixRange, encodeVersionstampOffset, utf8, printable, copyBytes, type KeyRange } from './util/public-bytes.js';

@@ -356,14 +356,19 @@ describe('encoding errors', () => {
 // The scratch array: results are copies, and nothing survives a failed or nested call.
 
 describe('the reused scratch array', () => {
-  it('returns arrays of their own, exactly as long as the bytes', () => {
+  it('returns arrays that share no bytes with each other or the scratch, exactly as long as the bytes', () => {
     const first = pack(['users', 1]);
     const second = pack(['users', 2]);
     const prefixed = packWithPrefix(first, ['x']);
     const stamped = packWithVersionstamp([Versionstamp.incomplete()]);
-    for (const bytes of [first, second, prefixed, stamped]) {
-      expect(bytes.byteOffset).toBe(0);
-      expect(bytes.buffer.byteLength).toBe(bytes.length);
+    const long = pack(['x'.repeat(2000)]); // past the slab's copies: a buffer of its own
+    const all = [first, second, prefixed, stamped, long];
+    expect(all.map((bytes) => bytes.length)).toEqual([9, 9, 12, 17, 2002]);
+    for (const [i, a] of all.entries()) {
+      for (const b of all.slice(i + 1)) {
+        const disjoint = a.buffer !== b.buffer || a.byteOffset + a.length <= b.byteOffset || b.byteOffset + b.length <= a.byteOffset;
+        expect(disjoint).toBe(true);
+      }
     }
     first.fill(0);
     expect(hex(second)).toBe('027573657273001502');

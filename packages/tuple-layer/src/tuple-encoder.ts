@@ -28,7 +28,7 @@
  *    array of its own.
  * 4. Recursion is bounded by `TUPLE_NESTING_DEPTH_MAX`, and every loop by the size of its input.
  */
-import { encodeVersionstampOffset } from '@strata/core';
+import { copyBytes, encodeVersionstampOffset } from '@strata/core';
 import { TupleLayerError } from './errors.js';
 // tuple.ts imports this module and this module imports tuple.ts's item classes and limits. Like
 // tuple-decoder.ts, it uses them only when called, never while it is being evaluated, which keeps
@@ -512,7 +512,9 @@ export function encodeTuple(prefix: Uint8Array, tuple: Tuple): Uint8Array {
       const problem = writer.incompleteVersionstamps > 1 ? SECOND_INCOMPLETE_VERSIONSTAMP : INCOMPLETE_VERSIONSTAMP_IN_PACK;
       throw new TupleLayerError('tuple_encode_error', `cannot pack the tuple: ${problem}`);
     }
-    return writer.bytes.slice(0, writer.length);
+    // Cut from a shared slab: many keys are over the 64 bytes V8 keeps inside its heap, and a
+    // typed array with a buffer of its own costs an allocation outside it.
+    return copyBytes(writer.bytes.subarray(0, writer.length));
   } finally {
     writer.finish();
   }

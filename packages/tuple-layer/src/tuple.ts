@@ -232,7 +232,9 @@ const EMPTY_PREFIX = new Uint8Array();
  * @remarks
  * Integral `number`s pack as integers and other `number`s as doubles; see {@link TupleItem}. A NaN
  * packs as the canonical NaN unless it is a {@link Double} or {@link Float32} made with `fromBits`.
- * The result is a new array, which the caller may keep or change.
+ * The result is a new array, which the caller may keep or change; a short one is a view on a
+ * shared slab (as `copyBytes` of `@strata/core` makes), so read its `buffer` only with `byteOffset`
+ * and `length`.
  * @throws TupleLayerError `tuple_encode_error` for an item tuples cannot hold, a string with a lone
  * surrogate, an integer of more than 255 bytes, tuples nested deeper than
  * {@link TUPLE_NESTING_DEPTH_MAX}, or an incomplete versionstamp (use {@link packWithVersionstamp}).

@@ -71,7 +71,14 @@ let slabUsed = 0;
 /**
  * A copy of `bytes` in a new plain `Uint8Array` (`Buffer.prototype.slice` does not copy, so
  * `.slice()` is not a copy for callers who pass Node Buffers). A small copy is a view on a shared
- * slab: its `buffer` holds other copies too, so use `byteOffset` and `length` with it.
+ * slab: its `buffer` holds other copies too, so use `byteOffset` and `length` with it. Layers use
+ * it for the keys and values they make by the thousand (a copy of 65 bytes to 1 KiB costs about a
+ * fifth of `Uint8Array.prototype.slice`'s).
+ *
+ * @example
+ * ```ts
+ * const key = copyBytes(scratch.subarray(0, length)); // scratch can be reused at once
+ * ```
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   const copy = allocBytes(bytes.length);

@@ -3,7 +3,7 @@
  */
 import { StrataError } from '../api/errors.js';
 import { VERSIONSTAMP_BYTES } from '../api/mutation.js';
-export { utf8, printable } from './bytes.js';
+export { utf8, printable, copyBytes } from './bytes.js';
 
 /**
  * The first key after every key that starts with `prefix`: the prefix with trailing 0xFF bytes
