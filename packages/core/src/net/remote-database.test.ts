@@ -97,6 +97,11 @@ describe('a database served over WebSocket', () => {
     const huge = { readVersion: null, readRanges: [], writeRanges: [], mutations: [{ type: 0, key: 'a', param: new Uint8Array(200_000) }], bytes: 1 };
     expect(await answer({ i: 4, op: 'commit', args: [huge] })).toMatchObject({ i: 4, error: { code: 'value_too_large' } });
     expect(await answer({ i: 3, op: 'explode', args: [] })).toMatchObject({ i: 3, error: { message: expect.stringContaining('unknown operation') } });
+    const badPoints = { readVersion: 1, readRanges: [], readPoints: ['a', 7], writeRanges: [], mutations: [{ type: 0, key: 'a', param: new Uint8Array(1) }], bytes: 2 };
+    expect(await answer({ i: 5, op: 'commit', args: [badPoints] })).toMatchObject({ i: 5, error: { code: 'invalid_argument', message: expect.stringContaining('readPoints must be an array of keys') } });
+    // Conflict points count towards the size limit as their ranges do: 2 * length + 1 bytes each.
+    const manyPoints = { readVersion: null, readRanges: [], writeRanges: [], writePoints: Array.from({ length: 60_000 }, (_, n) => 'k'.repeat(90) + n), mutations: [], bytes: 1 };
+    expect(await answer({ i: 6, op: 'commit', args: [manyPoints] })).toMatchObject({ i: 6, error: { code: 'transaction_too_large' } });
     // Nothing was written.
     expect(await db.transact((tx) => tx.get(text('a')))).toBeNull();
     const closed = new Promise<number>((resolve) => socket.once('close', resolve));
