@@ -53,6 +53,13 @@ export const RESOLVER_POINT_GENERATION_KEYS_MAX = 1_024;
 export const PENDING_KEYS_PREFIX_BYTES = 4;
 /** Most groups of keys waiting for an ordered index kept apart; beyond it, a range read indexes every waiting key. */
 export const PENDING_KEYS_GROUPS_MAX = 64;
+/**
+ * Keys a group of pending keys holds before a range read that lies inside it splits it by the
+ * next four bytes (see `util/pending-keys.ts`).
+ */
+export const PENDING_KEYS_SPLIT_KEYS_MIN = 4_096;
+/** Most subgroups a split group of pending keys keeps apart; keys beyond them stay in the group. */
+export const PENDING_KEYS_SUBGROUPS_MAX = 16;
 /** Default size of the storage server's cache of durable values, in bytes. */
 export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** When idle, the commit proxy commits an empty batch this often, so versions and the MVCC window advance. */
