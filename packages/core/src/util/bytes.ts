@@ -67,6 +67,7 @@ const SLAB_BYTES = 8 * 1024;
 const SLAB_COPY_MAX = 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabUsed = 0;
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * A copy of `bytes` in a new plain `Uint8Array` (`Buffer.prototype.slice` does not copy, so
@@ -81,6 +82,9 @@ let slabUsed = 0;
  * ```
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
+  // No byte of an empty array can be written, so every empty copy can be the same one (index
+  // entries, whose values are empty, are most of what a layer writes).
+  if (bytes.length === 0) return NO_BYTES;
   const copy = allocBytes(bytes.length);
   copy.set(bytes);
   return copy;
