@@ -285,7 +285,10 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
   // the same data at the sequencer's starting version.
   if (sequencer.committedVersion > storage.version) storage.apply({ version: sequencer.committedVersion, mutations: [] });
   const resolver = options.testing?.createResolver?.({ windowVersions }) ?? new Resolver({ windowVersions });
-  log.subscribe((batch) => storage.apply(batch));
+  log.subscribe(
+    (batch) => storage.apply(batch),
+    (batch) => storage.stage(batch),
+  );
   const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
   const host: TransactionHost = {
     runtime,

@@ -279,10 +279,16 @@ describe.each([
     const disk = new InstrumentedDisk(makeDisk().reopen(), true);
     const { log } = await LogServer.open(disk);
     const heard: number[] = [];
-    log.subscribe((batch) => heard.push(batch.version));
+    // Each batch reaches the writing listener as it is pushed, long before it is durable.
+    const writing: number[] = [];
+    log.subscribe(
+      (batch) => heard.push(batch.version),
+      (batch) => writing.push(batch.version),
+    );
     const batches = randomBatches(random, 0, 10);
     const acknowledged: number[] = [];
     const pushes = batches.map((batch) => log.push(batch).then(() => acknowledged.push(batch.version)));
+    expect(writing).toEqual(batches.map((batch) => batch.version));
 
     await until(() => disk.held.length === 1, 'the first write is issued');
     await settle();
@@ -813,6 +819,25 @@ describe.each([
       expect(render(recovery.batches)).toEqual(render([...batches, ...more].filter((b) => b.version >= firstKept)));
       await recovery.log.close();
     }
+  });
+
+  it('a batch the writing listener cannot take never reaches the durable listener: it and later batches fail with internal_error', async () => {
+    const { log } = await LogServer.open(makeDisk().reopen());
+    const heard: number[] = [];
+    log.subscribe(
+      (batch) => heard.push(batch.version),
+      (batch) => {
+        if (batch.version === 2) throw new Error('no room for batch 2');
+      },
+    );
+    const set = (version: number): LoggedBatch => ({ version, mutations: [{ type: MutationType.set, key: 'k', param: new Uint8Array([version]) }] });
+    await log.push(set(1));
+    const failed = log.push(set(2));
+    await expect(failed).rejects.toMatchObject({ code: 'internal_error' });
+    await expect(failed).rejects.toThrow(/could not be staged: Error: no room for batch 2/);
+    await expect(log.push(set(3))).rejects.toMatchObject({ code: 'internal_error' });
+    expect(heard).toEqual([1]);
+    await log.close();
   });
 
   it('fails every batch with io_error once a durable write fails', async () => {

@@ -55,6 +55,7 @@ export class LogServer {
   readonly #disk: LogDisk;
   readonly #segments: Segment[];
   readonly #listeners: LogListener[] = [];
+  readonly #writingListeners: LogListener[] = [];
   #current: AppendFile | null = null;
   #pending: Pending[] = [];
   #writing = false;
@@ -123,9 +124,14 @@ export class LogServer {
     return this.#lastVersion;
   }
 
-  /** Registers a listener for durable batches (the storage server pulls through this). */
-  subscribe(listener: LogListener): void {
+  /**
+   * Registers a listener for durable batches (the storage server pulls through this), and
+   * optionally one called with each batch as soon as its write is under way, before it is durable
+   * (an in-process storage server stages it then, so that work overlaps the disk's).
+   */
+  subscribe(listener: LogListener, onWriting?: LogListener): void {
     this.#listeners.push(listener);
+    if (onWriting !== undefined) this.#writingListeners.push(onWriting);
   }
 
   /**
@@ -138,10 +144,18 @@ export class LogServer {
     assert(batch.version > this.#lastVersion, `log batches arrive in version order (${batch.version} <= ${this.#lastVersion})`);
     this.#lastVersion = batch.version;
     const frame = batch.mutations.length > 0 ? encodeMutationsFrame(batch.version, batch.mutations) : null;
-    return new Promise<void>((resolve, reject) => {
+    const durable = new Promise<void>((resolve, reject) => {
       this.#pending.push({ batch, frame, resolve, reject });
       if (!this.#writing) void this.#writeGroups();
     });
+    try {
+      for (const listener of this.#writingListeners) listener(batch);
+    } catch (cause) {
+      // The batch's write is under way, but a listener could not take it: it must not be applied
+      // later. The log fails; this batch and every later one are refused when their write ends.
+      this.#failure ??= new StrataError('internal_error', `a batch being written could not be staged: ${String(cause)}`, { cause });
+    }
+    return durable;
   }
 
   async #writeGroups(): Promise<void> {
@@ -152,7 +166,9 @@ export class LogServer {
       try {
         await this.#writeGroup(group);
       } catch (cause) {
-        this.#failure = new StrataError('io_error', `writing the log failed: ${String(cause)}`, { cause });
+        this.#failure ??= new StrataError('io_error', `writing the log failed: ${String(cause)}`, { cause });
+      }
+      if (this.#failure !== null) {
         for (const pending of group) pending.reject(this.#failure);
         for (const pending of this.#pending) pending.reject(this.#failure);
         this.#pending = [];

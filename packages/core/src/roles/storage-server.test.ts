@@ -338,7 +338,10 @@ async function runModelTest(kind: EngineKind, seed: number, batches: number, opt
   const history: string[] = [];
   const stats = { reads: 0, tooOld: 0, concurrent: 0, flushes: 0 };
   let expectedDurable = 0;
+  // The newest version applied (published), and the batches staged above it, not yet applied.
   let version = 0;
+  let lastVersion = 0;
+  const staged: { version: number; mutations: Mutation[] }[] = [];
 
   const fail = (message: string): never => {
     throw new Error(
@@ -346,12 +349,27 @@ async function runModelTest(kind: EngineKind, seed: number, batches: number, opt
         `durable ${server.durableVersion}, applied ${server.version}; last operations:\n  ${history.slice(-40).join('\n  ')}`,
     );
   };
+  const newBatch = (): { version: number; mutations: Mutation[] } => {
+    lastVersion += 1 + Math.floor(random() * 3);
+    return { version: lastVersion, mutations: randomBatch(w, model) };
+  };
+  // Applies the next batch; half the time one to three batches are staged ahead of it first, as
+  // the log does while their writes are under way (the reads and flushes must not see them).
   const applyBatch = (): void => {
-    version += 1 + Math.floor(random() * 3);
-    const mutations = randomBatch(w, model);
-    model.apply(version, mutations);
-    server.apply({ version, mutations });
-    history.push(`apply @${version}: ${mutations.map(renderMutation).join(' ') || '(empty)'}`);
+    if (random() < 0.5) {
+      for (let n = 1 + Math.floor(random() * 3); n > 0; n--) {
+        const batch = newBatch();
+        server.stage(batch);
+        staged.push(batch);
+        history.push(`stage @${batch.version}: ${batch.mutations.map(renderMutation).join(' ') || '(empty)'}`);
+      }
+    }
+    const wasStaged = staged.length > 0;
+    const batch = staged.shift() ?? newBatch();
+    model.apply(batch.version, batch.mutations);
+    server.apply(batch);
+    version = batch.version;
+    history.push(`apply @${version}${wasStaged ? ' (staged)' : `: ${batch.mutations.map(renderMutation).join(' ') || '(empty)'}`}`);
   };
   const moveDurable = (target: number): void => {
     if (Math.min(target, version) > expectedDurable) {

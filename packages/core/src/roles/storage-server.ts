@@ -2,10 +2,12 @@
  * Storage server: serves reads at any version inside the MVCC window.
  *
  * Invariants:
- * 1. Batches are applied once each, in strictly increasing version order.
+ * 1. Batches are applied once each, in strictly increasing version order. A batch may be staged
+ *    (its entries added) before it is durable; reads, flushes and watches see only versions
+ *    published by `apply`, and every window lookup skips entries newer than its version.
  * 2. A read at version r returns the state after every mutation of every version <= r, and no
- *    other: the in-memory window holds versions in (durableVersion, version]; the durable engine
- *    holds the state at durableVersion.
+ *    other: the in-memory window holds versions in (durableVersion, version] (and any staged
+ *    above); the durable engine holds the state at durableVersion.
  * 3. Only versions older than the window move into the durable engine, with the durable version
  *    written in the same batch; a read below the oldest readable version fails with
  *    `transaction_too_old`, and a read above the applied version waits, then fails with
@@ -127,7 +129,9 @@ export class StorageServer {
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
+  // The newest version published (readable) and the newest staged (its entries in the window).
   #version: number;
+  #stagedVersion: number;
   #durableVersion: number;
 
   // Durable data served from memory: point and range reads fill it, flushes keep it exact.
@@ -164,6 +168,7 @@ export class StorageServer {
     this.#onFailure = options.onFailure ?? (() => {});
     this.#durableVersion = this.#engine.durableVersion;
     this.#version = this.#durableVersion;
+    this.#stagedVersion = this.#version;
     this.#scheduleDurability();
   }
 
@@ -195,35 +200,62 @@ export class StorageServer {
   // ---------------------------------------------------------------------------------------------
   // Applying batches
 
-  /** Applies one durable batch (called by the log, in version order). Empty batches advance the version. */
+  /**
+   * Takes a batch into the window before it is durable (the log calls this once the batch's write is
+   * under way, so the work overlaps the disk's). Its entries stay out of sight until {@link apply}
+   * publishes its version: every read is at a published version and skips newer entries, and
+   * flushes and watches look at published versions only. Batches are staged in version order.
+   */
+  stage(batch: LoggedBatch): void {
+    assert(batch.version > this.#stagedVersion, `storage stages batches in version order (${batch.version} <= ${this.#stagedVersion})`);
+    this.#add(batch);
+  }
+
+  /**
+   * Publishes one durable batch (called by the log, in version order): reads at its version may
+   * start. A batch not staged before is added first. Empty batches advance the version.
+   */
   apply(batch: LoggedBatch): void {
-    assert(batch.version > this.#version, `storage applies batches in version order (${batch.version} <= ${this.#version})`);
+    const version = batch.version;
+    assert(version > this.#version, `storage applies batches in version order (${version} <= ${this.#version})`);
+    if (version > this.#stagedVersion) this.#add(batch);
+    this.#version = version;
+    if (this.#watchCount > 0) this.#checkWatchesOf(batch);
+    if (this.#versionWaiters.length > 0) this.#wakeVersionWaiters();
+  }
+
+  // Adds the batch's entries and range clears to the window.
+  #add(batch: LoggedBatch): void {
     const version = batch.version;
     const keys: KeyString[] = [];
     const chains: ChainEntry[][] = [];
     const clears: KeyString[] = [];
-    let touchedWatches: Set<KeyString> | null = null;
     for (const mutation of batch.mutations) {
       const seq = ++this.#seq;
       if (mutation.type === MutationType.clearRange) {
         const end = mutation.param as KeyString;
         this.#addClear(mutation.key, end, { version, seq });
         clears.push(mutation.key, end);
-        if (this.#watchCount > 0) {
-          this.#watches.forRange(mutation.key, end, false, (key) => {
-            (touchedWatches ??= new Set()).add(key);
-          });
-        }
         continue;
       }
       chains.push(this.#addEntry(mutation, version, seq));
       keys.push(mutation.key);
-      if (this.#watchCount > 0 && this.#watches.has(mutation.key)) (touchedWatches ??= new Set()).add(mutation.key);
     }
     if (keys.length > 0 || clears.length > 0) this.#applied.push({ version, keys, chains, clears });
-    this.#version = version;
-    if (touchedWatches !== null) for (const key of touchedWatches) this.#checkWatches(key);
-    if (this.#versionWaiters.length > 0) this.#wakeVersionWaiters();
+    this.#stagedVersion = version;
+  }
+
+  // Checks the watches on the keys the batch wrote.
+  #checkWatchesOf(batch: LoggedBatch): void {
+    let touched: Set<KeyString> | null = null;
+    for (const mutation of batch.mutations) {
+      if (mutation.type === MutationType.clearRange) {
+        this.#watches.forRange(mutation.key, mutation.param as KeyString, false, (key) => {
+          (touched ??= new Set()).add(key);
+        });
+      } else if (this.#watches.has(mutation.key)) (touched ??= new Set()).add(mutation.key);
+    }
+    if (touched !== null) for (const key of touched) this.#checkWatches(key);
   }
 
   // Adds the mutation's entry to its key's chain; returns the chain. An atomic op over a value known
