@@ -144,6 +144,18 @@ describe('RangeCache', () => {
     expect(covered.filter((c) => !c).length).toBeGreaterThan(5);
   });
 
+  it('stays within its byte budget when flushes write new keys into a covered range', () => {
+    // New records appended after the last key read: every flushed key lands in the covered gap.
+    const cache = new RangeCache(10_000);
+    cache.fill('k', 'l', []);
+    for (let i = 0; i < 1_000; i++) {
+      cache.write(`k${String(i).padStart(4, '0')}`, new Uint8Array(50));
+      expect(cache.bytes).toBeLessThanOrEqual(10_000);
+    }
+    // The covered range went whole, and with it what the cache knew of it.
+    expect(cache.get('k0000')).toEqual({ covered: false });
+  });
+
   it('cursors over covered ranges agree with the model as entries are written, filled and evicted (randomized)', async () => {
     const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`range-cache cursors SEED=${seed}`);
@@ -209,8 +221,10 @@ describe('RangeCache', () => {
     const random = seededRandom(seed);
     const keys = Array.from({ length: 30 }, (_, i) => String.fromCharCode(97 + (i % 26)) + (i >= 26 ? 'z' : ''));
     const engine = new Map<string, Uint8Array>();
-    const cache = new RangeCache(random() < 0.5 ? 1 << 20 : 600);
+    const budget = random() < 0.5 ? 1 << 20 : 600;
+    const cache = new RangeCache(budget);
     for (let step = 0; step < 3_000; step++) {
+      expect(cache.bytes, `step ${step}`).toBeLessThanOrEqual(budget);
       const choice = random();
       const key = keys[Math.floor(random() * keys.length)]!;
       if (choice < 0.3) {

@@ -121,8 +121,13 @@ export class RangeCache {
     this.#evict();
   }
 
-  /** Applies a write the engine just made durable: covered keys take the new value. */
+  /**
+   * Applies a write the engine just made durable: a covered key takes the new value. Past the
+   * budget, evicts as a fill does (writes into covered ranges, such as new records appended after
+   * the last key read, would otherwise grow the cache without bound).
+   */
   write(key: KeyString, value: Uint8Array | null): void {
+    if (this.#bytesMax <= 0) return;
     const previous = this.#values.get(key);
     // A cached entry lies in a covered range; only an absent key needs the coverage lookup.
     if (previous === undefined && this.coveredUntil(key) === null) return;
@@ -130,6 +135,7 @@ export class RangeCache {
     if (value !== null) {
       this.#setEntry(key, value, previous);
       this.#bytes += entryCost(key, value);
+      if (this.#bytes > this.#bytesMax) this.#evict();
     } else if (previous !== undefined) {
       this.#values.delete(key);
       if (this.#entries.size > 0) this.#entries.delete(key);
