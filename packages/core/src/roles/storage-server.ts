@@ -122,10 +122,11 @@ export class StorageServer {
   // pending in #unindexedKeys: range reads need the order, and bring the index up to date first for
   // the keys their range may hold (sorted, in one go; see PendingKeys), so keys written and pruned
   // without a range read over them never enter it. The pending keys may also hold keys pruned since,
-  // or a key twice; indexing skips keys without a chain, and they are compacted when they outgrow
-  // #chains. A range read walks the index and finds each key's chain beside it, with no hash lookup.
+  // or a key twice; indexing skips keys without a chain, and when they outgrow #chains they are made
+  // again from it. A range read walks the index and finds each key's chain beside it, with no hash
+  // lookup.
   readonly #keys = new BTree<KeyString, ChainEntry[]>();
-  readonly #unindexedKeys = new PendingKeys();
+  #unindexedKeys = new PendingKeys();
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
@@ -190,6 +191,11 @@ export class StorageServer {
   /** Number of keys in the ordered index of the window's keys (for tests and metrics). */
   get indexedKeyCount(): number {
     return this.#keys.size;
+  }
+
+  /** Number of keys waiting to enter that index, counted as often as they were added (for tests and metrics). */
+  get pendingKeyCount(): number {
+    return this.#unindexedKeys.size;
   }
 
   /** Number of watches registered. */
@@ -577,10 +583,13 @@ export class StorageServer {
     }
   }
 
-  // Drops the listed keys that no longer have a chain (written, then pruned before any range read).
+  // Drops the pending keys that no longer have a chain (written, then pruned before any range read).
+  // Every key of #chains not in the ordered index is pending, so the pending keys are made again
+  // from #chains: a walk in insertion order, cheaper than looking each pending key up in it.
   #compactUnindexedKeys(): void {
-    const chains = this.#chains;
-    this.#unindexedKeys.compact((key) => chains.has(key));
+    const pending = new PendingKeys();
+    for (const [key, chain] of this.#chains) if ((chain as Chain).indexed !== true) pending.add(key);
+    this.#unindexedKeys = pending;
   }
 
   /**
@@ -608,8 +617,7 @@ export class StorageServer {
       }
     }
     if (chain === undefined) return clearSeq >= 0 ? { kind: 'value', value: null } : ENGINE_LOOKUP;
-    let i = chain.length - 1;
-    while (i >= 0 && chain[i]!.version > version) i--;
+    let i = newestAtOrBelow(chain, version);
     const top = i;
     // Walk back to the newest base: a plain value or clear, a range clear, or the engine.
     while (i >= 0) {
@@ -905,6 +913,22 @@ const ENGINE_LOOKUP: Lookup = { kind: 'engine', ops: [] };
 
 /** Above every key a transaction can write (one byte longer than the longest key, all 0xFF). */
 const STORAGE_KEYS_END: KeyString = '\xff'.repeat(KEY_SIZE_MAX + 1);
+
+// The index of the newest entry of `chain` at or below `version` (-1 when none). A hot key (a
+// counter bumped by every transaction) has an entry per version in the window, and flushes and reads
+// at older versions look below its newest: a binary search, not a walk down the chain.
+function newestAtOrBelow(chain: readonly ChainEntry[], version: number): number {
+  let high = chain.length - 1;
+  if (high < 0 || chain[high]!.version <= version) return high;
+  // chain[low] is at or below `version` (or low is -1), chain[high] above it.
+  let low = -1;
+  while (high - low > 1) {
+    const middle = (low + high) >>> 1;
+    if (chain[middle]!.version <= version) low = middle;
+    else high = middle;
+  }
+  return low;
+}
 
 function applyOps(base: Uint8Array | null, ops: readonly ChainEntry[]): Uint8Array | null {
   let value = base;
