@@ -196,6 +196,10 @@ class CountingEngine implements StorageEngine {
     return this.#inner.commit(entries, durableVersion);
   }
 
+  sync(): Promise<void> {
+    return this.#inner.sync();
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

@@ -408,7 +408,8 @@ async function runModelTest(kind: EngineKind, seed: number, batches: number, opt
       history.push(`durability timer (makeDurable(${version - windowVersions}))`);
       moveDurable(version - windowVersions);
       runtime.advance(250);
-      await server.makeDurable(-1); // waits for the timer's flush
+      await server.makeDurable(-1); // waits for the timer's flushes and sync
+      await settle(); // and for the timer to be set again
     }
     if (server.durableVersion !== expectedDurable) fail(`durable version ${server.durableVersion}, expected ${expectedDurable}`);
     if (server.oldestVersion !== Math.max(expectedDurable, version - windowVersions)) fail(`oldest version ${server.oldestVersion}`);
@@ -918,6 +919,62 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     await server.close();
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ code: 'database_closed' });
+  });
+});
+
+describe('StorageServer durability', () => {
+  it('syncs the engine once for all the flushes of a makeDurable, and reports versions durable only after that sync', async () => {
+    const events: string[] = [];
+    let releaseSync: () => void = () => {};
+    const inner = new MemoryEngine();
+    const engine: StorageEngine = {
+      get durableVersion() {
+        return inner.durableVersion;
+      },
+      get: (key) => inner.get(key),
+      cursor: (begin, end, reverse) => inner.cursor(begin, end, reverse),
+      commit: async (entries, version) => {
+        events.push(`commit ${version}`);
+        await inner.commit(entries, version);
+      },
+      sync: async () => {
+        events.push('sync');
+        await new Promise<void>((resolve) => (releaseSync = resolve));
+        events.push('synced');
+      },
+      close: () => inner.close(),
+    };
+    const server = new StorageServer({ runtime: new ManualRuntime(), engine, windowVersions: 10, onDurable: (version) => events.push(`durable ${version}`) });
+    const set = (key: KeyString): Mutation => ({ type: MutationType.set, key, param: new Uint8Array([1]) });
+    // Three batches of 1,000 keys take two bounded flushes (1,024 keys each at most, whole batches).
+    for (let v = 1; v <= 3; v++) server.apply({ version: v, mutations: Array.from({ length: 1_000 }, (_, i) => set(`k${v}-${i}`)) });
+    const first = server.makeDurable(3);
+    await until(() => events.includes('sync'), 'the sync starts');
+    expect(events).toEqual(['commit 2', 'commit 3', 'sync']);
+    // Readable from the engine already, but not yet reported durable: the log keeps the versions.
+    expect(server.durableVersion).toBe(3);
+    releaseSync();
+    await first;
+    expect(events.splice(0)).toEqual(['commit 2', 'commit 3', 'sync', 'synced', 'durable 3']);
+
+    // Only empty batches since: reported without a sync.
+    server.apply({ version: 5, mutations: [] });
+    await server.makeDurable(5);
+    expect(events.splice(0)).toEqual(['durable 5']);
+
+    // A call that finds a sync under way returns only after it.
+    server.apply({ version: 6, mutations: [set('x')] });
+    const third = server.makeDurable(6);
+    await until(() => events.includes('sync'), 'the sync starts');
+    let fourthDone = false;
+    const fourth = server.makeDurable(6).then(() => (fourthDone = true));
+    await settle();
+    expect(fourthDone).toBe(false);
+    releaseSync();
+    await Promise.all([third, fourth]);
+    expect(events.splice(0)).toEqual(['commit 6', 'sync', 'synced', 'durable 6']);
+    await server.close();
+    expect(events).toEqual([]);
   });
 });
 

@@ -133,7 +133,13 @@ export class StorageServer {
   // The newest version published (readable) and the newest staged (its entries in the window).
   #version: number;
   #stagedVersion: number;
+  // The newest version the engine holds (readable there), and the newest it is known to keep through
+  // a crash (reported through onDurable).
   #durableVersion: number;
+  #syncedVersion: number;
+  // Whether a commit may have gone to the engine since its last sync, and the sync under way.
+  #unsynced = false;
+  #syncing: Promise<void> | null = null;
 
   // Durable data served from memory: point and range reads fill it, flushes keep it exact.
   readonly #cache: RangeCache;
@@ -168,6 +174,7 @@ export class StorageServer {
     this.#onDurable = options.onDurable ?? (() => {});
     this.#onFailure = options.onFailure ?? (() => {});
     this.#durableVersion = this.#engine.durableVersion;
+    this.#syncedVersion = this.#durableVersion;
     this.#version = this.#durableVersion;
     this.#stagedVersion = this.#version;
     this.#scheduleDurability();
@@ -752,13 +759,14 @@ export class StorageServer {
 
   /**
    * Moves every version up to `target` (at most the applied version) into the durable engine,
-   * after any flush already under way. Reads below `target` then fail with `transaction_too_old`.
+   * after any flush already under way, syncs the engine, and reports the version through
+   * `onDurable`. Reads below `target` then fail with `transaction_too_old`.
    */
   async makeDurable(target: number): Promise<void> {
     // A flush already under way finishes first, whatever the target.
     while (this.#flushing) await this.#flushing;
     target = Math.min(target, this.#version);
-    // Each flush writes a bounded batch; keep going until the target is durable.
+    // Each flush writes a bounded batch; keep going until the target is in the engine.
     while (this.#durableVersion < target) {
       while (this.#flushing) await this.#flushing;
       if (this.#durableVersion >= target) break;
@@ -770,6 +778,28 @@ export class StorageServer {
         this.#flushing = null;
       }
     }
+    // One sync for all the flushes before it (a sync per flush competed with the log's writes for
+    // the disk); only then may the log drop the versions. Syncs run one at a time, so a call returns
+    // only once what the engine held when it ended its flushes is synced.
+    while (this.#syncedVersion < this.#durableVersion) {
+      if (this.#syncing === null) this.#syncing = this.#sync();
+      const syncing = this.#syncing;
+      try {
+        await syncing;
+      } finally {
+        if (this.#syncing === syncing) this.#syncing = null;
+      }
+    }
+  }
+
+  async #sync(): Promise<void> {
+    const reached = this.#durableVersion;
+    if (this.#unsynced) {
+      this.#unsynced = false;
+      await this.#engine.sync();
+    }
+    this.#syncedVersion = reached;
+    this.#onDurable(reached);
   }
 
   // Moves versions up to `limit` into the engine, stopping earlier (at a batch boundary) once the
@@ -822,8 +852,9 @@ export class StorageServer {
       this.#readsDrained = null;
       this.#committingKeys = keys;
       // With only empty batches since the last flush the engine already holds the state at
-      // `target`, and recovery from its older recorded version replays nothing: skip the synced write.
+      // `target`, and recovery from its older recorded version replays nothing: skip the write.
       if (keys.size > 0) {
+        this.#unsynced = true;
         await this.#engine.commit(writes, target);
         this.#epoch++;
       }
@@ -837,7 +868,6 @@ export class StorageServer {
     }
     this.#pendingPrune = { epoch: this.#epoch, version: target };
     this.#maybePrune();
-    this.#onDurable(target);
   }
 
   #maybePrune(): void {

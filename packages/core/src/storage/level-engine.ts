@@ -3,8 +3,11 @@
  *
  * @remarks
  * User keys live under the data prefix `D`; the durable version lives under the metadata prefix
- * `M`, written in the same synced batch as the data it describes. LevelDB's lock file makes a
- * second process that opens the same directory fail with `lock_file_failure`.
+ * `M`, written in the same batch as the data it describes. Batches are written without a sync
+ * of LevelDB's log, and {@link LevelEngine.sync} writes one synced batch: LevelDB recovers a
+ * prefix of its batches after a crash, and a synced write makes every earlier one durable (its
+ * table files are synced as they are written). LevelDB's lock file makes a second process that
+ * opens the same directory fail with `lock_file_failure`.
  */
 import { ClassicLevel } from 'classic-level';
 import { StrataError } from '../api/errors.js';
@@ -82,14 +85,22 @@ export class LevelEngine implements StorageEngine {
       if (value === null) batch.del(DATA_PREFIX + key);
       else batch.put(DATA_PREFIX + key, value);
     }
-    const version = Buffer.alloc(8);
-    version.writeBigUInt64BE(BigInt(durableVersion));
-    batch.put(DURABLE_VERSION_KEY, version);
-    await batch.write({ sync: true });
+    batch.put(DURABLE_VERSION_KEY, versionBytes(durableVersion));
+    await batch.write();
     this.#durableVersion = durableVersion;
+  }
+
+  async sync(): Promise<void> {
+    await this.#db.put(DURABLE_VERSION_KEY, versionBytes(this.#durableVersion), { sync: true });
   }
 
   async close(): Promise<void> {
     await this.#db.close();
   }
+}
+
+function versionBytes(version: number): Buffer {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64BE(BigInt(version));
+  return bytes;
 }

@@ -22,10 +22,13 @@ export interface StorageEngine {
   /** A cursor over keys in `[begin, end)` on a snapshot taken now. */
   cursor(begin: KeyString, end: KeyString, reverse: boolean): EngineCursor;
   /**
-   * Writes `entries` (a `null` value deletes) and records `durableVersion` in the same atomic,
-   * synced batch.
+   * Writes `entries` (a `null` value deletes) and records `durableVersion` in the same atomic
+   * batch. Reads see the batch at once; a crash may lose it (and any later one) until
+   * {@link StorageEngine.sync} returns, but never part of it.
    */
   commit(entries: readonly [KeyString, Uint8Array | null][], durableVersion: number): Promise<void>;
+  /** Makes every batch committed so far survive a crash. */
+  sync(): Promise<void>;
   /** Closes the engine. */
   close(): Promise<void>;
 }
@@ -74,6 +77,8 @@ export class MemoryEngine implements StorageEngine {
     }
     this.#durableVersion = durableVersion;
   }
+
+  async sync(): Promise<void> {}
 
   async close(): Promise<void> {}
 }
