@@ -200,27 +200,15 @@ export class RangeCache {
   }
 
   #evict(): void {
-    const values = this.#values;
+    if (this.#bytes > this.#bytesMax) this.#indexEntries(this.#unindexed.takeAll());
     while (this.#bytes > this.#bytesMax && this.#coverage.size > 0) {
       const range = this.#coverage.getPairOrNextHigher(this.#evictFrom) ?? this.#coverage.getPairOrNextHigher('')!;
       const [begin, end] = range;
       this.#entries.forRange(begin, end, false, (key, value) => {
         this.#bytes -= entryCost(key, value);
-        values.delete(key);
+        this.#values.delete(key);
       });
       this.#entries.deleteRange(begin, end, false);
-      // Entries still pending go without ever being put in order (most entries a flush writes are
-      // evicted unread); pending keys of the groups taken that lie outside the range stay pending.
-      for (const key of this.#unindexed.take(begin, end)) {
-        if (key < begin || key >= end) {
-          this.#unindexed.add(key);
-          continue;
-        }
-        const value = values.get(key);
-        if (value === undefined) continue;
-        this.#bytes -= entryCost(key, value);
-        values.delete(key);
-      }
       this.#coverage.delete(begin);
       this.#bytes -= RANGE_OVERHEAD_BYTES;
       this.#evictFrom = end;
