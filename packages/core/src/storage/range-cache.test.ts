@@ -144,6 +144,52 @@ describe('RangeCache', () => {
     expect(covered.filter((c) => !c).length).toBeGreaterThan(5);
   });
 
+  it('evicts a range larger than its budget from the start, keeping the rest covered and exact', () => {
+    const cache = new RangeCache(10_000);
+    const key = (i: number): string => `k${String(i).padStart(3, '0')}`;
+    const entries = Array.from({ length: 100 }, (_, i): [string, Uint8Array] => [key(i), new Uint8Array(50).fill(i)]);
+    cache.fill('k', 'l', entries);
+    // Back to 7/8 of the budget, from the range's first key on.
+    expect(cache.bytes).toBeLessThanOrEqual(8_750);
+    const covered = entries.map(([k]) => cache.get(k).covered);
+    const firstKept = covered.indexOf(true);
+    expect(firstKept).toBeGreaterThan(0);
+    expect(covered.slice(firstKept).every(Boolean)).toBe(true);
+    for (const [k, value] of entries.slice(firstKept)) expect(cache.get(k)).toEqual({ covered: true, value });
+    // The gap before the first key kept is no longer known, nor is anything below it.
+    expect(cache.coveredUntil('k')).toBeNull();
+    expect(cache.coveredUntil(key(firstKept))).toBe('l');
+  });
+
+  it('spares a range that reads keep using while reads of other keys fill the cache', () => {
+    const cache = new RangeCache(5_000);
+    const hot = Array.from({ length: 20 }, (_, i): [string, Uint8Array] => [`a${String(i).padStart(2, '0')}`, new Uint8Array(100).fill(i)]);
+    cache.fill('a', 'b', hot);
+    for (let i = 0; i < 30; i++) {
+      expect(cache.coveredUntil('a')).toBe('b'); // a range read over the hot range
+      const key = `x${String(i).padStart(2, '0')}`;
+      cache.fill(key, key + '\x00', [[key, new Uint8Array(100)]]);
+      expect(cache.bytes).toBeLessThanOrEqual(5_000);
+    }
+    for (const [key, value] of hot) expect(cache.get(key)).toEqual({ covered: true, value });
+    expect(cache.get('x00')).toEqual({ covered: false });
+    expect(cache.get('x29').covered).toBe(true);
+  });
+
+  it('adds new keys past its budget to a range that range reads use, evicting elsewhere', () => {
+    // A queue's ready entries: read by range, written by flushes. Another range was only filled.
+    const cache = new RangeCache(5_000);
+    cache.fill('a', 'b', []);
+    cache.fill('x', 'y', Array.from({ length: 20 }, (_, i): [string, Uint8Array] => [`x${String(i).padStart(2, '0')}`, new Uint8Array(100)]));
+    for (let i = 0; i < 20; i++) {
+      expect(cache.coveredUntil('a')).toBe('b');
+      cache.write(`a${String(i).padStart(2, '0')}`, new Uint8Array(100).fill(i));
+      expect(cache.bytes).toBeLessThanOrEqual(5_000);
+    }
+    for (let i = 0; i < 20; i++) expect(cache.get(`a${String(i).padStart(2, '0')}`)).toEqual({ covered: true, value: new Uint8Array(100).fill(i) });
+    expect(cache.get('x00')).toEqual({ covered: false });
+  });
+
   it('stays within its byte budget when flushes write new keys into a covered range', () => {
     // New records appended after the last key read: every flushed key lands in the covered gap.
     const cache = new RangeCache(10_000);
@@ -152,8 +198,13 @@ describe('RangeCache', () => {
       cache.write(`k${String(i).padStart(4, '0')}`, new Uint8Array(50));
       expect(cache.bytes).toBeLessThanOrEqual(10_000);
     }
-    // The covered range went whole, and with it what the cache knew of it.
-    expect(cache.get('k0000')).toEqual({ covered: false });
+    // The keys written while there was room are there; the range ends where the first key that
+    // found none would have gone, and what lies past it is not known any more.
+    expect(cache.get('k0000')).toEqual({ covered: true, value: new Uint8Array(50) });
+    expect(cache.get('k0999')).toEqual({ covered: false });
+    const end = cache.coveredUntil('k0000')!;
+    expect(end > 'k0000' && end < 'k0999').toBe(true);
+    expect(cache.get(end)).toEqual({ covered: false });
   });
 
   it('cursors over covered ranges agree with the model as entries are written, filled and evicted (randomized)', async () => {
