@@ -926,6 +926,7 @@ describe('StorageServer durability', () => {
   it('syncs the engine once for all the flushes of a makeDurable, and reports versions durable only after that sync', async () => {
     const events: string[] = [];
     let releaseSync: () => void = () => {};
+    let syncError: Error | null = null;
     const inner = new MemoryEngine();
     const engine: StorageEngine = {
       get durableVersion() {
@@ -941,6 +942,7 @@ describe('StorageServer durability', () => {
         events.push('sync');
         await new Promise<void>((resolve) => (releaseSync = resolve));
         events.push('synced');
+        if (syncError !== null) throw syncError;
       },
       close: () => inner.close(),
     };
@@ -973,6 +975,21 @@ describe('StorageServer durability', () => {
     releaseSync();
     await Promise.all([third, fourth]);
     expect(events.splice(0)).toEqual(['commit 6', 'sync', 'synced', 'durable 6']);
+
+    // A sync that fails reports nothing, and the next call syncs again.
+    server.apply({ version: 7, mutations: [set('y')] });
+    const failing = server.makeDurable(7);
+    await until(() => events.includes('sync'), 'the sync starts');
+    syncError = new Error('disk gone');
+    releaseSync();
+    await expect(failing).rejects.toThrow('disk gone');
+    expect(events.splice(0)).toEqual(['commit 7', 'sync', 'synced']);
+    syncError = null;
+    const retried = server.makeDurable(7);
+    await until(() => events.includes('sync'), 'the sync starts again');
+    releaseSync();
+    await retried;
+    expect(events.splice(0)).toEqual(['sync', 'synced', 'durable 7']);
     await server.close();
     expect(events).toEqual([]);
   });

@@ -796,7 +796,13 @@ export class StorageServer {
     const reached = this.#durableVersion;
     if (this.#unsynced) {
       this.#unsynced = false;
-      await this.#engine.sync();
+      try {
+        await this.#engine.sync();
+      } catch (error) {
+        // Not synced after all: the next sync must not be skipped.
+        this.#unsynced = true;
+        throw error;
+      }
     }
     this.#syncedVersion = reached;
     this.#onDurable(reached);
