@@ -3,10 +3,10 @@
  *
  * @remarks
  * User keys live under the data prefix `D`; the durable version lives under the metadata prefix
- * `M`, written in the same batch as the data it describes. Batches are written without a sync
- * of LevelDB's log, and {@link LevelEngine.sync} writes one synced batch: LevelDB recovers a
- * prefix of its batches after a crash, and a synced write makes every earlier one durable (its
- * table files are synced as they are written). LevelDB's lock file makes a second process that
+ * `M`, written in the same batch as the data it describes. Batches are written without a sync of
+ * LevelDB's log, and {@link LevelEngine.sync} writes one synced key of its own (`Msync`): LevelDB
+ * recovers a prefix of its batches after a crash, and a synced write makes every earlier one
+ * durable (its table files are synced as they are written). LevelDB's lock file makes a second process that
  * opens the same directory fail with `lock_file_failure`.
  */
 import { ClassicLevel } from 'classic-level';
@@ -16,6 +16,9 @@ import type { EngineCursor, StorageEngine } from './storage-engine.js';
 
 const DATA_PREFIX = 'D';
 const DURABLE_VERSION_KEY = 'Mdurable_version';
+// Written, synced, to make every batch before it durable; its value means nothing.
+const SYNC_KEY = 'Msync';
+const SYNC_VALUE = new Uint8Array(0);
 
 // Keys cross into LevelDB as latin1 bytes. Only data keys are ever decoded (iterators run inside
 // the data prefix), so decoding drops the one-byte prefix in the same step.
@@ -91,7 +94,9 @@ export class LevelEngine implements StorageEngine {
   }
 
   async sync(): Promise<void> {
-    await this.#db.put(DURABLE_VERSION_KEY, versionBytes(this.#durableVersion), { sync: true });
+    // A key of its own: rewriting the durable version here could write an older one after a
+    // commit still under way.
+    await this.#db.put(SYNC_KEY, SYNC_VALUE, { sync: true });
   }
 
   async close(): Promise<void> {
