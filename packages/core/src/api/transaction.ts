@@ -6,7 +6,7 @@ import { KEY_SIZE_MAX, RANGE_BATCH_ROWS_FIRST, RANGE_BATCH_ROWS_MAX, TRANSACTION
 import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
 import type { StorageEntry, StorageRangeResult } from '../roles/storage-server.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { allocBytes, copyBytes, fromKeyString, keyAfter, pointBytes, toKeyString, type KeyString } from '../util/bytes.js';
+import { NO_BYTES, allocBytes, copyBytes, fromKeyString, keyAfter, pointBytes, toKeyString, type KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import {
@@ -968,7 +968,7 @@ function materialize(batch: readonly StorageEntry[]): KeyValue[] {
     const keyLength = key.length;
     for (let j = 0; j < keyLength; j++) arena[offset + j] = key.charCodeAt(j);
     offset += keyLength;
-    let copy = EMPTY_VALUE;
+    let copy = NO_BYTES;
     if (value.length > 0) {
       arena.set(value, offset);
       copy = new Uint8Array(buffer, arena.byteOffset + offset, value.length);
@@ -979,7 +979,6 @@ function materialize(batch: readonly StorageEntry[]): KeyValue[] {
   return rows;
 }
 
-const EMPTY_VALUE = new Uint8Array(0);
 
 // A stored value as this transaction reads it: with its atomic ops on the key (`entry`, as they were
 // when the read was issued) applied, and copied unless borrowed (the ops may hand back one of their

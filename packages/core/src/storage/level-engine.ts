@@ -11,14 +11,13 @@
  */
 import { ClassicLevel } from 'classic-level';
 import { StrataError } from '../api/errors.js';
-import type { KeyString } from '../util/bytes.js';
+import { NO_BYTES, type KeyString } from '../util/bytes.js';
 import type { EngineCursor, StorageEngine } from './storage-engine.js';
 
 const DATA_PREFIX = 'D';
 const DURABLE_VERSION_KEY = 'Mdurable_version';
 // Written, synced, to make every batch before it durable; its value means nothing.
 const SYNC_KEY = 'Msync';
-const SYNC_VALUE = new Uint8Array(0);
 
 // Keys cross into LevelDB as latin1 bytes. Only data keys are ever decoded (iterators run inside
 // the data prefix), so decoding drops the one-byte prefix in the same step.
@@ -96,7 +95,7 @@ export class LevelEngine implements StorageEngine {
   async sync(): Promise<void> {
     // A key of its own: rewriting the durable version here could write an older one after a
     // commit still under way.
-    await this.#db.put(SYNC_KEY, SYNC_VALUE, { sync: true });
+    await this.#db.put(SYNC_KEY, NO_BYTES, { sync: true });
   }
 
   async close(): Promise<void> {

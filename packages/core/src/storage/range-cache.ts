@@ -161,14 +161,14 @@ export class RangeCache {
       }
       this.#setEntry(key, value, undefined);
       this.#bytes += entryCost(key, value);
-      if (this.#bytes > this.#bytesMax) this.#evict();
+      this.#evict();
       return;
     }
     this.#bytes -= entryCost(key, previous);
     if (value !== null) {
       this.#setEntry(key, value, previous);
       this.#bytes += entryCost(key, value);
-      if (this.#bytes > this.#bytesMax) this.#evict();
+      this.#evict();
     } else {
       this.#values.delete(key);
       if (this.#entries.size > 0) this.#entries.delete(key);
@@ -255,6 +255,7 @@ export class RangeCache {
   // writes every new key of a gap a read learned into it), and dropping it whole would send every
   // read of it to the engine at once. Ranges reads keep coming back to are spared.
   #evict(): void {
+    // Nothing to do within the budget (every write and fill calls this).
     if (this.#bytes <= this.#bytesMax) return;
     this.#indexEntries(this.#unindexed.takeAll());
     const target = this.#bytesMax - Math.floor(this.#bytesMax / 8);

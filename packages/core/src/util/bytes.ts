@@ -67,11 +67,13 @@ const SLAB_BYTES = 8 * 1024;
 const SLAB_COPY_MAX = 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabUsed = 0;
-const NO_BYTES = new Uint8Array(0);
+/** The one empty array the engine hands out wherever an empty value is wanted (no byte in it to own). */
+export const NO_BYTES = new Uint8Array(0);
 
 /**
  * A copy of `bytes` in a new plain `Uint8Array` (`Buffer.prototype.slice` does not copy, so
- * `.slice()` is not a copy for callers who pass Node Buffers). A small copy is a view on a shared
+ * `.slice()` is not a copy for callers who pass Node Buffers); every empty copy is one shared
+ * empty array. A small copy is a view on a shared
  * slab: its `buffer` holds other copies too, so use `byteOffset` and `length` with it. Layers use
  * it for the keys and values they make by the thousand (a copy of 65 bytes to 1 KiB costs about a
  * fifth of `Uint8Array.prototype.slice`'s).
