@@ -993,6 +993,60 @@ describe('StorageServer durability', () => {
     await server.close();
     expect(events).toEqual([]);
   });
+
+  it('a flush while a range read holds durable batches in the window writes only the versions above them', async () => {
+    // A range read still walking its engine snapshot keeps the batches it may need in the window
+    // after a flush made them durable. The next flush must start above them: counting their keys
+    // against its bound stopped it at a version already durable, and makeDurable never ended.
+    let gate: Promise<void> | null = null;
+    let open: () => void = () => {};
+    const commits: number[] = [];
+    const inner = new MemoryEngine();
+    const engine: StorageEngine = {
+      get durableVersion() {
+        return inner.durableVersion;
+      },
+      get: (key) => inner.get(key),
+      cursor: (begin, end, reverse) => {
+        const cursor = inner.cursor(begin, end, reverse);
+        let calls = 0;
+        return {
+          next: async (count) => {
+            if (calls++ > 0 && gate !== null) await gate;
+            return cursor.next(count);
+          },
+          close: () => cursor.close(),
+        };
+      },
+      commit: async (entries, version) => {
+        commits.push(version);
+        // Without the fix the flushes repeat forever, without a turn of the event loop between them.
+        if (commits.length > 10) throw new Error(`flushes repeat: ${commits.join(', ')}`);
+        await inner.commit(entries, version);
+      },
+      sync: async () => {},
+      close: () => inner.close(),
+    };
+    const server = new StorageServer({ runtime: new ManualRuntime(), engine, windowVersions: 1, cacheBytes: 0 });
+    const set = (key: KeyString): Mutation => ({ type: MutationType.set, key, param: new Uint8Array([1]) });
+    const keys = (prefix: string, count: number): Mutation[] => Array.from({ length: count }, (_, i) => set(`${prefix}${String(i).padStart(4, '0')}`));
+    // Enough durable rows that a full read takes a second engine batch, which the gate holds.
+    server.apply({ version: 1, mutations: keys('a', 2_000) });
+    await server.makeDurable(1);
+    gate = new Promise((resolve) => (open = resolve));
+    const read = server.getRange('a', 'b', 1, 10_000, false);
+    await new Promise((resolve) => setImmediate(resolve));
+    server.apply({ version: 2, mutations: keys('m', 1_100) });
+    await server.makeDurable(2);
+    server.apply({ version: 3, mutations: keys('x', 5) });
+    await server.makeDurable(3);
+    expect(commits).toEqual([1, 2, 3]);
+    expect(server.durableVersion).toBe(3);
+    open();
+    expect((await read).entries).toHaveLength(2_000);
+    expect([...((await server.get('x0004', 3)) ?? [])]).toEqual([1]);
+    await server.close();
+  });
 });
 
 describe('StorageServer after an engine failure', () => {

@@ -818,6 +818,8 @@ export class StorageServer {
     let target = limit;
     for (const batch of this.#applied) {
       if (batch.version > limit) break;
+      // Durable already, kept only until a range read that may still need it ends (see #maybePrune).
+      if (batch.version <= baseVersion) continue;
       const batchKeys = batch.keys;
       const batchChains = batch.chains;
       for (let i = 0; i < batchKeys.length; i++) keys.set(batchKeys[i]!, batchChains[i]!);
