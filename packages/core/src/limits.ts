@@ -62,6 +62,11 @@ export const PENDING_KEYS_SPLIT_KEYS_MIN = 4_096;
 export const PENDING_KEYS_SUBGROUPS_MAX = 16;
 /** Default size of the storage server's cache of durable values, in bytes. */
 export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
+/**
+ * Keys the storage server's cache may hold before putting them in key order (it orders them
+ * lazily, for range reads and eviction, and at this many in one go: a few milliseconds).
+ */
+export const RANGE_CACHE_UNORDERED_KEYS_MAX = 8_192;
 /** When idle, the commit proxy commits an empty batch this often, so versions and the MVCC window advance. */
 export const EMPTY_BATCH_INTERVAL_MS = 100;
 /** Rows fetched by the first batch of a range read; later batches double up to {@link RANGE_BATCH_ROWS_MAX}. */

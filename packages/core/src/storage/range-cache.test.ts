@@ -4,6 +4,7 @@
 // ranges. A randomized part checks it against a plain model of "engine state + covered ranges".
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../runtime/runtime.js';
+import { RANGE_CACHE_UNORDERED_KEYS_MAX } from '../limits.js';
 import { RangeCache } from './range-cache.js';
 
 const v = (n: number): Uint8Array => new Uint8Array([n]);
@@ -205,6 +206,37 @@ describe('RangeCache', () => {
     const end = cache.coveredUntil('k0000')!;
     expect(end > 'k0000' && end < 'k0999').toBe(true);
     expect(cache.get(end)).toEqual({ covered: false });
+  });
+
+  it('past its budget, stops covering the gap a new key lands in and drops nothing', () => {
+    const cache = new RangeCache(1_000);
+    const value = new Uint8Array(100);
+    cache.fill('b', 'e', [['c', value], ['d', value]]);
+    cache.fill('p', 'q', [['p', new Uint8Array(400)]]);
+    expect(cache.bytes).toBe(987);
+    // 67 bytes more would pass the budget, and no range read used [b, e).
+    cache.write('b', v(1));
+    expect(cache.get('b')).toEqual({ covered: false });
+    expect(cache.get('bb')).toEqual({ covered: false });
+    expect(cache.get('c')).toEqual({ covered: true, value });
+    expect(cache.get('cc')).toEqual({ covered: true, value: null });
+    expect(cache.get('d')).toEqual({ covered: true, value });
+    expect(cache.get('p')).toEqual({ covered: true, value: new Uint8Array(400) });
+    expect(cache.bytes).toBe(987);
+    expect(cache.coveredUntil('c')).toBe('e');
+  });
+
+  it('orders the keys it adds in bounded steps, not all at the first eviction', async () => {
+    // Within the budget nothing needs key order until a range read or an eviction comes: without
+    // the bound, the first of them would order every key added so far in one go.
+    const cache = new RangeCache(1 << 30);
+    cache.fill('k', 'l', []);
+    const key = (i: number): string => `k${String(i).padStart(6, '0')}`;
+    for (let i = 0; i < 3 * RANGE_CACHE_UNORDERED_KEYS_MAX; i++) cache.write(key(i), v(1));
+    expect(cache.unorderedKeys).toBeLessThan(RANGE_CACHE_UNORDERED_KEYS_MAX);
+    const all = await cache.cursor('k', 'l', false).next(1 << 20);
+    expect(all.length).toBe(3 * RANGE_CACHE_UNORDERED_KEYS_MAX);
+    expect(cache.unorderedKeys).toBe(0);
   });
 
   it('cursors over covered ranges agree with the model as entries are written, filled and evicted (randomized)', async () => {

@@ -9,11 +9,16 @@
  *    state, and updated with every write a flush makes, in the same step as the durable version.
  * 3. Its size is bounded: past `bytesMax`, entries are evicted in key order from a moving
  *    position, like a clock hand (a range's first part or all of it, its coverage shrinking with
- *    them), sparing once each range a range read used since the hand last passed; and a new key
- *    a flush writes past the budget into a range no range read used ends that range's coverage
- *    instead of being added.
+ *    them), sparing once each range a range read used since the hand last passed.
+ * 4. A flush's new key in a covered range is added while the cache is within its budget; past it,
+ *    only to a range a range read used since the hand last passed. In any other range the key is
+ *    not added, and the range stops covering the gap around it instead (from the key up to the
+ *    next cached entry), dropping nothing.
+ * 5. The entries not yet in key order (see #entries) stay a bounded backlog: ordering them, which
+ *    eviction needs, never stalls the process for long.
  */
 import { BTree } from '../util/btree.js';
+import { RANGE_CACHE_UNORDERED_KEYS_MAX } from '../limits.js';
 import { keyAfter, type KeyString } from '../util/bytes.js';
 import { PendingKeys } from '../util/pending-keys.js';
 import type { EngineCursor } from './storage-engine.js';
@@ -65,6 +70,11 @@ export class RangeCache {
   /** Bytes the cache accounts for. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Keys added but not yet put in key order (for tests and metrics). */
+  get unorderedKeys(): number {
+    return this.#unindexed.size;
   }
 
   /** The end of the covered range that contains `key`, or `null` (for a range read: the range counts as used). */
@@ -140,54 +150,61 @@ export class RangeCache {
   }
 
   /**
-   * Applies a write the engine just made durable: a covered key takes the new value. A new key
-   * that would take the cache past its budget, in a range no range read has used since the eviction
-   * hand last passed, is not added: the range stops being covered at the key instead. (New records
-   * appended after the last key an insert's existence check read would otherwise fill the cache
-   * with entries nobody reads, each to be evicted again; a range that range reads keep coming
-   * back to, such as a queue's ready entries, keeps its new keys and evicts others.)
+   * Applies a write the engine just made durable: a cached key takes the new value, and a new key
+   * in a covered range is added while the cache is within its budget. Past the budget, a new key
+   * is added only to a range a range read used since the eviction hand last passed (a queue's
+   * ready entries, read by every claim, say), evicting elsewhere; in any other range the cache
+   * stops covering the gap the key lands in, from the key up to the next cached entry, and keeps
+   * everything it holds. New records appended after the last key an insert's existence check read
+   * would otherwise cycle through the cache unread.
    */
   write(key: KeyString, value: Uint8Array | null): void {
     if (this.#bytesMax <= 0) return;
+    // Coverage first: its tree holds a few ranges, and most keys a flush writes lie outside them
+    // (a cached entry always lies inside one).
+    const pair = this.#coverage.getPairOrNextLower(key);
+    if (pair === undefined || key >= pair[1].end) return;
     const previous = this.#values.get(key);
-    if (previous === undefined) {
-      // A cached entry lies in a covered range; only an absent key needs the coverage lookup.
-      if (value === null) return;
-      const pair = this.#coverage.getPairOrNextLower(key);
-      if (pair === undefined || key >= pair[1].end) return;
-      if (this.#bytes + entryCost(key, value) > this.#bytesMax && !pair[1].used) {
-        this.#uncoverFrom(key, pair[0], pair[1]);
-        return;
+    if (previous !== undefined) {
+      this.#bytes -= entryCost(key, previous);
+      if (value !== null) {
+        this.#setEntry(key, value, previous);
+        this.#bytes += entryCost(key, value);
+        this.#evict();
+      } else {
+        this.#values.delete(key);
+        if (this.#entries.size > 0) this.#entries.delete(key);
       }
-      this.#setEntry(key, value, undefined);
-      this.#bytes += entryCost(key, value);
-      this.#evict();
       return;
     }
-    this.#bytes -= entryCost(key, previous);
-    if (value !== null) {
-      this.#setEntry(key, value, previous);
-      this.#bytes += entryCost(key, value);
-      this.#evict();
-    } else {
-      this.#values.delete(key);
-      if (this.#entries.size > 0) this.#entries.delete(key);
+    if (value === null) return;
+    const cost = entryCost(key, value);
+    if (this.#bytes + cost > this.#bytesMax && !pair[1].used) {
+      this.#uncoverGap(key, pair[0], pair[1]);
+      return;
     }
+    this.#setEntry(key, value, undefined);
+    this.#bytes += cost;
+    this.#evict();
   }
 
-  // Ends the covered range [begin, range.end) at `key`: the entries from `key` on go with it.
-  #uncoverFrom(key: KeyString, begin: KeyString, range: Covered): void {
+  // Stops covering, in the covered range [begin, range.end), the gap from `key` (not cached) up to
+  // the next cached entry: the range splits around it, at most one range more.
+  #uncoverGap(key: KeyString, begin: KeyString, range: Covered): void {
     this.#indexEntries(this.#unindexed.take(key, range.end));
-    this.#entries.forRange(key, range.end, false, (entryKey, value) => {
-      this.#bytes -= entryCost(entryKey, value);
-      this.#values.delete(entryKey);
-    });
-    this.#entries.deleteRange(key, range.end, false);
-    if (key > begin) this.#coverage.set(begin, { end: key, used: range.used });
-    else {
-      this.#coverage.delete(begin);
-      this.#bytes -= RANGE_OVERHEAD_BYTES;
+    const next = this.#entries.nextHigherKey(key);
+    const resume = next !== undefined && next < range.end ? next : range.end;
+    let ranges = -1;
+    if (key > begin) {
+      this.#coverage.set(begin, { end: key, used: false });
+      ranges++;
+    } else this.#coverage.delete(begin);
+    if (resume < range.end) {
+      this.#coverage.set(resume, { end: range.end, used: false });
+      ranges++;
     }
+    this.#bytes += ranges * RANGE_OVERHEAD_BYTES;
+    this.#evict();
   }
 
   // Sets an entry; `previous` is its current value (undefined when the cache has none).
@@ -196,6 +213,9 @@ export class RangeCache {
     if (previous === undefined) {
       this.#unindexed.add(key);
       if (this.#unindexed.size > 2 * this.#values.size + 1024) this.#compactUnindexed();
+      // Ordered in bounded steps: the first eviction would otherwise order a whole budget's worth
+      // of keys at once (half a second for 64 MiB of small entries).
+      if (this.#unindexed.size >= RANGE_CACHE_UNORDERED_KEYS_MAX) this.#indexEntries(this.#unindexed.takeAll());
     } else if (this.#entries.size > 0) this.#entries.changeIfPresent(key, value);
   }
 
