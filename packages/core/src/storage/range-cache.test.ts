@@ -226,6 +226,31 @@ describe('RangeCache', () => {
     expect(cache.coveredUntil('c')).toBe('e');
   });
 
+  it('past 7/8 of its budget, adds new keys only to ranges range reads used lately', () => {
+    const cache = new RangeCache(10_000);
+    const value = v(1);
+    cache.fill('x', 'y', [['x', new Uint8Array(8_500)]]);
+    cache.fill('a', 'b', []);
+    expect(cache.bytes).toBe(8_757); // past 8,750
+    // No range read ever used [a, b): the key is not added and the gap it lands in is forgotten.
+    cache.write('a1', value);
+    expect(cache.get('a1')).toEqual({ covered: false });
+    expect(cache.coveredUntil('a')).toBe('a1');
+    // That read counts as recent until the cache has taken in a whole budget of new keys.
+    cache.write('a0', value);
+    expect(cache.get('a0')).toEqual({ covered: true, value });
+    cache.fill('m', 'n', []);
+    for (let i = 0; i < 200; i++) {
+      expect(cache.coveredFrom('n')).not.toBeNull(); // a range read over the newest keys
+      cache.write(`m${String(i).padStart(3, '0')}`, value);
+    }
+    expect(cache.get('m199')).toEqual({ covered: true, value });
+    expect(cache.bytes).toBeGreaterThan(8_750 - 70);
+    cache.write('a00', value);
+    expect(cache.get('a00')).toEqual({ covered: false });
+    expect(cache.bytes).toBeLessThanOrEqual(10_000);
+  });
+
   it('orders the keys it adds in bounded steps, not all at the first eviction', async () => {
     // Within the budget nothing needs key order until a range read or an eviction comes: without
     // the bound, the first of them would order every key added so far in one go.

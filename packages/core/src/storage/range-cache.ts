@@ -9,11 +9,13 @@
  *    state, and updated with every write a flush makes, in the same step as the durable version.
  * 3. Its size is bounded: past `bytesMax`, entries are evicted in key order from a moving
  *    position, like a clock hand (a range's first part or all of it, its coverage shrinking with
- *    them), sparing once each range a range read used since the hand last passed.
- * 4. A flush's new key in a covered range is added while the cache is within its budget; past it,
- *    only to a range a range read used since the hand last passed. In any other range the key is
- *    not added, and the range stops covering the gap around it instead (from the key up to the
- *    next cached entry), dropping nothing.
+ *    them), back to 7/8 of the budget, sparing once each range a range read used since the hand
+ *    last passed.
+ * 4. A flush's new key in a covered range is added while the cache stays within 7/8 of its
+ *    budget; past that, only to a range a range read used since the cache last took in a whole
+ *    budget of new keys. In any other range the key is not added, and the range stops covering
+ *    the gap around it instead (from the key up to the next cached entry), dropping nothing: new
+ *    keys nobody reads (the records an insert load appends) do not cycle through the cache.
  * 5. The entries not yet in key order (see #entries) stay a bounded backlog: ordering them, which
  *    eviction needs, never stalls the process for long.
  */
@@ -26,10 +28,13 @@ import type { EngineCursor } from './storage-engine.js';
 const ENTRY_OVERHEAD_BYTES = 64;
 const RANGE_OVERHEAD_BYTES = 96;
 
-/** A covered range's end, and whether a range read used it since the eviction hand last passed it. */
+/** A covered range's end, and what range reads did with it. */
 interface Covered {
   readonly end: KeyString;
+  /** Whether a range read used the range since the eviction hand last passed it. */
   used: boolean;
+  /** The cache's count of new-key bytes taken in (`#takenIn`) when a range read last used it. */
+  readAt: number;
 }
 
 /** What the cache knows about one key. */
@@ -41,6 +46,10 @@ const COVERED_ABSENT: CachedValue = Object.freeze({ covered: true, value: null }
 /** A bounded cache of durable entries with completeness ranges. */
 export class RangeCache {
   readonly #bytesMax: number;
+  /** Where eviction brings the cache back to, and how far new keys nobody reads may fill it. */
+  readonly #bytesTarget: number;
+  /** Bytes of new keys flushes added, ever: the clock by which a range read counts as recent. */
+  #takenIn = 0;
   /**
    * The entries in key order, for cursors and eviction, except the keys pending in #unindexed: every
    * entry is in #values, and the keys added since the order was last needed are sorted in then, in
@@ -60,6 +69,7 @@ export class RangeCache {
 
   constructor(bytesMax: number) {
     this.#bytesMax = bytesMax;
+    this.#bytesTarget = bytesMax - Math.floor(bytesMax / 8);
   }
 
   /** False when the cache keeps nothing (a budget of 0 bytes): filling it is wasted work. */
@@ -81,7 +91,7 @@ export class RangeCache {
   coveredUntil(key: KeyString): KeyString | null {
     const range = this.#rangeAt(key);
     if (range === undefined) return null;
-    range.used = true;
+    this.#markUsed(range);
     return range.end;
   }
 
@@ -89,8 +99,13 @@ export class RangeCache {
   coveredFrom(end: KeyString): KeyString | null {
     const pair = this.#coverage.nextLowerPair(end);
     if (pair === undefined || end > pair[1].end) return null;
-    pair[1].used = true;
+    this.#markUsed(pair[1]);
     return pair[0];
+  }
+
+  #markUsed(range: Covered): void {
+    range.used = true;
+    range.readAt = this.#takenIn;
   }
 
   #rangeAt(key: KeyString): Covered | undefined {
@@ -151,9 +166,9 @@ export class RangeCache {
 
   /**
    * Applies a write the engine just made durable: a cached key takes the new value, and a new key
-   * in a covered range is added while the cache is within its budget. Past the budget, a new key
-   * is added only to a range a range read used since the eviction hand last passed (a queue's
-   * ready entries, read by every claim, say), evicting elsewhere; in any other range the cache
+   * in a covered range is added while the cache stays within 7/8 of its budget. Past that, a new
+   * key is added only to a range a range read used lately (a queue's ready entries, read by every
+   * claim, say), evicting elsewhere if need be; in any other range the cache
    * stops covering the gap the key lands in, from the key up to the next cached entry, and keeps
    * everything it holds. New records appended after the last key an insert's existence check read
    * would otherwise cycle through the cache unread.
@@ -179,10 +194,11 @@ export class RangeCache {
     }
     if (value === null) return;
     const cost = entryCost(key, value);
-    if (this.#bytes + cost > this.#bytesMax && !pair[1].used) {
+    if (this.#bytes + cost > this.#bytesTarget && this.#takenIn - pair[1].readAt >= this.#bytesMax) {
       this.#uncoverGap(key, pair[0], pair[1]);
       return;
     }
+    this.#takenIn += cost;
     this.#setEntry(key, value, undefined);
     this.#bytes += cost;
     this.#evict();
@@ -196,11 +212,11 @@ export class RangeCache {
     const resume = next !== undefined && next < range.end ? next : range.end;
     let ranges = -1;
     if (key > begin) {
-      this.#coverage.set(begin, { end: key, used: false });
+      this.#coverage.set(begin, { end: key, used: false, readAt: range.readAt });
       ranges++;
     } else this.#coverage.delete(begin);
     if (resume < range.end) {
-      this.#coverage.set(resume, { end: range.end, used: false });
+      this.#coverage.set(resume, { end: range.end, used: false, readAt: range.readAt });
       ranges++;
     }
     this.#bytes += ranges * RANGE_OVERHEAD_BYTES;
@@ -248,15 +264,20 @@ export class RangeCache {
   #cover(begin: KeyString, end: KeyString): void {
     let newBegin = begin;
     let newEnd = end;
+    // The merged range was read as recently as any part of it (a range read that runs past a
+    // covered range fills the rest: the range keeps taking new keys).
+    let readAt = -Infinity;
     const before = this.#coverage.getPairOrNextLower(begin);
     if (before !== undefined && before[1].end >= begin) {
       newBegin = before[0];
       if (before[1].end > newEnd) newEnd = before[1].end;
+      readAt = before[1].readAt;
     }
     const absorbed: KeyString[] = [];
     this.#coverage.forRange(begin, end, true, (start, range) => {
       absorbed.push(start);
       if (range.end > newEnd) newEnd = range.end;
+      if (range.readAt > readAt) readAt = range.readAt;
     });
     for (const start of absorbed) {
       this.#coverage.delete(start);
@@ -264,7 +285,7 @@ export class RangeCache {
     }
     if (newBegin !== begin) this.#bytes -= RANGE_OVERHEAD_BYTES; // `before` is replaced below
     // Not marked used: a range counts as used once a read comes back to it.
-    this.#coverage.set(newBegin, { end: newEnd, used: false });
+    this.#coverage.set(newBegin, { end: newEnd, used: false, readAt });
     this.#bytes += RANGE_OVERHEAD_BYTES;
   }
 
@@ -278,7 +299,7 @@ export class RangeCache {
     // Nothing to do within the budget (every write and fill calls this).
     if (this.#bytes <= this.#bytesMax) return;
     this.#indexEntries(this.#unindexed.takeAll());
-    const target = this.#bytesMax - Math.floor(this.#bytesMax / 8);
+    const target = this.#bytesTarget;
     const values = this.#values;
     let spared = 0;
     while (this.#bytes > target && this.#coverage.size > 0) {
