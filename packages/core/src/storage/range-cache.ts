@@ -168,10 +168,10 @@ export class RangeCache {
    * Applies a write the engine just made durable: a cached key takes the new value, and a new key
    * in a covered range is added while the cache stays within 7/8 of its budget. Past that, a new
    * key is added only to a range a range read used lately (a queue's ready entries, read by every
-   * claim, say), evicting elsewhere if need be; in any other range the cache
-   * stops covering the gap the key lands in, from the key up to the next cached entry, and keeps
-   * everything it holds. New records appended after the last key an insert's existence check read
-   * would otherwise cycle through the cache unread.
+   * claim, say), evicting elsewhere if need be; in any other range the cache stops covering the
+   * gap the key lands in, from the key up to the next cached entry, and keeps everything it holds.
+   * New records appended after the last key an insert's existence check read would otherwise cycle
+   * through the cache unread.
    */
   write(key: KeyString, value: Uint8Array | null): void {
     if (this.#bytesMax <= 0) return;
@@ -212,11 +212,11 @@ export class RangeCache {
     const resume = next !== undefined && next < range.end ? next : range.end;
     let ranges = -1;
     if (key > begin) {
-      this.#coverage.set(begin, { end: key, used: false, readAt: range.readAt });
+      this.#coverage.set(begin, { end: key, used: range.used, readAt: range.readAt });
       ranges++;
     } else this.#coverage.delete(begin);
     if (resume < range.end) {
-      this.#coverage.set(resume, { end: range.end, used: false, readAt: range.readAt });
+      this.#coverage.set(resume, { end: range.end, used: range.used, readAt: range.readAt });
       ranges++;
     }
     this.#bytes += ranges * RANGE_OVERHEAD_BYTES;
