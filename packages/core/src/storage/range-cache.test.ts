@@ -208,13 +208,13 @@ describe('RangeCache', () => {
     expect(cache.get(end)).toEqual({ covered: false });
   });
 
-  it('past its budget, stops covering the gap a new key lands in and drops nothing', () => {
+  it('past 7/8 of its budget, stops covering the gap an unread new key lands in and drops nothing', () => {
     const cache = new RangeCache(1_000);
     const value = new Uint8Array(100);
     cache.fill('b', 'e', [['c', value], ['d', value]]);
     cache.fill('p', 'q', [['p', new Uint8Array(400)]]);
     expect(cache.bytes).toBe(987);
-    // 67 bytes more would pass the budget, and no range read used [b, e).
+    // Past 875 bytes (7/8 of the budget) already, and no range read ever used [b, e).
     cache.write('b', v(1));
     expect(cache.get('b')).toEqual({ covered: false });
     expect(cache.get('bb')).toEqual({ covered: false });
