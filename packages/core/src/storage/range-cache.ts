@@ -50,6 +50,8 @@ export class RangeCache {
   readonly #bytesTarget: number;
   /** Bytes of new keys flushes added, ever: the clock by which a range read counts as recent. */
   #takenIn = 0;
+  /** Filled by the coverage lookup of every flushed key, instead of a new pair each time. */
+  readonly #pair: [KeyString, Covered] = ['', { end: '', used: false, readAt: 0 }];
   /**
    * The entries in key order, for cursors and eviction, except the keys pending in #unindexed: every
    * entry is in #values, and the keys added since the order was last needed are sorted in then, in
@@ -177,8 +179,9 @@ export class RangeCache {
     if (this.#bytesMax <= 0) return;
     // Coverage first: its tree holds a few ranges, and most keys a flush writes lie outside them
     // (a cached entry always lies inside one).
-    const pair = this.#coverage.getPairOrNextLower(key);
+    const pair = this.#coverage.getPairOrNextLower(key, this.#pair);
     if (pair === undefined || key >= pair[1].end) return;
+    const [begin, range] = pair;
     const previous = this.#values.get(key);
     if (previous !== undefined) {
       this.#bytes -= entryCost(key, previous);
@@ -194,8 +197,8 @@ export class RangeCache {
     }
     if (value === null) return;
     const cost = entryCost(key, value);
-    if (this.#bytes + cost > this.#bytesTarget && this.#takenIn - pair[1].readAt >= this.#bytesMax) {
-      this.#uncoverGap(key, pair[0], pair[1]);
+    if (this.#bytes + cost > this.#bytesTarget && this.#takenIn - range.readAt >= this.#bytesMax) {
+      this.#uncoverGap(key, begin, range);
       return;
     }
     this.#takenIn += cost;
@@ -210,16 +213,15 @@ export class RangeCache {
     this.#indexEntries(this.#unindexed.take(key, range.end));
     const next = this.#entries.nextHigherKey(key);
     const resume = next !== undefined && next < range.end ? next : range.end;
-    let ranges = -1;
-    if (key > begin) {
-      this.#coverage.set(begin, { end: key, used: range.used, readAt: range.readAt });
-      ranges++;
-    } else this.#coverage.delete(begin);
+    if (key > begin) this.#coverage.set(begin, { end: key, used: range.used, readAt: range.readAt });
+    else {
+      this.#coverage.delete(begin);
+      this.#bytes -= RANGE_OVERHEAD_BYTES;
+    }
     if (resume < range.end) {
       this.#coverage.set(resume, { end: range.end, used: range.used, readAt: range.readAt });
-      ranges++;
+      this.#bytes += RANGE_OVERHEAD_BYTES;
     }
-    this.#bytes += ranges * RANGE_OVERHEAD_BYTES;
     this.#evict();
   }
 
