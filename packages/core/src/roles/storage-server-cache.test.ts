@@ -99,12 +99,17 @@ describe('the storage server cache of durable data', () => {
     // Past the entry the engine returned, the cache knows nothing.
     expect(await s.get('n', 10)).toBeNull();
     expect(engine.reads).toBe(4);
-    // A key later written into a known gap reaches the cache with the flush that makes it durable.
+    // A key later written into a gap only point reads learned does not join the cache (nothing says
+    // anyone will read it): the cache stops covering from it up to the next cached entry, m.
     s.apply({ version: 20, mutations: [set('f', 3)] });
     s.apply({ version: 30, mutations: [] });
     await s.makeDurable(20);
-    expect(bytes(await s.get('f', 30))).toEqual([3]);
+    expect(await s.get('e', 30)).toBeNull();
     expect(engine.reads).toBe(4);
+    expect(bytes(await s.get('f', 30))).toEqual([3]);
+    expect(engine.reads).toBe(5);
+    expect(bytes(await s.get('m', 30))).toEqual([2]);
+    expect(engine.reads).toBe(5);
     await s.close();
   });
 

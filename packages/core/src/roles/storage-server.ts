@@ -368,10 +368,10 @@ export class StorageServer {
         } finally {
           void cursor.close();
         }
-        this.#cache.fill(key, next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]), next === undefined ? [] : [next]);
+        this.#cache.fill(key, next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]), next === undefined ? [] : [next], false);
       } else {
         // Only `key` is known for certain (while a flush commits, it is a key the flush does not write).
-        this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]]);
+        this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]], false);
       }
       return applyOps(base, lookup.ops);
     } finally {

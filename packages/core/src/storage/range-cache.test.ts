@@ -192,46 +192,46 @@ describe('RangeCache', () => {
   });
 
   it('stays within its byte budget when flushes write new keys into a covered range', () => {
-    // New records appended after the last key read: every flushed key lands in the covered gap.
+    // New records appended after the last key a range read reached: every flushed key lands in the
+    // covered range, which takes them in until a budget of new keys has gone in since that read.
     const cache = new RangeCache(10_000);
+    const key = (i: number): string => `k${String(i).padStart(4, '0')}`;
     cache.fill('k', 'l', []);
+    let last = -1;
     for (let i = 0; i < 1_000; i++) {
-      cache.write(`k${String(i).padStart(4, '0')}`, new Uint8Array(50));
+      cache.write(key(i), new Uint8Array(50));
       expect(cache.bytes).toBeLessThanOrEqual(10_000);
+      if (cache.get(key(i)).covered) last = i;
     }
-    // The keys written while there was room are there; the range ends where the first key that
-    // found none would have gone, and what lies past it is not known any more.
-    expect(cache.get('k0000')).toEqual({ covered: true, value: new Uint8Array(50) });
-    expect(cache.get('k0999')).toEqual({ covered: false });
-    const end = cache.coveredUntil('k0000')!;
-    expect(end > 'k0000' && end < 'k0999').toBe(true);
-    expect(cache.get(end)).toEqual({ covered: false });
+    // The newest keys taken in are there; the range ends where the first key refused would have
+    // gone, and what lies past it is not known any more.
+    expect(last).toBeGreaterThan(0);
+    expect(cache.get(key(last))).toEqual({ covered: true, value: new Uint8Array(50) });
+    expect(cache.get(key(999))).toEqual({ covered: false });
+    expect(cache.coveredUntil(key(last))).toBe(key(last + 1));
+    expect(cache.get(key(last + 1))).toEqual({ covered: false });
   });
 
-  it('past 7/8 of its budget, stops covering the gap an unread new key lands in and drops nothing', () => {
+  it('stops covering the gap a new key lands in where no range read went lately, and drops nothing', () => {
     const cache = new RangeCache(1_000);
     const value = new Uint8Array(100);
-    cache.fill('b', 'e', [['c', value], ['d', value]]);
-    cache.fill('p', 'q', [['p', new Uint8Array(400)]]);
-    expect(cache.bytes).toBe(987);
-    // Past 875 bytes (7/8 of the budget) already, and no range read ever used [b, e).
+    // Point reads learned [b, e) (a missing key and the gap after it, up to the next key).
+    cache.fill('b', 'e', [['c', value], ['d', value]], false);
+    const bytes = cache.bytes;
     cache.write('b', v(1));
     expect(cache.get('b')).toEqual({ covered: false });
     expect(cache.get('bb')).toEqual({ covered: false });
     expect(cache.get('c')).toEqual({ covered: true, value });
     expect(cache.get('cc')).toEqual({ covered: true, value: null });
     expect(cache.get('d')).toEqual({ covered: true, value });
-    expect(cache.get('p')).toEqual({ covered: true, value: new Uint8Array(400) });
-    expect(cache.bytes).toBe(987);
+    expect(cache.bytes).toBe(bytes);
     expect(cache.coveredUntil('c')).toBe('e');
   });
 
-  it('past 7/8 of its budget, adds new keys only to ranges range reads used lately', () => {
+  it('adds new keys only to ranges range reads used since it last took in a budget of new keys', () => {
     const cache = new RangeCache(10_000);
     const value = v(1);
-    cache.fill('x', 'y', [['x', new Uint8Array(8_500)]]);
-    cache.fill('a', 'b', []);
-    expect(cache.bytes).toBe(8_757); // past 8,750
+    cache.fill('a', 'b', [], false);
     // No range read ever used [a, b): the key is not added and the gap it lands in is forgotten.
     cache.write('a1', value);
     expect(cache.get('a1')).toEqual({ covered: false });
@@ -245,10 +245,28 @@ describe('RangeCache', () => {
       cache.write(`m${String(i).padStart(3, '0')}`, value);
     }
     expect(cache.get('m199')).toEqual({ covered: true, value });
-    expect(cache.bytes).toBeGreaterThan(8_750 - 70);
     cache.write('a00', value);
     expect(cache.get('a00')).toEqual({ covered: false });
     expect(cache.bytes).toBeLessThanOrEqual(10_000);
+  });
+
+  it('counts a range merged from a read part and a gap a point read learned as unread', () => {
+    const cache = new RangeCache(10_000);
+    const value = v(1);
+    cache.fill('m', 'n', []); // a range read: new keys in [m, n) would be added
+    // A point read of a missing key just below learns the gap up to the next key: one range now.
+    cache.fill('l', 'm\x00', [], false);
+    expect(cache.coveredFrom('n')).toBe('l');
+    const other = new RangeCache(10_000);
+    other.fill('m', 'n', []);
+    other.fill('l', 'm\x00', [], false);
+    // The merged range is not read lately on the strength of [m, n)'s read...
+    other.write('m5', value);
+    expect(other.get('m5')).toEqual({ covered: false });
+    // ...until a range read uses it again.
+    expect(other.coveredUntil('l')).toBe('m5');
+    other.write('m2', value);
+    expect(other.get('m2')).toEqual({ covered: true, value });
   });
 
   it('orders the keys it adds in bounded steps, not all at the first eviction', async () => {

@@ -11,11 +11,13 @@
  *    position, like a clock hand (a range's first part or all of it, its coverage shrinking with
  *    them), back to 7/8 of the budget, sparing once each range a range read used since the hand
  *    last passed.
- * 4. A flush's new key in a covered range is added while the cache stays within 7/8 of its
- *    budget; past that, only to a range a range read used since the cache last took in a whole
- *    budget of new keys. In any other range the key is not added, and the range stops covering
- *    the gap around it instead (from the key up to the next cached entry), dropping nothing: new
- *    keys nobody reads (the records an insert load appends) do not cycle through the cache.
+ * 4. A flush's new key in a covered range is added only if a range read used the range since the
+ *    cache last took in a whole budget of new keys. In any other range the key is not added, and
+ *    the range stops covering the gap around it instead (from the key up to the next cached
+ *    entry), dropping nothing: new keys nobody reads (the records an insert load appends after the
+ *    key its existence check missed) do not cycle through the cache. A gap a point read learned
+ *    counts as unread, and a range merged from parts counts as read as long ago as its least
+ *    recently read part.
  * 5. The entries not yet in key order (see #entries) stay a bounded backlog: ordering them, which
  *    eviction needs, never stalls the process for long.
  */
@@ -33,7 +35,10 @@ interface Covered {
   readonly end: KeyString;
   /** Whether a range read used the range since the eviction hand last passed it. */
   used: boolean;
-  /** The cache's count of new-key bytes taken in (`#takenIn`) when a range read last used it. */
+  /**
+   * The cache's count of new-key bytes taken in (`#takenIn`) when a range read last used it;
+   * `-Infinity` for a gap only point reads learned.
+   */
   readAt: number;
 }
 
@@ -46,7 +51,7 @@ const COVERED_ABSENT: CachedValue = Object.freeze({ covered: true, value: null }
 /** A bounded cache of durable entries with completeness ranges. */
 export class RangeCache {
   readonly #bytesMax: number;
-  /** Where eviction brings the cache back to, and how far new keys nobody reads may fill it. */
+  /** Where eviction brings the cache back to. */
   readonly #bytesTarget: number;
   /** Bytes of new keys flushes added, ever: the clock by which a range read counts as recent. */
   #takenIn = 0;
@@ -152,9 +157,10 @@ export class RangeCache {
 
   /**
    * Records that `entries` are every engine entry of `[begin, end)` (read from the current
-   * engine state).
+   * engine state). `byRangeRead` says whether a range read asked for the range (it then counts as
+   * read now) or a point read learned it (a key, or the gap after a missing key).
    */
-  fill(begin: KeyString, end: KeyString, entries: readonly (readonly [KeyString, Uint8Array])[]): void {
+  fill(begin: KeyString, end: KeyString, entries: readonly (readonly [KeyString, Uint8Array])[], byRangeRead = true): void {
     if (begin >= end || this.#bytesMax <= 0) return;
     for (const [key, value] of entries) {
       const previous = this.#values.get(key);
@@ -162,18 +168,18 @@ export class RangeCache {
       this.#setEntry(key, value, previous);
       this.#bytes += entryCost(key, value);
     }
-    this.#cover(begin, end);
+    this.#cover(begin, end, byRangeRead ? this.#takenIn : -Infinity);
     this.#evict();
   }
 
   /**
    * Applies a write the engine just made durable: a cached key takes the new value, and a new key
-   * in a covered range is added while the cache stays within 7/8 of its budget. Past that, a new
-   * key is added only to a range a range read used lately (a queue's ready entries, read by every
-   * claim, say), evicting elsewhere if need be; in any other range the cache stops covering the
-   * gap the key lands in, from the key up to the next cached entry, and keeps everything it holds.
-   * New records appended after the last key an insert's existence check read would otherwise cycle
-   * through the cache unread.
+   * in a covered range is added if a range read used the range lately (a queue's ready entries,
+   * read by every claim, say), evicting elsewhere if need be. In any other range the cache stops
+   * covering the gap the key lands in, from the key up to the next cached entry, and keeps
+   * everything it holds: the records an insert load appends would otherwise cycle through the
+   * cache unread, each added, ordered and evicted (their existence checks are point reads, and
+   * the gap the first of them learned holds all the others).
    */
   write(key: KeyString, value: Uint8Array | null): void {
     if (this.#bytesMax <= 0) return;
@@ -197,7 +203,7 @@ export class RangeCache {
     }
     if (value === null) return;
     const cost = entryCost(key, value);
-    if (this.#bytes + cost > this.#bytesTarget && this.#takenIn - range.readAt >= this.#bytesMax) {
+    if (this.#takenIn - range.readAt >= this.#bytesMax) {
       this.#uncoverGap(key, begin, range);
       return;
     }
@@ -263,23 +269,24 @@ export class RangeCache {
     this.#bytes = 0;
   }
 
-  #cover(begin: KeyString, end: KeyString): void {
+  // Covers [begin, end), merging the ranges it touches; `readAt` is the new part's.
+  #cover(begin: KeyString, end: KeyString, readAt: number): void {
     let newBegin = begin;
     let newEnd = end;
-    // The merged range was read as recently as any part of it (a range read that runs past a
-    // covered range fills the rest: the range keeps taking new keys).
-    let readAt = -Infinity;
+    // The merged range was read as long ago as its least recently read part: a gap a point read
+    // learned next to a range a query reads (the records appended after the last one, say) must
+    // not take in new keys on the strength of the query's reads.
     const before = this.#coverage.getPairOrNextLower(begin);
     if (before !== undefined && before[1].end >= begin) {
       newBegin = before[0];
       if (before[1].end > newEnd) newEnd = before[1].end;
-      readAt = before[1].readAt;
+      if (before[1].readAt < readAt) readAt = before[1].readAt;
     }
     const absorbed: KeyString[] = [];
     this.#coverage.forRange(begin, end, true, (start, range) => {
       absorbed.push(start);
       if (range.end > newEnd) newEnd = range.end;
-      if (range.readAt > readAt) readAt = range.readAt;
+      if (range.readAt < readAt) readAt = range.readAt;
     });
     for (const start of absorbed) {
       this.#coverage.delete(start);
