@@ -254,19 +254,16 @@ describe('RangeCache', () => {
     const cache = new RangeCache(10_000);
     const value = v(1);
     cache.fill('m', 'n', []); // a range read: new keys in [m, n) would be added
-    // A point read of a missing key just below learns the gap up to the next key: one range now.
+    // A point read of a missing key just below learns the gap up to the next key: the two merge.
     cache.fill('l', 'm\x00', [], false);
-    expect(cache.coveredFrom('n')).toBe('l');
-    const other = new RangeCache(10_000);
-    other.fill('m', 'n', []);
-    other.fill('l', 'm\x00', [], false);
     // The merged range is not read lately on the strength of [m, n)'s read...
-    other.write('m5', value);
-    expect(other.get('m5')).toEqual({ covered: false });
-    // ...until a range read uses it again.
-    expect(other.coveredUntil('l')).toBe('m5');
-    other.write('m2', value);
-    expect(other.get('m2')).toEqual({ covered: true, value });
+    cache.write('m5', value);
+    expect(cache.get('m5')).toEqual({ covered: false });
+    expect(cache.get('l5')).toEqual({ covered: true, value: null });
+    // ...until a range read uses it again (one range from l on).
+    expect(cache.coveredUntil('l')).toBe('m5');
+    cache.write('m2', value);
+    expect(cache.get('m2')).toEqual({ covered: true, value });
   });
 
   it('orders the keys it adds in bounded steps, not all at the first eviction', async () => {
