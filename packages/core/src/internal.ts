@@ -8,6 +8,7 @@ export { Resolver, type ResolverOptions, type ResolveTransaction, type Resolutio
 export { CommitProxy, type CommitProxyOptions, type CommitRequest, type CommitResult } from './roles/commit-proxy.js';
 export { LogServer, type LogRecovery, type LoggedBatch, type LogListener } from './roles/log-server.js';
 export { StorageServer, type StorageServerOptions, type StorageEntry, type StorageRangeResult } from './roles/storage-server.js';
+export { RateKeeper, type RateKeeperOptions, type StorageLoad } from './roles/rate-keeper.js';
 export { MemoryEngine, type StorageEngine, type EngineCursor } from './storage/storage-engine.js';
 export { LevelEngine } from './storage/level-engine.js';
 export { FileLeaseStore, MemoryLeaseStore, type LeaseStore } from './storage/version-lease.js';

@@ -67,6 +67,21 @@ export const STORAGE_CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
  * lazily, for range reads and eviction, and at this many in one go: a few milliseconds).
  */
 export const RANGE_CACHE_UNORDERED_KEYS_MAX = 8_192;
+/**
+ * The rate keeper slows new transactions once the storage server's durable version trails the
+ * MVCC window by more than this, and stops them at twice it. A load the main thread cannot keep up
+ * with, moving a burst into the engine, stays well under it (1.1 s after five seconds of inserts at
+ * about twice the sustainable rate); an engine that stops keeping up (a stalled disk) does not.
+ */
+export const RATE_KEEPER_LAG_TARGET_MS = 2_000;
+/**
+ * The rate keeper slows new transactions once the storage server's window holds more than this
+ * many bytes (keys, values and a fixed overhead per entry), and stops them at twice it.
+ * FoundationDB's ratekeeper aims its storage servers' queues at 1 GB in the same way.
+ */
+export const RATE_KEEPER_WINDOW_BYTES_TARGET = 1024 * 1024 * 1024;
+/** How often the rate keeper looks at the storage server and sets its rate. */
+export const RATE_KEEPER_INTERVAL_MS = 250;
 /** When idle, the commit proxy commits an empty batch this often, so versions and the MVCC window advance. */
 export const EMPTY_BATCH_INTERVAL_MS = 100;
 /** Rows fetched by the first batch of a range read; later batches double up to {@link RANGE_BATCH_ROWS_MAX}. */

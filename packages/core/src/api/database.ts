@@ -8,6 +8,7 @@ import { MVCC_WINDOW_VERSIONS, RETRY_DELAY_FIRST_MS, RETRY_DELAY_MAX_MS, STORAGE
 import { CommitProxy, type CommitRequest, type CommitResult } from '../roles/commit-proxy.js';
 import { LogServer, type LoggedBatch } from '../roles/log-server.js';
 import { Resolver, type ResolverOptions } from '../roles/resolver.js';
+import { RateKeeper } from '../roles/rate-keeper.js';
 import { Sequencer } from '../roles/sequencer.js';
 import { StorageServer, type StorageRangeResult } from '../roles/storage-server.js';
 import { nodeRuntime, type Runtime } from '../runtime/runtime.js';
@@ -40,6 +41,12 @@ export interface OpenOptions {
   testing?: {
     /** Builds the resolver instead of the default one. */
     createResolver?: (options: ResolverOptions) => Resolver;
+    /** Wraps the storage engine the database opened (a slow disk, say). */
+    wrapEngine?: (engine: StorageEngine) => StorageEngine;
+    /** The rate keeper's lag target in milliseconds instead of the default. */
+    rateKeeperLagTargetMs?: number;
+    /** The rate keeper's window bytes target instead of the default. */
+    rateKeeperBytesTarget?: number;
   };
 }
 
@@ -223,7 +230,8 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   const dataPath = options.path === undefined ? null : path.resolve(options.path);
 
   // The storage engine takes the directory's lock first, so a second process fails before touching the log.
-  const engine: StorageEngine = dataPath === null ? new MemoryEngine() : await LevelEngine.open(path.join(dataPath, 'storage'));
+  const opened: StorageEngine = dataPath === null ? new MemoryEngine() : await LevelEngine.open(path.join(dataPath, 'storage'));
+  const engine = options.testing?.wrapEngine?.(opened) ?? opened;
   let recovered;
   try {
     recovered = await LogServer.open(dataPath === null ? new MemoryLogDisk() : new NodeLogDisk(path.join(dataPath, 'log')));
@@ -290,19 +298,33 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
     (batch) => storage.stage(batch),
   );
   const proxy = new CommitProxy({ runtime, sequencer, resolver, log });
+  const rateKeeper = new RateKeeper({
+    runtime,
+    storage,
+    lagTargetMs: options.testing?.rateKeeperLagTargetMs,
+    bytesTarget: options.testing?.rateKeeperBytesTarget,
+  });
   const host: TransactionHost = {
     runtime,
-    getReadVersion: () => proxy.getReadVersion(),
+    getReadVersion: () => {
+      const started = rateKeeper.admit();
+      return started === null ? proxy.getReadVersion() : started.then(() => proxy.getReadVersion());
+    },
     read: (key: KeyString, version: number) => storage.get(key, version),
     readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> =>
       storage.getRange(begin, end, version, limit, reverse),
-    commit: (request: CommitRequest): Promise<CommitResult> => proxy.commit(request),
+    // A transaction that read nothing asks the rate keeper when it commits instead.
+    commit: (request: CommitRequest): Promise<CommitResult> => {
+      const started = request.readVersion === null ? rateKeeper.admit() : null;
+      return started === null ? proxy.commit(request) : started.then(() => proxy.commit(request));
+    },
     watch: (key, version, fire, fail) => storage.watch(key, version, fire, fail),
     get watchCount() {
       return storage.watchCount;
     },
   };
   const shutdown = async (): Promise<void> => {
+    rateKeeper.close();
     await proxy.close();
     await storage.close();
     if (database!.failure === null) await log.popThrough(storage.durableVersion);

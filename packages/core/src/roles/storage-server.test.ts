@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StrataError } from '../api/errors.js';
 import { MutationType, type Mutation } from '../api/mutation.js';
 import { FUTURE_VERSION_WAIT_MS } from '../limits.js';
-import { seededRandom, type Runtime, type Timer } from '../runtime/runtime.js';
+import { ManualRuntime } from '../runtime/manual-runtime.js';
+import { seededRandom } from '../runtime/runtime.js';
 import { LevelEngine } from '../storage/level-engine.js';
 import { MemoryEngine, type StorageEngine } from '../storage/storage-engine.js';
 import { AssertionError } from '../util/assert.js';
@@ -18,45 +19,6 @@ import type { KeyString } from '../util/bytes.js';
 import { StorageServer, type StorageRangeResult } from './storage-server.js';
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-// ------------------------------------------------------------------------------------------------
-// A runtime whose clock and timers move only when the test advances them.
-
-class ManualRuntime implements Runtime {
-  nowMs = 0;
-  #timers: { at: number; seq: number; callback: () => void; cancelled: boolean }[] = [];
-  #seq = 0;
-  now(): number {
-    return this.nowMs;
-  }
-  random(): number {
-    return 0.5;
-  }
-  setTimer(delayMs: number, callback: () => void): Timer {
-    const timer = { at: this.nowMs + delayMs, seq: this.#seq++, callback, cancelled: false };
-    this.#timers.push(timer);
-    return { cancel: () => void (timer.cancelled = true) };
-  }
-  sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => this.setTimer(delayMs, resolve));
-  }
-  defer(callback: () => void): void {
-    queueMicrotask(callback);
-  }
-  /** Moves the clock forward by `ms`, running due timers in order. */
-  advance(ms: number): void {
-    const target = this.nowMs + ms;
-    for (;;) {
-      this.#timers = this.#timers.filter((t) => !t.cancelled);
-      const due = this.#timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.#timers.splice(this.#timers.indexOf(due), 1);
-      this.nowMs = due.at;
-      due.callback();
-    }
-    this.nowMs = target;
-  }
-}
 
 // ------------------------------------------------------------------------------------------------
 // The reference: the full state after every version, and atomic ops written from their definitions.

@@ -39,6 +39,9 @@ import { BTree } from '../util/btree.js';
 import { equalBytes, keyAfter, type KeyString } from '../util/bytes.js';
 import { PendingKeys } from '../util/pending-keys.js';
 
+/** Memory an entry takes in the window beyond its key and value: its chain entry, map slots and batch lists. */
+const WINDOW_ENTRY_OVERHEAD_BYTES = 100;
+
 /** One entry of a key's chain. `op` is 0 for a plain value or clear, else the atomic op type. */
 interface ChainEntry {
   readonly version: number;
@@ -70,6 +73,8 @@ interface AppliedBatch {
    */
   readonly chains: ChainEntry[][];
   readonly clears: KeyString[];
+  /** What the batch's entries and clears hold in memory, as {@link StorageServer.windowBytes} counts it. */
+  readonly bytes: number;
 }
 
 /** A key-value pair as a storage server returns it. */
@@ -130,6 +135,7 @@ export class StorageServer {
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
+  #windowBytes = 0;
   // The newest version published (readable) and the newest staged (its entries in the window).
   #version: number;
   #stagedVersion: number;
@@ -205,6 +211,34 @@ export class StorageServer {
     return this.#unindexedKeys.size;
   }
 
+  /**
+   * Versions by which the oldest data not yet in the engine trails the oldest version of the window
+   * (0 when none does): how far durability has fallen behind. Versions with nothing written (an
+   * idle database, or the jump to a recovered sequencer's version) do not count.
+   */
+  get durabilityLag(): number {
+    const applied = this.#applied;
+    // The batches at or below the durable version wait only for their range reads to end.
+    let low = 0;
+    let high = applied.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (applied[middle]!.version <= this.#durableVersion) low = middle + 1;
+      else high = middle;
+    }
+    const oldest = applied[low];
+    return oldest === undefined ? 0 : Math.max(0, this.#version - this.#windowVersions - oldest.version);
+  }
+
+  /**
+   * Bytes the window's entries and range clears hold (keys and values, and a fixed overhead for
+   * each), from the oldest version not yet dropped to the newest staged: what the rate keeper
+   * bounds.
+   */
+  get windowBytes(): number {
+    return this.#windowBytes;
+  }
+
   /** Number of watches registered. */
   get watchCount(): number {
     return this.#watchCount;
@@ -243,8 +277,10 @@ export class StorageServer {
     const keys: KeyString[] = [];
     const chains: ChainEntry[][] = [];
     const clears: KeyString[] = [];
+    let bytes = 0;
     for (const mutation of batch.mutations) {
       const seq = ++this.#seq;
+      bytes += WINDOW_ENTRY_OVERHEAD_BYTES + mutation.key.length + (mutation.param?.length ?? 0);
       if (mutation.type === MutationType.clearRange) {
         const end = mutation.param as KeyString;
         this.#addClear(mutation.key, end, { version, seq });
@@ -254,7 +290,10 @@ export class StorageServer {
       chains.push(this.#addEntry(mutation, version, seq));
       keys.push(mutation.key);
     }
-    if (keys.length > 0 || clears.length > 0) this.#applied.push({ version, keys, chains, clears });
+    if (keys.length > 0 || clears.length > 0) {
+      this.#applied.push({ version, keys, chains, clears, bytes });
+      this.#windowBytes += bytes;
+    }
     this.#stagedVersion = version;
   }
 
@@ -891,6 +930,7 @@ export class StorageServer {
     let count = 0;
     while (count < this.#applied.length && this.#applied[count]!.version <= version) count++;
     const batches = this.#applied.splice(0, count);
+    for (const batch of batches) this.#windowBytes -= batch.bytes;
     let clearsPruned = false;
     for (const batch of batches) {
       const keys = batch.keys;
