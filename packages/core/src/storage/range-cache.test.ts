@@ -193,7 +193,8 @@ describe('RangeCache', () => {
 
   it('stays within its byte budget when flushes write new keys into a covered range', () => {
     // New records appended after the last key a range read reached: every flushed key lands in the
-    // covered range, which takes them in until a budget of new keys has gone in since that read.
+    // covered range, which takes them in until an eighth of a budget of new keys has gone in since
+    // that read.
     const cache = new RangeCache(10_000);
     const key = (i: number): string => `k${String(i).padStart(4, '0')}`;
     cache.fill('k', 'l', []);
@@ -228,7 +229,7 @@ describe('RangeCache', () => {
     expect(cache.coveredUntil('c')).toBe('e');
   });
 
-  it('adds new keys only to ranges range reads used since it last took in a budget of new keys', () => {
+  it('adds new keys only to ranges range reads used since it last took in an eighth of its budget', () => {
     const cache = new RangeCache(10_000);
     const value = v(1);
     cache.fill('a', 'b', [], false);
@@ -236,7 +237,7 @@ describe('RangeCache', () => {
     cache.write('a1', value);
     expect(cache.get('a1')).toEqual({ covered: false });
     expect(cache.coveredUntil('a')).toBe('a1');
-    // That read counts as recent until the cache has taken in a whole budget of new keys.
+    // That read counts as recent until the cache has taken in an eighth of its budget in new keys.
     cache.write('a0', value);
     expect(cache.get('a0')).toEqual({ covered: true, value });
     cache.fill('m', 'n', []);
@@ -248,6 +249,30 @@ describe('RangeCache', () => {
     cache.write('a00', value);
     expect(cache.get('a00')).toEqual({ covered: false });
     expect(cache.bytes).toBeLessThanOrEqual(10_000);
+  });
+
+  it('lets one range read admit an eighth of its budget in new keys', () => {
+    // Records appended after the last key of a range read once: the cache takes in what one eviction
+    // pass makes room for, then stops covering the rest.
+    const cache = new RangeCache(8_000);
+    const key = (i: number): string => `k${String(i).padStart(3, '0')}`;
+    cache.fill('k', 'l', []);
+    let admitted = 0;
+    while (admitted < 100) {
+      cache.write(key(admitted), v(1));
+      if (!cache.get(key(admitted)).covered) break;
+      admitted++;
+    }
+    const entryBytes = 4 + 1 + 64; // key, value and the cache's overhead per entry
+    expect(admitted).toBe(Math.ceil(8_000 / 8 / entryBytes));
+    expect(cache.get(key(0))).toEqual({ covered: true, value: v(1) });
+    // Refused until a range read uses the range again (the refused key's gap, up to k001, is no
+    // longer covered).
+    cache.write('k000a', v(1));
+    expect(cache.get('k000a')).toEqual({ covered: false });
+    expect(cache.coveredFrom(key(admitted))).toBe(key(1));
+    cache.write('k001a', v(1));
+    expect(cache.get('k001a')).toEqual({ covered: true, value: v(1) });
   });
 
   it('counts a range merged from a read part and a gap a point read learned as unread', () => {

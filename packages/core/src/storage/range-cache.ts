@@ -12,12 +12,12 @@
  *    them), back to 7/8 of the budget, sparing once each range a range read used since the hand
  *    last passed.
  * 4. A flush's new key in a covered range is added only if a range read used the range since the
- *    cache last took in a whole budget of new keys. In any other range the key is not added, and
- *    the range stops covering the gap around it instead (from the key up to the next cached
- *    entry), dropping nothing: new keys nobody reads (the records an insert load appends after the
- *    key its existence check missed) do not cycle through the cache. A gap a point read learned
- *    counts as unread, and a range merged from parts counts as read as long ago as its least
- *    recently read part.
+ *    cache last took in an eighth of its budget in new keys. In any other range the key is not
+ *    added, and the range stops covering the gap around it instead (from the key up to the next
+ *    cached entry), dropping nothing: new keys nobody reads (the records an insert load appends
+ *    after the key its existence check missed) do not cycle through the cache. A gap a point read
+ *    learned counts as unread, and a range merged from parts counts as read as long ago as its
+ *    least recently read part.
  * 5. The entries not yet in key order (see #entries) stay a bounded backlog: ordering them, which
  *    eviction needs, never stalls the process for long.
  */
@@ -53,6 +53,13 @@ export class RangeCache {
   readonly #bytesMax: number;
   /** Where eviction brings the cache back to. */
   readonly #bytesTarget: number;
+  /**
+   * How many bytes of new keys a range read lets into its range: a read counts as recent until
+   * the cache has taken in this much since (what one eviction pass makes room for, an eighth of
+   * the budget). A whole budget let one read at a store's opening admit some 400,000 appended
+   * records and index entries nobody read, each added, ordered and evicted again.
+   */
+  readonly #recentBytes: number;
   /** Bytes of new keys flushes added, ever: the clock by which a range read counts as recent. */
   #takenIn = 0;
   /** Filled by the coverage lookup of every flushed key, instead of a new pair each time. */
@@ -77,6 +84,7 @@ export class RangeCache {
   constructor(bytesMax: number) {
     this.#bytesMax = bytesMax;
     this.#bytesTarget = bytesMax - Math.floor(bytesMax / 8);
+    this.#recentBytes = bytesMax - this.#bytesTarget;
   }
 
   /** False when the cache keeps nothing (a budget of 0 bytes): filling it is wasted work. */
@@ -203,7 +211,7 @@ export class RangeCache {
     }
     if (value === null) return;
     const cost = entryCost(key, value);
-    if (this.#takenIn - range.readAt >= this.#bytesMax) {
+    if (this.#takenIn - range.readAt >= this.#recentBytes) {
       this.#uncoverGap(key, begin, range);
       return;
     }
