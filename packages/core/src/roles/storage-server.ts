@@ -7,7 +7,8 @@
  *    published by `apply`, and every window lookup skips entries newer than its version.
  * 2. A read at version r returns the state after every mutation of every version <= r, and no
  *    other: the in-memory window holds versions in (durableVersion, version] (and any staged
- *    above); the durable engine holds the state at durableVersion.
+ *    above; entries at or below durableVersion it still holds are ignored by every lookup); the
+ *    durable engine holds the state at durableVersion.
  * 3. Only versions older than the window move into the durable engine, with the durable version
  *    written in the same batch; a read below the oldest readable version fails with
  *    `transaction_too_old`, and a read above the applied version waits, then fails with
@@ -925,7 +926,8 @@ export class StorageServer {
     this.#prune(pending.version);
   }
 
-  // Drops window entries at or below `version`, now held by the engine.
+  // Drops window entries at or below `version`, now held by the engine (a chain that keeps newer
+  // entries may keep some of those too, see below: lookups never go below the durable version).
   #prune(version: number): void {
     let count = 0;
     while (count < this.#applied.length && this.#applied[count]!.version <= version) count++;
@@ -939,8 +941,7 @@ export class StorageServer {
         const chain = chains[i]!;
         // Dropped already (the key was written by an earlier batch of this prune too).
         if (chain.length === 0) continue;
-        let drop = 0;
-        while (drop < chain.length && chain[drop]!.version <= version) drop++;
+        const drop = newestAtOrBelow(chain, version) + 1;
         if (drop === chain.length) {
           const key = keys[i]!;
           // Emptied, so that later batches holding it know it is gone (a chain in #chains is never empty).
@@ -948,7 +949,12 @@ export class StorageServer {
           this.#chains.delete(key);
           // A key not in the index is at most in #unindexedKeys, which indexing filters.
           if ((chain as Chain).indexed === true) this.#keys.delete(key);
-        } else if (drop > 0) chain.splice(0, drop);
+        } else if (2 * drop >= chain.length) {
+          // A key written by every batch (a counter) keeps a long chain: its entries at or below
+          // the durable version, which every lookup stops at, go once they are half of it rather
+          // than at every prune, so a prune does not shift the whole chain each time.
+          chain.splice(0, drop);
+        }
       }
       if (batch.clears.length > 0) clearsPruned = true;
     }
