@@ -56,8 +56,9 @@ export class RangeCache {
   /**
    * How many bytes of new keys a range read lets into its range: a read counts as recent until
    * the cache has taken in this much since (what one eviction pass makes room for, an eighth of
-   * the budget). A whole budget let one read at a store's opening admit some 400,000 appended
-   * records and index entries nobody read, each added, ordered and evicted again.
+   * the budget). A whole budget let one read admit some 400,000 records and index entries an
+   * insert load appended to a new store, nobody reading them (the read was the directory layer's
+   * check that the store's new prefix was empty), each added, ordered and evicted again.
    */
   readonly #recentBytes: number;
   /** Bytes of new keys flushes added, ever: the clock by which a range read counts as recent. */
