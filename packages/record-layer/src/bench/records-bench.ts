@@ -202,10 +202,8 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
   }
 
   // The insert cases add orders with new ids after the loaded ones, in one shared sequence. Each
-  // warms up past Strata's five-second window, so what is measured includes moving the writes into
-  // its engine, as under a sustained load (a shorter burst is absorbed by the window), and measures
-  // for longer than the query cases: the seconds after a burst first fall while the storage server
-  // moves it into classic-level, then catch up, and three seconds of that measure where they fall.
+  // warms up past Strata's five-second window and measures for longer than the query cases (see
+  // the header): what is measured is a sustained load, moving the writes into the engine included.
   const more = new OrderFactory(settings.seed + 1, settings.customers);
   let nextId = settings.orders + 1;
   if (settings.only.includes('insert100')) {
