@@ -6,7 +6,8 @@
  * Settings from the environment ({@link envNumber}, {@link envNameList}), scratch directories and
  * exit handlers that clean up after success, failure and Ctrl-C ({@link makeScratchDirectory},
  * {@link onExit}), a free loopback port, closed-loop and timed runs with CPU accounting
- * ({@link runClosedLoop}, {@link timed}), a wait for quiet between cases ({@link settle}),
+ * ({@link runClosedLoop}, {@link timed}), closed-loop runs of several systems in alternating
+ * slices ({@link runInterleaved}), a wait for quiet between cases ({@link settle}),
  * JSON-line output ({@link emit}), and a real PostgreSQL server ({@link startPostgres}) with the
  * vendored sample databases loaded as psql would load them ({@link loadDataset}). A private,
  * development-only package: the layers list it in `devDependencies`; their `src/bench` folders
@@ -29,6 +30,7 @@ export { BenchSettingError, envIntegerList, envNameList, envNumber } from './ben
 export { freePort } from './free-port.js';
 export { createLog, emit, loadAverage, machine, percentile, roundRate, roundRatio } from './output.js';
 export { rate, runClosedLoop, timed, type RunClocks, type RunResult } from './run-closed-loop.js';
+export { runInterleaved, type InterleaveOptions, type InterleavedSystem } from './interleave.js';
 export { settle, type SettleOptions, type SettleResult } from './settle.js';
 export { makeScratchDirectory, onExit, removeScratchDirectory } from './scratch-directory.js';
 export { startPostgres, type PostgresServer, type StartPostgresOptions } from './start-postgres.js';

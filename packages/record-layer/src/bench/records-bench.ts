@@ -3,7 +3,8 @@
  * `node dist/bench/records-bench.js` in `packages/record-layer`; `npm run -s ...` when stdout must
  * hold nothing but the JSON lines. Progress goes to stderr.
  *
- * The workload of the issue, on three systems in the same run, one after another in this process:
+ * The workload of the issue, on three systems in the same run, all open in this process (the
+ * PostgreSQL server beside it) from start to end:
  *
  * - Strata: `open({ path })` in a scratch directory, a `RecordStore` with an `orders` type (id
  *   bigint primary key, customerId bigint, status enum, total bigint, createdAt `Timestamp`, note
@@ -17,8 +18,13 @@
  *   failure, Ctrl-C or exit). Run as root, the server runs as the `postgres` user.
  *
  * Every system first loads the same `BENCH_ORDERS` generated orders (same seed), 100 per
- * transaction; the query cases read exactly those, the insert cases run after them. Cases (select
- * with `BENCH_ONLY`):
+ * transaction; the query cases read exactly those, the insert cases run after them. A query case
+ * measures the systems in turns: each system's `BENCH_SECONDS` are cut into `BENCH_QUERY_SLICES`
+ * (12) slices (the first 20 ms of each unmeasured), every system runs its first slice, then every
+ * system its second, and so on (the order rotating), so that a shared machine's slow seconds fall
+ * on every system alike rather than on whichever ran then (measured one system after another, the
+ * latest-20 ratio moved 0.6-1.5x between runs of the same code). The insert cases run one system
+ * after another, each a sustained load. Cases (select with `BENCH_ONLY`):
  *
  * - `latest`: "the latest 20 orders of a customer" (Strata: `findMany({ where: { customerId },
  *   orderBy: { createdAt: 'desc' }, limit: 20 })` in a read transaction; SQL: `WHERE customer_id
@@ -69,7 +75,8 @@
  * | `QUICK`                | unset              | `1`: small sizes for a smoke test (the knobs below still win) |
  * | `BENCH_SECONDS`        | 3 (QUICK 1)        | measured seconds of each query case, per system         |
  * | `BENCH_INSERT_SECONDS` | 10 (QUICK 1)       | measured seconds of each insert case, per system        |
- * | `BENCH_WARMUP_SECONDS` | 0.5 (QUICK 0.2)    | unmeasured seconds before each query measurement        |
+ * | `BENCH_QUERY_SLICES`   | 12 (QUICK 2)       | slices each system's query measurement is cut into      |
+ * | `BENCH_WARMUP_SECONDS` | 0.5 (QUICK 0.2)    | unmeasured seconds of each system before a query case's slices |
  * | `BENCH_INSERT_WARMUP_SECONDS` | 6 (QUICK 0.2) | unmeasured seconds before each insert measurement     |
  * | `BENCH_ORDERS`         | 50,000 (QUICK 10,000) | orders loaded before the cases                       |
  * | `BENCH_CUSTOMERS`      | 1,000 (QUICK 200)  | customers the orders are spread over                    |
@@ -91,6 +98,7 @@ import {
   roundRate,
   roundRatio,
   runClosedLoop,
+  runInterleaved,
   settle,
   timed,
   type RunResult,
@@ -106,12 +114,15 @@ type SystemName = (typeof SYSTEMS)[number];
 const BATCH = 100;
 /** The longest wait for a quiet machine between cases. */
 const SETTLE_MAX_MS = 60_000;
+/** Unmeasured milliseconds at the start of each slice of a query case (the system's code was idle since its last slice). */
+const QUERY_SLICE_WARMUP_MS = 20;
 
 interface Settings {
   only: CaseName[];
   systems: SystemName[];
   quick: boolean;
   seconds: number;
+  querySlices: number;
   insertSeconds: number;
   warmupSeconds: number;
   insertWarmupSeconds: number;
@@ -130,6 +141,7 @@ function readSettings(): Settings {
     systems: envNameList('BENCH_SYSTEMS', SYSTEMS),
     quick,
     seconds: envNumber('BENCH_SECONDS', quick ? 1 : 3, { min: 0.05, max: 3600 }),
+    querySlices: envNumber('BENCH_QUERY_SLICES', quick ? 2 : 12, { min: 1, max: 1000, integer: true }),
     insertSeconds: envNumber('BENCH_INSERT_SECONDS', quick ? 1 : 10, { min: 0.05, max: 3600 }),
     warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', quick ? 0.2 : 0.5, { min: 0, max: 600 }),
     insertWarmupSeconds: envNumber('BENCH_INSERT_WARMUP_SECONDS', quick ? 0.2 : 6, { min: 0, max: 600 }),
@@ -144,11 +156,19 @@ function readSettings(): Settings {
   return settings;
 }
 
-/** Waits for `system` to finish what the previous case left behind (see `BENCH_SETTLE_SECONDS`). */
-async function settleBefore(system: BenchSystem, settings: Settings, what: string): Promise<void> {
+/** Waits for every system to finish what the previous case left behind (see `BENCH_SETTLE_SECONDS`). */
+async function settleBefore(systems: readonly BenchSystem[], settings: Settings, what: string): Promise<void> {
   if (settings.settleSeconds === 0) return;
-  const { waitedMs, quiet } = await settle({ minMs: settings.settleSeconds * 1000, maxMs: SETTLE_MAX_MS, serverCpuMs: () => system.serverCpuMs() });
-  info(`${system.name}: ${quiet ? 'quiet' : 'still busy, going on'} after ${(waitedMs / 1000).toFixed(1)} s, before ${what}`);
+  const serverCpuMs = (): number | null => {
+    let total: number | null = null;
+    for (const system of systems) {
+      const used = system.serverCpuMs();
+      if (used !== null) total = (total ?? 0) + used;
+    }
+    return total;
+  };
+  const { waitedMs, quiet } = await settle({ minMs: settings.settleSeconds * 1000, maxMs: SETTLE_MAX_MS, serverCpuMs });
+  info(`${systems.map((system) => system.name).join(', ')}: ${quiet ? 'quiet' : 'still busy, going on'} after ${(waitedMs / 1000).toFixed(1)} s, before ${what}`);
 }
 
 /** What one system measured, by case. */
@@ -157,57 +177,63 @@ type Figures = Partial<Record<CaseName, RunResult>>;
 /** The customer whose latest orders every system must agree on after the load. */
 const CHECK_CUSTOMER = 1n;
 
-async function measureSystem(system: BenchSystem, settings: Settings): Promise<{ figures: Figures; checkIds: string }> {
-  const figures: Figures = {};
+/** Loads the orders the query cases read and brings the system to a steady state for reads; returns its check of them. */
+async function load(system: BenchSystem, settings: Settings): Promise<string> {
   const factory = new OrderFactory(settings.seed, settings.customers);
-
   info(`${system.name}: loading ${settings.orders} orders, ${BATCH} per transaction`);
-  const load = await timed(settings.orders, async () => {
+  const loaded = await timed(settings.orders, async () => {
     for (let first = 1; first <= settings.orders; first += BATCH) {
       const batch: Order[] = [];
       for (let id = first; id < first + BATCH; id++) batch.push(factory.order(id));
       await system.insertBatch(batch);
     }
   });
-  let stored = settings.orders;
-  info(`${system.name}: loaded at ${roundRate(rate(load))} records/s (a burst, not reported)`);
-
-  // The query cases read exactly the loaded orders, the same on every system; the insert cases run after them.
+  info(`${system.name}: loaded at ${roundRate(rate(loaded))} records/s (a burst, not reported)`);
   await system.prepareReads();
-  const checkIds = await checkStored(system, stored);
-  if (settings.only.includes('latest')) {
-    await settleBefore(system, settings, 'latest');
-    // Steady state: every customer's query once, unmeasured, so each system's caches (SQLite's and
-    // PostgreSQL's pages, Strata's cache of durable data) hold what the queries read.
-    for (let customer = 1n; customer <= BigInt(settings.customers); customer++) await system.latest(customer);
-    const customers = new OrderFactory(settings.seed + 2, settings.customers);
-    figures.latest = await runClosedLoop({
-      clients: settings.queryClients,
-      warmupMs: settings.warmupSeconds * 1000,
-      durationMs: settings.seconds * 1000,
-      operation: () => system.latest(customers.customer()),
-    });
-    info(`${system.name}: latest ${roundRate(rate(figures.latest))} queries/s`);
-  }
-  if (settings.only.includes('count')) {
-    await settleBefore(system, settings, 'count');
-    let turn = 0;
-    figures.count = await runClosedLoop({
-      clients: settings.queryClients,
-      warmupMs: settings.warmupSeconds * 1000,
-      durationMs: settings.seconds * 1000,
-      operation: () => system.countByStatus(STATUSES[turn++ % STATUSES.length]!),
-    });
-    info(`${system.name}: count ${roundRate(rate(figures.count))} queries/s`);
-  }
+  return checkStored(system, settings.orders);
+}
 
-  // The insert cases add orders with new ids after the loaded ones, in one shared sequence. Each
-  // warms up past Strata's five-second window and measures for longer than the query cases (see
-  // the header): what is measured is a sustained load, moving the writes into the engine included.
+/**
+ * Runs a query case on every system in alternating slices (see the header): each first answers
+ * `warm` unmeasured, then runs `BENCH_WARMUP_SECONDS` unmeasured, then the slices.
+ */
+async function measureQueries(
+  systems: readonly BenchSystem[],
+  settings: Settings,
+  bench: CaseName,
+  warm: (system: BenchSystem) => Promise<void>,
+  query: (system: BenchSystem) => () => Promise<unknown>,
+): Promise<Map<SystemName, RunResult>> {
+  await settleBefore(systems, settings, bench);
+  const operations = new Map(systems.map((system) => [system.name, query(system)]));
+  for (const system of systems) {
+    await warm(system);
+    await runClosedLoop({ clients: settings.queryClients, warmupMs: settings.warmupSeconds * 1000, durationMs: 0, operation: operations.get(system.name)! });
+  }
+  const results = await runInterleaved({
+    systems: systems.map((system) => ({ name: system.name, operation: operations.get(system.name)!, serverCpuMs: () => system.serverCpuMs() })),
+    clients: settings.queryClients,
+    durationMs: settings.seconds * 1000,
+    slices: settings.querySlices,
+    sliceWarmupMs: QUERY_SLICE_WARMUP_MS,
+  });
+  for (const system of systems) info(`${system.name}: ${bench} ${roundRate(rate(results[system.name]))} queries/s`);
+  return new Map(Object.entries(results) as [SystemName, RunResult][]);
+}
+
+/**
+ * The insert cases on one system, after the query cases: orders with new ids after the loaded
+ * ones, in one sequence shared by the cases. Each warms up past Strata's five-second window and
+ * measures for longer than the query cases (see the header): what is measured is a sustained
+ * load, moving the writes into the engine included.
+ */
+async function measureInserts(system: BenchSystem, settings: Settings): Promise<Figures> {
+  const figures: Figures = {};
   const more = new OrderFactory(settings.seed + 1, settings.customers);
   let nextId = settings.orders + 1;
+  let stored = settings.orders;
   if (settings.only.includes('insert100')) {
-    await settleBefore(system, settings, 'insert100');
+    await settleBefore([system], settings, 'insert100');
     const run = await runClosedLoop({
       clients: 1,
       warmupMs: settings.insertWarmupSeconds * 1000,
@@ -223,7 +249,7 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
     info(`${system.name}: insert100 ${roundRate(rate(figures.insert100))} records/s`);
   }
   if (settings.only.includes('insert1')) {
-    await settleBefore(system, settings, 'insert1');
+    await settleBefore([system], settings, 'insert1');
     figures.insert1 = await runClosedLoop({
       clients: settings.clients,
       warmupMs: settings.insertWarmupSeconds * 1000,
@@ -236,11 +262,9 @@ async function measureSystem(system: BenchSystem, settings: Settings): Promise<{
     info(`${system.name}: insert1 ${roundRate(rate(figures.insert1))} records/s (${settings.clients} clients)`);
   }
   await checkStored(system, stored);
-  return { figures, checkIds };
+  return figures;
 }
 
-// Checks that the counts by status add up to the orders stored, and returns the latest orders of
-// CHECK_CUSTOMER (newest first), which every system must agree on after the load.
 async function checkStored(system: BenchSystem, stored: number): Promise<string> {
   const checkIds = await system.latest(CHECK_CUSTOMER);
   for (let i = 1; i < checkIds.length; i++) {
@@ -262,20 +286,41 @@ const TARGETS: Record<CaseName, { sqlite: number | null; postgres: number | null
 async function main(): Promise<void> {
   const settings = readSettings();
   info(`cases ${settings.only.join(', ')} on ${settings.systems.join(', ')}; ${settings.orders} orders over ${settings.customers} customers; ${settings.seconds}s per query case, ${settings.insertSeconds}s per insert case${settings.quick ? ' (QUICK)' : ''}`);
-  const results: Partial<Record<SystemName, Figures>> = {};
-  const checks = new Map<SystemName, string>();
-  for (const name of settings.systems) {
-    const system = name === 'strata' ? await openStrata() : name === 'sqlite' ? await openSqlite() : await openPostgres(settings.clients);
-    try {
-      const { figures, checkIds } = await measureSystem(system, settings);
-      results[name] = figures;
-      checks.set(name, checkIds);
-    } finally {
-      await system.close();
+  const results: Record<SystemName, Figures> = { strata: {}, sqlite: {}, postgres: {} };
+  // Every system stays open until the end, so that the query cases can alternate between them.
+  const systems: BenchSystem[] = [];
+  try {
+    for (const name of settings.systems) systems.push(name === 'strata' ? await openStrata() : name === 'sqlite' ? await openSqlite() : await openPostgres(settings.clients));
+    const checks = new Map<SystemName, string>();
+    for (const system of systems) checks.set(system.name, await load(system, settings));
+    const distinct = new Set(checks.values());
+    if (distinct.size > 1) throw new Error(`the systems disagree on the latest orders of customer ${CHECK_CUSTOMER}: ${JSON.stringify(Object.fromEntries(checks))}`);
+
+    // The query cases read exactly the loaded orders, the same on every system.
+    if (settings.only.includes('latest')) {
+      // Steady state: every customer's query once, unmeasured, so each system's caches (SQLite's
+      // and PostgreSQL's pages, Strata's cache of durable data) hold what the queries read. Every
+      // system asks for the same customers.
+      const warm = async (system: BenchSystem): Promise<void> => {
+        for (let customer = 1n; customer <= BigInt(settings.customers); customer++) await system.latest(customer);
+      };
+      const query = (system: BenchSystem) => {
+        const customers = new OrderFactory(settings.seed + 2, settings.customers);
+        return () => system.latest(customers.customer());
+      };
+      for (const [name, result] of await measureQueries(systems, settings, 'latest', warm, query)) results[name].latest = result;
     }
+    if (settings.only.includes('count')) {
+      const query = (system: BenchSystem) => {
+        let turn = 0;
+        return () => system.countByStatus(STATUSES[turn++ % STATUSES.length]!);
+      };
+      for (const [name, result] of await measureQueries(systems, settings, 'count', async () => {}, query)) results[name].count = result;
+    }
+    for (const system of systems) Object.assign(results[system.name], await measureInserts(system, settings));
+  } finally {
+    for (const system of systems) await system.close();
   }
-  const distinct = new Set(checks.values());
-  if (distinct.size > 1) throw new Error(`the systems disagree on the latest orders of customer ${CHECK_CUSTOMER}: ${JSON.stringify(Object.fromEntries(checks))}`);
 
   for (const bench of settings.only) {
     const figure = (name: SystemName): number | null => {
