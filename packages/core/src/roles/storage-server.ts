@@ -133,6 +133,10 @@ export class StorageServer {
   // lookup.
   readonly #keys = new BTree<KeyString, ChainEntry[]>();
   #unindexedKeys = new PendingKeys();
+  // Counts the changes to the window's key set (a key added, indexed or pruned): a range read whose
+  // iterator over #keys outlived an await keeps it when the count has not moved, instead of opening
+  // it again (a B-tree search) after every batch of the cache's or the engine's rows.
+  #keySetChanges = 0;
   readonly #clears = new BTree<KeyString, ClearEvent[]>();
   readonly #applied: AppliedBatch[] = [];
   #seq = 0;
@@ -335,6 +339,7 @@ export class StorageServer {
     const created = [entry];
     this.#chains.set(mutation.key, created);
     this.#unindexedKeys.add(mutation.key);
+    this.#keySetChanges++;
     if (this.#unindexedKeys.size > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
     return created;
   }
@@ -541,8 +546,9 @@ export class StorageServer {
   ): Promise<StorageRangeResult> {
     const entries: StorageEntry[] = [];
     // Memory keys come from an iterator over the ordered index, which no await separates from its
-    // use: after each await (batches are applied and indexed meanwhile) it is opened again after the
-    // last key taken. `memoryKey` is the next memory key not yet merged, `memoryChain` its chain.
+    // use: after each await that let the window's key set change (batches are applied and indexed,
+    // or pruned, meanwhile) it is opened again after the last key taken. `memoryKey` is the next
+    // memory key not yet merged, `memoryChain` its chain.
     const keys = this.#keys;
     const pair: (KeyString | ChainEntry[])[] = [];
     let memory: Iterator<[KeyString, ChainEntry[]]>;
@@ -559,9 +565,12 @@ export class StorageServer {
       }
     };
     // Opens the iterator at the first memory key after `last` (in the read's direction), or at the
-    // start of the range when nothing was taken yet.
+    // start of the range when nothing was taken yet; keeps the open one if the key set is unchanged.
+    let openedAt = -1;
     const openMemory = (last: KeyString | null): void => {
+      if (openedAt === this.#keySetChanges) return;
       if (this.#unindexedKeys.size > 0) this.#indexKeys(begin, end);
+      openedAt = this.#keySetChanges;
       if (reverse) memory = keys.entriesReversed(last ?? end, pair, true);
       else {
         memory = keys.entries(last ?? begin, pair);
@@ -627,6 +636,7 @@ export class StorageServer {
       if (chain === undefined) continue;
       this.#keys.set(key, chain);
       (chain as Chain).indexed = true;
+      this.#keySetChanges++;
     }
   }
 
@@ -948,7 +958,10 @@ export class StorageServer {
           chain.length = 0;
           this.#chains.delete(key);
           // A key not in the index is at most in #unindexedKeys, which indexing filters.
-          if ((chain as Chain).indexed === true) this.#keys.delete(key);
+          if ((chain as Chain).indexed === true) {
+            this.#keys.delete(key);
+            this.#keySetChanges++;
+          }
         } else if (2 * drop >= chain.length) {
           // A key written by every batch (a counter) keeps a long chain: its entries at or below
           // the durable version, which every lookup stops at, go once they are half of it rather
