@@ -60,6 +60,8 @@ const TWO_TO_32 = 0x1_0000_0000;
 /** 2^64, the first magnitude that does not fit the 8 bytes of the fixed-length integer forms. */
 const TWO_TO_64 = TWO_TO_32 * TWO_TO_32;
 const UINT64_MAX = 0xffff_ffff_ffff_ffffn;
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE_BIGINT = -MAX_SAFE_BIGINT;
 
 /**
  * The canonical quiet double NaN's bits (`7ff8000000000000`) as a number packs them: the sign bit
@@ -374,6 +376,15 @@ class TupleWriter {
   }
 
   bigint(value: bigint, depth: number, index: number): void {
+    // Most integers are safe as doubles: split those as numbers, without the BigInt shifts and
+    // masks below, each of which allocates a new BigInt.
+    if (value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT) {
+      const number = Number(value);
+      const magnitude = number < 0 ? -number : number;
+      const low = magnitude >>> 0;
+      this.integer(number < 0, (magnitude - low) / TWO_TO_32, low);
+      return;
+    }
     const negative = value < 0n;
     const magnitude = negative ? -value : value;
     if (magnitude <= UINT64_MAX) {
