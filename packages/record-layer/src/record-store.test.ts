@@ -279,6 +279,28 @@ describe('refused writes change nothing', () => {
     await at(store)((s) => s.customers.insertMany([ada, bob]));
   });
 
+  it('a sum index refuses a value that is not an integer, naming the field and the index', async () => {
+    const scores = defineSchema({
+      scores: recordType({
+        schema: z.object({ id: z.number().int(), team: z.string(), points: z.number() }),
+        primaryKey: ['id'],
+        indexes: { byTeam: index.value(['team']), pointsPerTeam: index.sum('points', { groupBy: ['team'] }) },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['scores'], schema: scores });
+    await at(s)((v) => v.scores.insert({ id: 1, team: 'a', points: 2 }));
+    const before = await storeKeys(db, s);
+    const insert = await refusal(at(s)((v) => v.scores.insertMany([{ id: 2, team: 'a', points: 3 }, { id: 3, team: 'a', points: 1.5 }])));
+    expect(insert.code).toBe('record_invalid');
+    expect(insert.message).toBe('scores.points must be an integer for sum index pointsPerTeam');
+    expect(insert.details).toEqual({ type: 'scores', field: 'points', index: 'pointsPerTeam' });
+    // An update to such a value is refused the same way; neither write left anything behind.
+    const update = await refusal(at(s)((v) => v.scores.update({ id: 1 }, { points: 0.25 })));
+    expect(update.code).toBe('record_invalid');
+    expect(await storeKeys(db, s)).toEqual(before);
+    expect(await at(s)((v) => v.scores.sum('points', { where: { team: 'a' } }))).toBe(2n);
+  });
+
   it('an invalid record names the field and the rule', async () => {
     const before = await storeKeys(db, store);
     const cases: [unknown, string, string][] = [

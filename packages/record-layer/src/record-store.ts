@@ -537,7 +537,8 @@ export class Collection<D extends RecordTypeDefinition> {
     const existing = await this.#readStoredPacked(packedKeys);
     const seen = new Set<string>();
     for (let i = 0; i < parsed.length; i++) {
-      const packed = Buffer.from(packedKeys[i]!).toString('latin1');
+      const packedKey = packedKeys[i]!;
+      const packed = Buffer.from(packedKey.buffer, packedKey.byteOffset, packedKey.byteLength).toString('latin1');
       if (existing[i] !== null || seen.has(packed)) throw this.#exists(keys[i]!);
       seen.add(packed);
       await this.#write(keys[i]!, null, parsed[i]!, options.checkReferences ?? true);
@@ -914,7 +915,7 @@ export class Collection<D extends RecordTypeDefinition> {
     if (next === null) await this.#checkNotReferenced(key);
     else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(old, next);
     if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next);
-    const changes: (() => void)[] = [];
+    const changes: Change[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
     let chunks = 0;
@@ -924,13 +925,14 @@ export class Collection<D extends RecordTypeDefinition> {
       const bytes = this.#facts.codec.encode(next as Record<string, unknown>);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
-        tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), bytes.subarray(offset, offset + RECORD_CHUNK_BYTES));
+        const chunk = bytes.length <= RECORD_CHUNK_BYTES ? bytes : bytes.subarray(offset, offset + RECORD_CHUNK_BYTES);
+        tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), chunk);
       }
     }
     // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
     // were just overwritten. Point clears: a range clear costs every layer below more.
     for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
-    for (const change of changes) change();
+    applyChanges(tx, changes);
   }
 
   /**
@@ -951,9 +953,9 @@ export class Collection<D extends RecordTypeDefinition> {
       return;
     }
     await this.#checkUnique(indexName, definition, key, record);
-    const changes: (() => void)[] = [];
+    const changes: Change[] = [];
     this.#indexChanges(indexName, definition, key, null, record, changes);
-    for (const change of changes) change();
+    applyChanges(this.#tx, changes);
   }
 
   // The versionstamp of the transaction that last wrote the record, or null when none is stored.
@@ -967,15 +969,15 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // Computes the version index changes of a write (invariant 4): the entries under the committed
   // version go now; the new ones wait for commit, where the record is stamped unless deleted since.
-  #versionChanges(indexes: readonly (readonly [string, IndexDefinition])[], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: (() => void)[]): void {
+  #versionChanges(indexes: readonly (readonly [string, IndexDefinition])[], key: TupleItem[], oldVersion: Versionstamp | null, written: boolean, changes: Change[]): void {
     const names = indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name);
     const tx = this.#tx;
     const subspace = this.#store.subspace;
-    if (oldVersion !== null) for (const name of names) changes.push(() => tx.clear(subspace.pack([INDEXES, this.#name, name, oldVersion, ...key])));
-    if (written) changes.push(() => this.#store.markForStamp(tx, this.#name, key, names));
+    if (oldVersion !== null) for (const name of names) changes.push({ op: 'clear', key: subspace.pack([INDEXES, this.#name, name, oldVersion, ...key]), param: null });
+    if (written) changes.push({ op: 'run', key: null, param: () => this.#store.markForStamp(tx, this.#name, key, names) });
     else {
-      changes.push(() => tx.clear(this.#store.versionKey(this.#name, key)));
-      changes.push(() => this.#store.unmarkForStamp(tx, this.#name, key));
+      changes.push({ op: 'clear', key: this.#store.versionKey(this.#name, key), param: null });
+      changes.push({ op: 'run', key: null, param: () => this.#store.unmarkForStamp(tx, this.#name, key) });
     }
   }
 
@@ -1039,49 +1041,33 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // Computes the mutations that keep index `name` right and appends them to `changes`, so that
   // every computation (and any refusal) happens before the first write.
-  #indexChanges(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null, changes: (() => void)[]): void {
-    const tx = this.#tx;
+  #indexChanges(name: string, definition: IndexDefinition, key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D> | null, changes: Change[]): void {
     const prefix = this.#facts.indexPrefixes.get(name)!;
-    const field = (record: RecordOf<D>, f: string): TupleItem => keyItem((record as Record<string, unknown>)[f], f);
     switch (definition.kind) {
       case 'value': {
-        const entry = (record: RecordOf<D>): Uint8Array => packWithPrefix(prefix, [...definition.fields.map((f) => field(record, f)), ...key]);
-        const before = old === null ? null : entry(old);
-        const after = next === null ? null : entry(next);
-        if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push(() => tx.clear(before));
-        if (after !== null) changes.push(() => tx.set(after, EMPTY));
+        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.fields, null, key));
+        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.fields, null, key));
+        if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push({ op: 'clear', key: before, param: null });
+        if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
       }
       case 'min':
       case 'max': {
-        const entry = (record: RecordOf<D>): Uint8Array =>
-          packWithPrefix(prefix, [...definition.groupBy.map((f) => field(record, f)), field(record, definition.field), ...key]);
-        const before = old === null ? null : entry(old);
-        const after = next === null ? null : entry(next);
-        if (before !== null) changes.push(() => tx.clear(before));
-        if (after !== null) changes.push(() => tx.set(after, EMPTY));
+        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.groupBy, definition.field, key));
+        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.groupBy, definition.field, key));
+        if (before !== null) changes.push({ op: 'clear', key: before, param: null });
+        if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
       }
       case 'count':
       case 'sum': {
-        const amount = (record: RecordOf<D>): bigint => {
-          if (definition.kind === 'count') return 1n;
-          const value = (record as Record<string, unknown>)[definition.field];
-          if (value === undefined || value === null) return 0n;
-          if (typeof value === 'bigint') return value;
-          if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
-          throw new RecordLayerError('record_invalid', `${this.#name}.${definition.field} must be an integer for sum index ${name}`, {
-            details: { type: this.#name, field: definition.field, index: name },
-          });
-        };
-        const group = (record: RecordOf<D>): Uint8Array => packWithPrefix(prefix, definition.groupBy.map((f) => field(record, f)));
         if (old !== null) {
-          const [groupKey, operand] = [group(old), definition.kind === 'count' ? INT64_MINUS_ONE : int64(-amount(old))];
-          changes.push(() => tx.add(groupKey, operand));
+          const operand = definition.kind === 'count' ? INT64_MINUS_ONE : int64(-this.#sumAmount(name, definition.field, old));
+          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(old, definition.groupBy, null, NO_ITEMS)), param: operand });
         }
         if (next !== null) {
-          const [groupKey, operand] = [group(next), definition.kind === 'count' ? INT64_ONE : int64(amount(next))];
-          changes.push(() => tx.add(groupKey, operand));
+          const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#sumAmount(name, definition.field, next));
+          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS)), param: operand });
         }
         return;
       }
@@ -1089,6 +1075,17 @@ export class Collection<D extends RecordTypeDefinition> {
         // Written by #versionChanges: its entries depend on the transaction, not on the record.
         return;
     }
+  }
+
+  // What `record` adds to sum index `name`: its `field`, an integer (0 when missing).
+  #sumAmount(name: string, field: string, record: RecordOf<D>): bigint {
+    const value = (record as Record<string, unknown>)[field];
+    if (value === undefined || value === null) return 0n;
+    if (typeof value === 'bigint') return value;
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+    throw new RecordLayerError('record_invalid', `${this.#name}.${field} must be an integer for sum index ${name}`, {
+      details: { type: this.#name, field, index: name },
+    });
   }
 }
 
@@ -1098,6 +1095,40 @@ function stampId(type: string, key: readonly TupleItem[]): string {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_ITEMS: readonly TupleItem[] = [];
+
+/**
+ * A mutation a write computed before making any (see #write): a set, a clear, an atomic add, or
+ * work to run then (a version index's stamping).
+ */
+type Change =
+  | { readonly op: 'set'; readonly key: Uint8Array; readonly param: Uint8Array }
+  | { readonly op: 'add'; readonly key: Uint8Array; readonly param: Uint8Array }
+  | { readonly op: 'clear'; readonly key: Uint8Array; readonly param: null }
+  | { readonly op: 'run'; readonly key: null; readonly param: () => void };
+
+function applyChanges(tx: Transaction, changes: readonly Change[]): void {
+  for (const change of changes) {
+    if (change.op === 'set') tx.set(change.key, change.param);
+    else if (change.op === 'clear') tx.clear(change.key);
+    else if (change.op === 'add') tx.add(change.key, change.param);
+    else change.param();
+  }
+}
+
+/**
+ * The items of an index entry of `record`: its `fields` (then `extra`, when given), each as a key
+ * item, then `key` (the primary key's items).
+ * @throws RecordLayerError `record_invalid` for a value a key cannot hold.
+ */
+function entryItems(record: object, fields: readonly string[], extra: string | null, key: readonly TupleItem[]): TupleItem[] {
+  const items = new Array<TupleItem>(fields.length + (extra === null ? 0 : 1) + key.length);
+  let n = 0;
+  for (const field of fields) items[n++] = keyItem((record as Record<string, unknown>)[field], field);
+  if (extra !== null) items[n++] = keyItem((record as Record<string, unknown>)[extra], extra);
+  for (const item of key) items[n++] = item;
+  return items;
+}
 const EMPTY_SET: ReadonlySet<string> = new Set();
 
 function assert(condition: boolean, message: string): asserts condition {
