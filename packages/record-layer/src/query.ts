@@ -171,9 +171,11 @@ async function scan(
   budget: PageBudget | undefined,
 ): Promise<{ records: Record<string, unknown>[]; position: Position | null }> {
   const records: Record<string, unknown>[] = [];
-  let lastReturned: Position | null = null;
-  let lastRead: Position | null = null;
-  const position = (entry: Entry): Position => ({ range: entry.range, suffix: entry.logical.subarray(plan.ranges[entry.range]!.prefix.length) });
+  // The last entries returned and read; a page's cursor is made from one of them at its end.
+  let lastReturned: Entry | null = null;
+  let lastRead: Entry | null = null;
+  const position = (entry: Entry | null): Position | null =>
+    entry === null ? null : { range: entry.range, suffix: entry.logical.subarray(plan.ranges[entry.range]!.prefix.length) };
   let batch: Entry[] = [];
   // Fetches and filters the batch; true once the page is full.
   const flush = async (): Promise<boolean> => {
@@ -181,7 +183,7 @@ async function scan(
     for (let i = 0; i < batch.length; i++) {
       const record = fetched[i];
       assert(record !== null && record !== undefined, `index ${plan.index} of ${context.typeName} has an entry without a record`);
-      lastRead = position(batch[i]!);
+      lastRead = batch[i]!;
       if (!matches(plan.residual, record)) continue;
       records.push(record);
       lastReturned = lastRead;
@@ -198,9 +200,9 @@ async function scan(
     // is still wanted, and fetch their records in batches.
     for (const entry of await limitedEntries(context, plan, start, wanted)) {
       batch.push(entry);
-      if (batch.length >= FETCH_BATCH_RECORDS && (await flush())) return { records, position: lastReturned };
+      if (batch.length >= FETCH_BATCH_RECORDS && (await flush())) return { records, position: position(lastReturned) };
     }
-    if (batch.length > 0 && (await flush())) return { records, position: lastReturned };
+    if (batch.length > 0 && (await flush())) return { records, position: position(lastReturned) };
     return { records, position: null };
   }
   const entries = orderedEntries(context, plan, start, wanted);
@@ -208,10 +210,10 @@ async function scan(
     for await (const entry of entries) {
       batch.push(entry);
       if (batch.length < Math.min(FETCH_BATCH_RECORDS, limit - records.length)) continue;
-      if (await flush()) return { records, position: lastReturned };
-      if (budget !== undefined && budget.now() > budget.deadline) return { records, position: lastRead };
+      if (await flush()) return { records, position: position(lastReturned) };
+      if (budget !== undefined && budget.now() > budget.deadline) return { records, position: position(lastRead) };
     }
-    if (batch.length > 0 && (await flush())) return { records, position: lastReturned };
+    if (batch.length > 0 && (await flush())) return { records, position: position(lastReturned) };
     return { records, position: null };
   } finally {
     // Stops the range reads still open, which narrows their conflict ranges to what was read.
@@ -296,10 +298,9 @@ function rangeBounds(plan: IndexPlan, range: number, after: Uint8Array | null): 
 // The entry of an index key: it ends with the packed primary key, which is sliced off as bytes
 // (the range's prefix packs whole items, so only the items after it are walked).
 function indexEntry(range: number, key: Uint8Array, prefixLength: number, keyLength: number): Entry {
-  const suffix = key.subarray(prefixLength);
-  const offsets = packedItemOffsets(suffix);
+  const offsets = packedItemOffsets(key, prefixLength);
   assert(offsets.length >= keyLength, 'an index entry ends with the primary key');
-  return { range, logical: key, primaryKey: suffix.subarray(offsets[offsets.length - keyLength]), bytes: null };
+  return { range, logical: key, primaryKey: key.subarray(offsets[offsets.length - keyLength]), bytes: null };
 }
 
 /** The entries of one range (records grouped from their chunks), after `after` when given, at most `wanted` of an index. */
@@ -328,8 +329,8 @@ async function* rangeEntries(
     return { range, logical: group.logical, primaryKey: null, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
   };
   for await (const row of rows) {
-    const offsets = packedItemOffsets(row.key.subarray(prefixLength));
-    const logical = row.key.subarray(0, prefixLength + offsets[offsets.length - 1]!);
+    const offsets = packedItemOffsets(row.key, prefixLength);
+    const logical = row.key.subarray(0, offsets[offsets.length - 1]!);
     if (current !== null && Buffer.compare(current.logical, logical) === 0) {
       current.chunks.push(row.value);
       continue;

@@ -118,11 +118,17 @@ export function decodeTuple(bytes: Uint8Array): TupleItem[] {
  * Only the extent of each item is checked (its type code, its length, the terminators of bytes,
  * strings and nested tuples); its content is not, so bytes `unpack` rejects for their
  * content (invalid UTF-8, a non-canonical integer) still get offsets.
+ * @param start - where the packed tuple starts in `bytes` (after a prefix, say); the offsets
+ * returned count from the start of `bytes`.
  * @throws TupleLayerError `tuple_decode_error` with `details.offset` for an unknown type code or an
- * item that runs past the end of `bytes`.
+ * item that runs past the end of `bytes`, and for a `start` outside `bytes`.
  */
-export function packedItemOffsets(bytes: Uint8Array): number[] {
+export function packedItemOffsets(bytes: Uint8Array, start = 0): number[] {
+  if (!Number.isSafeInteger(start) || start < 0 || start > bytes.length) {
+    throw new TupleLayerError('tuple_decode_error', `packedItemOffsets: start must be an integer from 0 to ${bytes.length}, got ${String(start)}`);
+  }
   const reader = new TupleReader(bytes);
+  reader.offset = start;
   const offsets: number[] = [];
   while (reader.offset < bytes.length) {
     offsets.push(reader.offset);

@@ -486,6 +486,18 @@ describe('agreement with fdb-tuple', () => {
       expect(hex(pack(ours)), context).toBe(hex(packed));
       expect(hex(pack(theirs)), context).toBe(hex(packed));
       expect(packedItemOffsets(packed), context).toEqual(tuple.map((_, i) => pack(tuple.slice(0, i)).length));
+      // After a prefix: the same items, their offsets counted from the start of the whole key.
+      const prefix = pack(['prefix', round]);
+      const key = Buffer.concat([prefix, packed]);
+      expect(packedItemOffsets(key, prefix.length), context).toEqual(tuple.map((_, i) => prefix.length + pack(tuple.slice(0, i)).length));
+    }
+  });
+
+  it('packedItemOffsets refuses a start outside the bytes, naming it', () => {
+    const packed = pack(['a', 1]);
+    expect(packedItemOffsets(packed, packed.length)).toEqual([]);
+    for (const start of [-1, packed.length + 1, 1.5, Number.NaN]) {
+      expect(() => packedItemOffsets(packed, start)).toThrow(`packedItemOffsets: start must be an integer from 0 to ${packed.length}, got ${start}`);
     }
   });
 });
