@@ -424,19 +424,26 @@ class CandidatePlan implements IndexPlan {
 }
 
 function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: readonly Leaf[], others: readonly Condition[], terms: readonly OrderTerm[]): CandidatePlan {
-  const used = new Set<Leaf>();
+  // Every candidate is planned for each query and one is chosen, so this walks the few leaves and
+  // fields with plain loops; the chosen plan's ranges are made when first read.
+  const used: Leaf[] = [];
   const values: TupleItem[][] = [];
   let position = 0;
   for (; position < candidate.fields.length; position++) {
     const field = candidate.fields[position]!;
-    const eq = leaves.find((l) => l.field === field && l.kind === 'compare' && l.op === 'eq' && !used.has(l));
-    const inList = leaves.find((l) => l.field === field && l.kind === 'in' && !used.has(l));
-    if (eq !== undefined && eq.kind === 'compare') {
+    let eq: Extract<Leaf, { kind: 'compare' }> | undefined;
+    let inList: Extract<Leaf, { kind: 'in' }> | undefined;
+    for (const leaf of leaves) {
+      if (leaf.field !== field || used.includes(leaf)) continue;
+      if (leaf.kind === 'compare' && leaf.op === 'eq') eq ??= leaf;
+      else if (leaf.kind === 'in') inList ??= leaf;
+    }
+    if (eq !== undefined) {
       values.push([eq.value]);
-      used.add(eq);
-    } else if (inList !== undefined && inList.kind === 'in') {
+      used.push(eq);
+    } else if (inList !== undefined) {
       values.push(sortDistinct(inList.values));
-      used.add(inList);
+      used.push(inList);
     } else break;
   }
   let lower: Extract<Leaf, { kind: 'compare' }> | undefined;
@@ -445,29 +452,36 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
   const rangeField = candidate.fields[position];
   if (rangeField !== undefined) {
     for (const leaf of leaves) {
-      if (leaf.field !== rangeField || used.has(leaf)) continue;
+      if (leaf.field !== rangeField || used.includes(leaf)) continue;
       if (leaf.kind === 'startsWith' && prefix === undefined && lower === undefined && upper === undefined) prefix = leaf;
       else if (leaf.kind === 'compare' && (leaf.op === 'gt' || leaf.op === 'gte') && lower === undefined && prefix === undefined) lower = leaf;
       else if (leaf.kind === 'compare' && (leaf.op === 'lt' || leaf.op === 'lte') && upper === undefined && prefix === undefined) upper = leaf;
       else continue;
-      used.add(leaf);
+      used.push(leaf);
     }
   }
-  const directions = new Set(terms.map((t) => t.direction));
-  const ordered = terms.length === 0 || (directions.size === 1 && terms.every((t, j) => candidate.keyFields[position + j] === t.field));
+  // Ordered: every term in one direction, each the key field after the equality prefix.
+  let ordered = true;
+  for (let j = 0; j < terms.length && ordered; j++) ordered = terms[j]!.direction === terms[0]!.direction && candidate.keyFields[position + j] === terms[j]!.field;
   const reverse = ordered && terms.length > 0 && terms[0]!.direction === 'desc';
-  let combinations: TupleItem[][] = [[]];
+  // One range per combination of the equality values (an `in` list gives several).
+  let rangeCount = 1;
   for (const options of values) {
-    combinations = combinations.flatMap((c) => options.map((v) => [...c, v]));
-    if (combinations.length > PLAN_RANGES_MAX) throw invalid(`the query needs more than ${PLAN_RANGES_MAX} key ranges of index ${candidate.name}; use fewer in values`);
+    rangeCount *= options.length;
+    if (rangeCount > PLAN_RANGES_MAX) throw invalid(`the query needs more than ${PLAN_RANGES_MAX} key ranges of index ${candidate.name}; use fewer in values`);
   }
-  const rest = [...leaves.filter((l) => !used.has(l)), ...others];
+  const rest: Condition[] = [];
+  for (const leaf of leaves) if (!used.includes(leaf)) rest.push(leaf);
+  for (const other of others) rest.push(other);
   const residual: Condition | null = rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest };
-  const merge = ordered && terms.length > 0 && combinations.length > 1;
-  // Every candidate is planned and one is chosen: its ranges are made when first read.
+  const merge = ordered && terms.length > 0 && rangeCount > 1;
   const bounds: RangeBounds = { candidate, position, lower, upper, prefix };
-  const makeRanges = (): PlannedRange[] => combinations.map((equal) => makeRange(target, bounds, equal));
-  return new CandidatePlan(candidate.name, candidate.primary, reverse, merge, residual, ordered, used.size, combinations.length, makeRanges);
+  const makeRanges = (): PlannedRange[] => {
+    let combinations: TupleItem[][] = [[]];
+    for (const options of values) combinations = combinations.flatMap((c) => options.map((v) => [...c, v]));
+    return combinations.map((equal) => makeRange(target, bounds, equal));
+  };
+  return new CandidatePlan(candidate.name, candidate.primary, reverse, merge, residual, ordered, used.length, rangeCount, makeRanges);
 }
 
 /** What the ranges of a candidate's plan share: equality values come first, then the range on `position`. */
