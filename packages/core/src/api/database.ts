@@ -234,7 +234,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   const engine = options.testing?.wrapEngine?.(opened) ?? opened;
   let recovered;
   try {
-    recovered = await LogServer.open(dataPath === null ? new MemoryLogDisk() : new NodeLogDisk(path.join(dataPath, 'log')));
+    recovered = await LogServer.open(dataPath === null ? new MemoryLogDisk() : new NodeLogDisk(path.join(dataPath, 'log')), { defer: (callback) => runtime.defer(callback) });
   } catch (error) {
     await engine.close();
     throw error;

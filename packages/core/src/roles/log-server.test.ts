@@ -324,6 +324,60 @@ describe.each([
     await recovery.log.close();
   });
 
+  it('lets the clients a write acknowledged join the next write (group commit of a closed loop)', async () => {
+    // Each write takes a millisecond. Commits reach the log as a commit proxy sends them: those of
+    // one event-loop turn as one batch. Two groups of clients start out of step, the second while
+    // the first's write is on the disk; a log that wrote the waiting group the moment a write ended
+    // would keep them apart (two writes a round), this one merges them.
+    const disk = new InstrumentedDisk(makeDisk().reopen());
+    const slow: LogDisk = {
+      list: () => disk.list(),
+      read: (name) => disk.read(name),
+      truncate: (name, size) => disk.truncate(name, size),
+      remove: (name) => disk.remove(name),
+      async create(name) {
+        const file = await disk.create(name);
+        return {
+          get size() {
+            return file.size;
+          },
+          appendDurable: async (data) => {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            await file.appendDurable(data);
+          },
+          close: () => file.close(),
+        };
+      },
+    };
+    const { log } = await LogServer.open(slow);
+    let version = 0;
+    let queued: (() => void)[] = [];
+    const commit = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (queued.length === 0) {
+          setImmediate(() => {
+            const waiting = queued;
+            queued = [];
+            void log.push({ version: ++version, mutations: [{ type: MutationType.set, key: 'k', param: new Uint8Array([version & 0xff]) }] }).then(() => {
+              for (const done of waiting) done();
+            });
+          });
+        }
+        queued.push(resolve);
+      });
+    const rounds = 20;
+    const client = async (): Promise<void> => {
+      for (let round = 0; round < rounds; round++) await commit();
+    };
+    const first = Array.from({ length: 4 }, client);
+    await until(() => disk.appendCalls === 1, 'the first write started');
+    const second = Array.from({ length: 4 }, client);
+    await Promise.all([...first, ...second]);
+    // The second group's first commit needs a write of its own; every later one joins the first's.
+    expect(disk.appendCalls).toBeLessThanOrEqual(rounds + 2);
+    await log.close();
+  });
+
   it('empty batches advance the version, reach listeners and write nothing', async () => {
     const testDisk = makeDisk();
     const disk = new InstrumentedDisk(testDisk.reopen());

@@ -4,7 +4,9 @@
  * Invariants:
  * 1. A batch is acknowledged only after its frame, and every earlier frame, is durable.
  * 2. Batches arrive and are acknowledged in strictly increasing version order.
- * 3. Many batches waiting together are written with one durable write (group commit).
+ * 3. Many batches waiting together are written with one durable write (group commit). After a
+ *    write, the next waits two turns of the event loop (see {@link LogOptions.defer}), so that the
+ *    clients just acknowledged can send their next commits and join it.
  * 4. Recovery returns every frame of every acknowledged batch; a torn tail (the last write, cut
  *    short) is discarded; a damaged frame followed by good data (a later frame in the segment,
  *    or any later segment with data) stops recovery with `file_corrupt` and changes no file.
@@ -41,6 +43,23 @@ interface Segment {
 const SEGMENT_SUFFIX = '.log';
 const segmentName = (firstVersion: number): string => String(firstVersion).padStart(20, '0') + SEGMENT_SUFFIX;
 
+/** Options of {@link LogServer.open}. */
+export interface LogOptions {
+  /**
+   * Runs a callback soon, after the I/O callbacks of the current turn (the runtime's `defer`;
+   * default `setImmediate`). The log defers twice after each write before it starts the next.
+   *
+   * @remarks
+   * Without the pause, the batches that arrived during a write are written the moment it ends, and
+   * the clients it just acknowledged commit again while that next write is on the disk: with a
+   * closed loop of clients, half of them wait for each write, and each write carries half of
+   * their commits. Two turns let the acknowledged clients' next commits reach the log (through the
+   * commit proxy, which batches once a turn), so one write carries them all. A single client
+   * loses nothing: with nothing waiting, a new batch is written at once.
+   */
+  defer?: (callback: () => void) => void;
+}
+
 /** The result of opening a log: the server and the batches recovered from its segments. */
 export interface LogRecovery {
   log: LogServer;
@@ -62,18 +81,20 @@ export class LogServer {
   #lastVersion: number;
   #failure: StrataError | null = null;
   #idle: (() => void) | null = null;
+  readonly #defer: (callback: () => void) => void;
 
-  private constructor(disk: LogDisk, segments: Segment[], lastVersion: number) {
+  private constructor(disk: LogDisk, segments: Segment[], lastVersion: number, options: LogOptions) {
     this.#disk = disk;
     this.#segments = segments;
     this.#lastVersion = lastVersion;
+    this.#defer = options.defer ?? setImmediate;
   }
 
   /**
    * Opens the log on `disk`: reads every segment, discards a torn tail, and returns what it found.
    * @throws StrataError `file_corrupt` when a damaged frame is followed by good data.
    */
-  static async open(disk: LogDisk): Promise<LogRecovery> {
+  static async open(disk: LogDisk, options: LogOptions = {}): Promise<LogRecovery> {
     const names = (await disk.list()).filter((name) => name.endsWith(SEGMENT_SUFFIX)).sort();
     const batches: LoggedBatch[] = [];
     const segments: Segment[] = [];
@@ -116,7 +137,7 @@ export class LogServer {
       else changes.push(() => disk.remove(name));
     }
     for (const change of changes) await change();
-    return { log: new LogServer(disk, segments, lastVersion), batches, tornBytes };
+    return { log: new LogServer(disk, segments, lastVersion, options), batches, tornBytes };
   }
 
   /** The version of the newest batch pushed. */
@@ -160,7 +181,20 @@ export class LogServer {
 
   async #writeGroups(): Promise<void> {
     this.#writing = true;
+    let first = true;
     while (this.#pending.length > 0 && this.#failure === null) {
+      // After a write, let the clients it acknowledged commit again before writing the next group
+      // (invariant 3): otherwise their commits wait for a write of their own.
+      if (!first) {
+        for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => this.#defer(resolve));
+        if (this.#failure !== null) {
+          // The log failed meanwhile: nothing more is written.
+          for (const pending of this.#pending) pending.reject(this.#failure);
+          this.#pending = [];
+          break;
+        }
+      }
+      first = false;
       const group = this.#pending;
       this.#pending = [];
       try {
