@@ -265,6 +265,8 @@ async function measureInserts(system: BenchSystem, settings: Settings): Promise<
   return figures;
 }
 
+// Checks that the counts by status add up to the orders stored, and returns the latest orders of
+// CHECK_CUSTOMER (newest first), which every system must agree on after the load.
 async function checkStored(system: BenchSystem, stored: number): Promise<string> {
   const checkIds = await system.latest(CHECK_CUSTOMER);
   for (let i = 1; i < checkIds.length; i++) {
