@@ -138,3 +138,23 @@ describe('Timestamp and Date', () => {
     expect(timestamp().safeParse(1n).success).toBe(false);
   });
 });
+
+describe('Timestamp of another copy of the package', () => {
+  // A class as a second copy of this module defines it: its own prototype, with the shared brand.
+  class OtherCopyTimestamp {
+    constructor(readonly micros: bigint) {}
+  }
+  Object.defineProperty(OtherCopyTimestamp.prototype, Symbol.for('@strata/records.Timestamp'), { value: true });
+
+  it('is a Timestamp to instanceof and to timestamp(); look-alikes without the brand are not', () => {
+    const other = new OtherCopyTimestamp(5n);
+    expect(other instanceof Timestamp).toBe(true);
+    expect(timestamp().safeParse(other).success).toBe(true);
+    for (const value of [{ micros: 5n }, Object.create(null), null, undefined, 5n, 'Timestamp', new Date()]) {
+      expect(value instanceof Timestamp).toBe(false);
+      expect(timestamp().safeParse(value).success).toBe(false);
+    }
+    // The brand lives on the prototype, not on each instance.
+    expect(Object.getOwnPropertySymbols(new Timestamp(1n))).toEqual([]);
+  });
+});

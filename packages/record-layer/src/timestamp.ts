@@ -5,6 +5,11 @@
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 
+// Marks Timestamps for `instanceof`. Symbol.for gives every copy of this package in a process the
+// same symbol: two installed versions share msgpackr's registry of extension types, so records
+// decode to the Timestamp of whichever copy registered last, and each copy must accept the other's.
+const BRAND = Symbol.for('@strata/records.Timestamp');
+
 /**
  * An instant as whole microseconds since 1970-01-01T00:00:00Z.
  * @example
@@ -14,6 +19,13 @@ import { RecordLayerError } from './errors.js';
  * ```
  */
 export class Timestamp {
+  /**
+   * Whether `value` is a Timestamp of this or of any other copy of `@strata/records` loaded in the
+   * process (two installed versions, say), so records that one copy decodes pass the other's checks.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+  }
   /** Microseconds since the Unix epoch. */
   readonly micros: bigint;
   constructor(micros: bigint) {
@@ -64,6 +76,8 @@ export class Timestamp {
     return this.toISOString();
   }
 }
+
+Object.defineProperty(Timestamp.prototype, BRAND, { value: true });
 
 /** The zod schema of a {@link Timestamp} field. */
 export const timestamp = (): z.ZodType<Timestamp> => z.instanceof(Timestamp);
