@@ -1,7 +1,8 @@
 // Proves the stored record format: fields round-trip by position (every kind msgpack carries, -0
 // anywhere, fields outside the table, a field named __proto__ as an own field), absent and undefined
-// fields are left out, names are not stored, positions past a reader's table are ignored, records
-// stored as maps still decode, malformed bytes get record_invalid, and field tables only grow.
+// fields are left out, names are not stored, each record reads from its own bytes alone, positions
+// past a reader's table are ignored, records stored as maps still decode, malformed bytes get
+// record_invalid, and field tables only grow.
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { RecordLayerError } from './errors.js';
@@ -64,6 +65,21 @@ describe('RecordCodec', () => {
   it('decodes records stored as msgpack maps', () => {
     const record = { id: 3, name: 'Bo', anything: { deep: true } };
     expect(codec.decode(stored(plainPackr.pack(record)))).toEqual(record);
+  });
+
+  it('reads each record from its own bytes only, whatever was decoded before it', () => {
+    const long = codec.encode({ id: 1, name: 'x'.repeat(300), nested: { bytes: new Uint8Array([9, 9, 9]) } }).slice();
+    const first = codec.decode(long);
+    const short = codec.encode({ id: 2, name: 'y' }).slice();
+    expect(codec.decode(short)).toStrictEqual({ id: 2, name: 'y' });
+    // The bytes a decoded record holds are its own: later decodes do not change them.
+    expect((first['nested'] as { bytes: Uint8Array }).bytes).toEqual(new Uint8Array([9, 9, 9]));
+    codec.decode(long);
+    // A truncated copy of the record just decoded is incomplete, not that record again.
+    expect(() => codec.decode(long.subarray(0, long.length - 10))).toThrow();
+    // Records past the size decoded from a copy are read where they lie.
+    const large = { id: 3, name: 'z'.repeat(20_000), nested: { bytes: new Uint8Array(5_000).fill(7) } };
+    expect(codec.decode(codec.encode(large).slice())).toEqual(large);
   });
 
   it('refuses bytes that are not a stored record with record_invalid', () => {
