@@ -311,6 +311,7 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
       return started === null ? proxy.getReadVersion() : started.then(() => proxy.getReadVersion());
     },
     read: (key: KeyString, version: number) => storage.get(key, version),
+    readMany: (keys: readonly KeyString[], version: number) => storage.getMany(keys, version),
     readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult> =>
       storage.getRange(begin, end, version, limit, reverse),
     // A transaction that read nothing asks the rate keeper when it commits instead.

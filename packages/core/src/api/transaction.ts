@@ -86,6 +86,8 @@ export interface TransactionHost {
   readonly runtime: Runtime;
   getReadVersion(): number | Promise<number>;
   read(key: KeyString, version: number): Uint8Array | null | Promise<Uint8Array | null>;
+  /** The values of `keys` at `version`, in order (see `StorageServer.getMany`). */
+  readMany(keys: readonly KeyString[], version: number): (Uint8Array | null)[] | Promise<(Uint8Array | null)[]>;
   readRange(begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean): Promise<StorageRangeResult>;
   commit(request: CommitRequest): Promise<CommitResult>;
   watch(key: KeyString, version: number, fire: () => void, fail: (error: unknown) => void): () => void;
@@ -306,25 +308,26 @@ export class Transaction {
     const borrow = options?.borrow === true;
     const snapshot = options?.snapshot === true;
     const values = new Array<Uint8Array | null>(keys.length);
-    // The keys storage must answer, with the entry of this transaction's writes each had when read.
-    const remote: { index: number; key: KeyString; entry: WriteEntry | undefined }[] = [];
+    // The keys storage must answer (one request for all), with where each goes and the entry of
+    // this transaction's writes it had when read.
+    const remoteKeys: KeyString[] = [];
+    const remote: { index: number; entry: WriteEntry | undefined }[] = [];
     for (let i = 0; i < keys.length; i++) {
       const k = this.#checkKey(keys[i]!, 'getMany');
       const entry = this.#writes.get(k);
       const local = this.#readLocal(k, entry, borrow, snapshot);
       if (local !== undefined) values[i] = local;
-      else remote.push({ index: i, key: k, entry });
+      else {
+        remoteKeys.push(k);
+        remote.push({ index: i, entry });
+      }
     }
     if (remote.length === 0) return values;
     const readVersion = this.#ensureReadVersion();
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
-    const waits: Promise<void>[] = [];
-    for (const { index, key, entry } of remote) {
-      const stored = this.#host.read(key, version);
-      if (stored instanceof Promise) waits.push(stored.then((base) => void (values[index] = finishRead(base, entry, borrow))));
-      else values[index] = finishRead(stored, entry, borrow);
-    }
-    if (waits.length > 0) await Promise.all(waits);
+    const read = this.#host.readMany(remoteKeys, version);
+    const stored = read instanceof Promise ? await read : read;
+    for (let i = 0; i < remote.length; i++) values[remote[i]!.index] = finishRead(stored[i]!, remote[i]!.entry, borrow);
     return values;
   }
 

@@ -84,6 +84,7 @@ class Connection {
       runtime: nodeRuntime,
       getReadVersion: () => request<number>('getReadVersion', []),
       read: (key: KeyString, version: number) => request<Uint8Array | null>('get', [key, version]),
+      readMany: (keys: readonly KeyString[], version: number) => Promise.all(keys.map((key) => request<Uint8Array | null>('get', [key, version]))),
       readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean) =>
         request<StorageRangeResult>('getRange', [begin, end, version, limit, reverse]),
       commit: (commitRequest: CommitRequest) => request<CommitResult>('commit', [commitRequest]),

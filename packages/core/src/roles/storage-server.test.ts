@@ -1,6 +1,7 @@
-// Proves that a storage server answers every read inside its window exactly as a model that keeps
-// the full history of every version would, over a MemoryEngine and a real LevelEngine directory,
-// while versions move into the engine underneath concurrent reads; that reads outside the window
+// Proves that a storage server answers every read inside its window (one key, several at once, a
+// range) exactly as a model that keeps the full history of every version would, over a MemoryEngine
+// and a real LevelEngine directory, while versions move into the engine underneath concurrent
+// reads; that reads outside the window
 // fail with transaction_too_old / future_version; that watches fire on real changes only; and that
 // a closed server's LevelEngine directory serves the same data to a new server.
 import fs from 'node:fs';
@@ -242,7 +243,22 @@ interface Read {
 
 function randomRead(w: Workload, model: Model, server: StorageServer, version: number): Read {
   const { random, keys } = w;
-  if (random() < 0.6) {
+  const pick = random();
+  if (pick < 0.15) {
+    // Several keys at once (some twice, some never written): each as a get would answer it.
+    const many = Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() < 0.9 ? keys[Math.floor(random() * keys.length)]! : 'zz'));
+    const expected = many.map((key) => hex(model.get(key, version))).join(' ');
+    return {
+      description: `getMany(${many.map(showKey).join(', ')}; ${version})`,
+      version,
+      run: () => server.getMany(many, version),
+      check: (result) => {
+        const got = (result as (Uint8Array | null)[]).map(hex).join(' ');
+        return got === expected ? null : `expected ${expected}, got ${got}`;
+      },
+    };
+  }
+  if (pick < 0.6) {
     const key = random() < 0.9 ? keys[Math.floor(random() * keys.length)]! : 'zz';
     const expected = model.get(key, version);
     return {
@@ -384,7 +400,11 @@ async function runModelTest(kind: EngineKind, seed: number, batches: number, opt
     if (server.oldestVersion > 0 && random() < 0.15) {
       const tooOld = Math.max(0, server.oldestVersion - 1 - Math.floor(random() * 3));
       stats.tooOld++;
-      for (const read of [() => server.get(w.keys[0]!, tooOld), () => server.getRange('', '\xff', tooOld, 10, random() < 0.5)]) {
+      for (const read of [
+        () => server.get(w.keys[0]!, tooOld),
+        () => server.getMany([w.keys[0]!, w.keys[1]!], tooOld),
+        () => server.getRange('', '\xff', tooOld, 10, random() < 0.5),
+      ]) {
         const error = await caught(read);
         if (!(error instanceof StrataError) || error.code !== 'transaction_too_old') fail(`read at ${tooOld} < oldest ${server.oldestVersion} gave ${String(error)}`);
       }
@@ -577,6 +597,7 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     let answered: unknown = 'pending';
     const waiting = Promise.resolve(server.get('a', 12)).then((v) => (answered = hex(v)));
     const waitingRange = server.getRange('', '\xff', 12, 10, false);
+    const waitingMany = Promise.resolve(server.getMany(['a', 'b'], 12));
     runtime.advance(FUTURE_VERSION_WAIT_MS - 1);
     await settle();
     expect(answered).toBe('pending');
@@ -587,11 +608,13 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     await waiting;
     expect(answered).toBe('02');
     expect(renderEntries((await waitingRange).entries)).toBe(renderEntries([['a', new Uint8Array([2])]]));
+    expect((await waitingMany).map(hex)).toEqual(['02', 'null']);
 
     const late = caught(() => server.get('a', 20));
     const lateRange = caught(() => server.getRange('', '\xff', 20, 10, true));
+    const lateMany = caught(() => server.getMany(['a'], 20));
     runtime.advance(FUTURE_VERSION_WAIT_MS);
-    for (const error of [await late, await lateRange]) {
+    for (const error of [await late, await lateRange, await lateMany]) {
       expect(error).toBeInstanceOf(StrataError);
       expect(error).toMatchObject({ code: 'future_version', retryable: true });
     }
