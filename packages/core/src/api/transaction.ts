@@ -327,7 +327,7 @@ export class Transaction {
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
     const read = this.#host.readMany(remoteKeys, version);
     const stored = read instanceof Promise ? await read : read;
-    for (let i = 0; i < remote.length; i++) values[remote[i]!.index] = finishRead(stored[i]!, remote[i]!.entry, borrow);
+    for (let i = 0; i < remote.length; i++) values[remote[i]!.index] = finishRead(stored[i] as Uint8Array | null, remote[i]!.entry, borrow);
     return values;
   }
 

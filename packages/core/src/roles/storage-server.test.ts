@@ -1,9 +1,9 @@
 // Proves that a storage server answers every read inside its window (one key, several at once, a
 // range) exactly as a model that keeps the full history of every version would, over a MemoryEngine
 // and a real LevelEngine directory, while versions move into the engine underneath concurrent
-// reads; that reads outside the window
-// fail with transaction_too_old / future_version; that watches fire on real changes only; and that
-// a closed server's LevelEngine directory serves the same data to a new server.
+// reads; that reads outside the window fail with transaction_too_old / future_version; that watches
+// fire on real changes only; and that a closed server's LevelEngine directory serves the same data
+// to a new server.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

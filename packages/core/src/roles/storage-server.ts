@@ -285,8 +285,8 @@ export class StorageServer {
     let bytes = 0;
     // The window's chain of every key is looked up first, in a loop of its own: keys written at
     // random lie cold and apart in the map, and in a short loop the processor overlaps their misses.
-    // A key the batch writes twice was not in the window for its second write either; it is looked
-    // up again then.
+    // A key new to the window that the batch writes twice is looked up again for its second write,
+    // which finds the chain the first one made.
     const mutations = batch.mutations;
     const found = new Array<ChainEntry[] | undefined>(mutations.length);
     for (let i = 0; i < mutations.length; i++) found[i] = this.#chains.get(mutations[i]!.key);
