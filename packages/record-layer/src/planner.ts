@@ -494,6 +494,10 @@ interface RangeBounds {
   readonly prefix: Extract<Leaf, { kind: 'startsWith' }> | undefined;
 }
 
+// The bytes a tuple's range puts after the tuple's packed bytes: 0x00 begins it, 0xff ends it.
+const AFTER_TUPLE_FIRST = new Uint8Array([0x00]);
+const AFTER_TUPLE_LAST = new Uint8Array([0xff]);
+
 function makeRange(target: PlannerTarget, bounds: RangeBounds, equal: TupleItem[]): PlannedRange {
   const { subspace } = target;
   const { candidate, lower, upper, prefix } = bounds;
@@ -508,9 +512,10 @@ function makeRange(target: PlannerTarget, bounds: RangeBounds, equal: TupleItem[
     begin = concat(packedBase, encoded.subarray(0, encoded.length - 1));
     end = strinc(begin);
   } else {
-    const whole = subspace.range(base);
-    begin = whole.begin;
-    end = whole.end;
+    // The range of every key that extends the base tuple: `subspace.range(base)`, from the bytes
+    // packed once.
+    begin = concat(packedBase, AFTER_TUPLE_FIRST);
+    end = concat(packedBase, AFTER_TUPLE_LAST);
     if (lower !== undefined) begin = lower.op === 'gte' ? subspace.pack([...base, lower.value]) : subspace.range([...base, lower.value]).end;
     // Missing values are stored as null, which sorts first; a range never matches them.
     else if (upper !== undefined) begin = subspace.range([...base, null]).end;
