@@ -673,6 +673,84 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     expect(remade).toBeGreaterThan(0);
   });
 
+  it('remakes the pending keys a step per batch while batches and range reads go on, and range reads see every key', async () => {
+    console.log(`storage-server pending remake SEED=${SEED}`);
+    const random = seededRandom(SEED + 9);
+    const WINDOW = 100;
+    const PER_VERSION = 100;
+    const { server } = await newServer(WINDOW);
+    // Key i lies in group i % GROUPS (its first four bytes, which group pending keys): a range read
+    // inside one group indexes only that group's keys, so the others stay pending. Within a group
+    // the keys are in the order of i.
+    const GROUPS = 40;
+    const key = (i: number): KeyString => `g${String(i % GROUPS).padStart(2, '0')}/${String(i).padStart(7, '0')}`;
+    // Every key's writes, oldest first.
+    const writes: { version: number; value: Uint8Array }[][] = [];
+    // The entries of group g's keys i in [from, to) at `version`.
+    const expected = (g: number, from: number, to: number, version: number): string => {
+      const out: [KeyString, Uint8Array][] = [];
+      for (let i = from; i < Math.min(to, writes.length); i++) {
+        if (i % GROUPS !== g) continue;
+        let value: Uint8Array | undefined;
+        for (const write of writes[i]!) if (write.version <= version) value = write.value;
+        if (value !== undefined) out.push([key(i), value]);
+      }
+      return renderEntries(out);
+    };
+    let remakingBatches = 0;
+    let longestRemake = 0;
+    let remakes = 0;
+    let checked = 0;
+    for (let version = 1; version <= 1_500; version++) {
+      const mutations: Mutation[] = [];
+      const value = (): Uint8Array => new Uint8Array([version & 0xff, version >> 8, mutations.length & 0xff]);
+      for (let j = 0; j < PER_VERSION; j++) {
+        const write = { version, value: value() };
+        mutations.push({ type: MutationType.set, key: key(writes.length), param: write.value });
+        writes.push([write]);
+      }
+      // Rewrites: keys still in the window (their chains grow) and keys that left it (a new chain).
+      for (let j = 0; j < 5; j++) {
+        const i = Math.floor(random() * writes.length);
+        const write = { version, value: value() };
+        mutations.push({ type: MutationType.set, key: key(i), param: write.value });
+        writes[i]!.push(write);
+      }
+      server.apply({ version, mutations });
+      if (server.remakingPendingKeys) {
+        remakingBatches++;
+        longestRemake = Math.max(longestRemake, remakingBatches);
+      } else if (remakingBatches > 0) {
+        remakes++;
+        remakingBatches = 0;
+      }
+      // The window holds at most WINDOW + 10 versions' keys (its rewrites included): the pending
+      // keys stay within three times that, plus the slack and one walk step.
+      expect(server.pendingKeyCount).toBeLessThanOrEqual(3 * (WINDOW + 10) * (PER_VERSION + 5) + 2 * 1_024 + 2 * (PER_VERSION + 5));
+      if (version % 10 === 0) await server.makeDurable(version - WINDOW);
+      // Range reads inside one group, of its newest keys (only in the window) or older ones, at the
+      // newest version or an older one in the window: mostly of four groups, now and then of any;
+      // while a remake is under way, always one of the newest keys (some written since it began).
+      const remaking = server.remakingPendingKeys;
+      if (remaking || random() < 0.2) {
+        const g = random() < 0.9 ? Math.floor(random() * 4) : Math.floor(random() * GROUPS);
+        const from = Math.max(0, writes.length - Math.floor(random() * (remaking ? 2_000 : 30_000)));
+        const to = from + 1 + Math.floor(random() * 3_000);
+        const at = version - Math.floor(random() * Math.min(version - server.oldestVersion, 40));
+        const reverse = random() < 0.5;
+        const begin = `g${String(g).padStart(2, '0')}/${String(from).padStart(7, '0')}`;
+        const end = `g${String(g).padStart(2, '0')}/${String(to).padStart(7, '0')}`;
+        const got = (await server.getRange(begin, end, at, 1_000_000, reverse)).entries;
+        expect(renderEntries(reverse ? got.reverse() : got)).toBe(expected(g, from, to, at));
+        checked++;
+      }
+    }
+    expect(remakes).toBeGreaterThan(1);
+    // A remake spans many batches: it is never one walk over the whole window.
+    expect(longestRemake).toBeGreaterThan(5);
+    expect(checked).toBeGreaterThan(200);
+  });
+
   it('a range read takes each key with its current chain: after the key left the window and came back, and after keys were indexed while it waited', async () => {
     console.log(`storage-server range walk SEED=${SEED}`);
     const random = seededRandom(SEED + 5);

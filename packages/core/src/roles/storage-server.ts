@@ -42,6 +42,11 @@ import { PendingKeys } from '../util/pending-keys.js';
 
 /** Memory an entry takes in the window beyond its key and value: its chain entry, map slots and batch lists. */
 const WINDOW_ENTRY_OVERHEAD_BYTES = 100;
+/**
+ * The pending keys of the window are made again from its keys once they outgrow twice them by this
+ * many; the walk that remakes them goes at least this many keys a batch.
+ */
+const PENDING_KEYS_REMAKE_STEP = 1_024;
 
 /** One entry of a key's chain. `op` is 0 for a plain value or clear, else the atomic op type. */
 interface ChainEntry {
@@ -129,10 +134,14 @@ export class StorageServer {
   // the keys their range may hold (sorted, in one go; see PendingKeys), so keys written and pruned
   // without a range read over them never enter it. The pending keys may also hold keys pruned since,
   // or a key twice; indexing skips keys without a chain, and when they outgrow #chains they are made
-  // again from it. A range read walks the index and finds each key's chain beside it, with no hash
-  // lookup.
+  // again from it (see #remake). A range read walks the index and finds each key's chain beside it,
+  // with no hash lookup.
   readonly #keys = new BTree<KeyString, ChainEntry[]>();
   #unindexedKeys = new PendingKeys();
+  // The remake of #unindexedKeys under way, or null: the keys of #chains not in the index, gathered
+  // by a walk over #chains a step per batch taken in, which replace #unindexedKeys once the walk
+  // ends (see #continueRemake).
+  #remake: { pending: PendingKeys; walk: Iterator<[KeyString, ChainEntry[]]> } | null = null;
   // Counts the changes to the window's key set (a key added, indexed or pruned): a range read whose
   // iterator over #keys outlived an await keeps it when the count has not moved, instead of opening
   // it again (a B-tree search) after every batch of the cache's or the engine's rows.
@@ -214,6 +223,11 @@ export class StorageServer {
   /** Number of keys waiting to enter that index, counted as often as they were added (for tests and metrics). */
   get pendingKeyCount(): number {
     return this.#unindexedKeys.size;
+  }
+
+  /** Whether the keys waiting to enter that index are being made again from the window's keys (for tests and metrics). */
+  get remakingPendingKeys(): boolean {
+    return this.#remake !== null;
   }
 
   /**
@@ -308,6 +322,7 @@ export class StorageServer {
       this.#windowBytes += bytes;
     }
     this.#stagedVersion = version;
+    if (this.#remake !== null) this.#continueRemake(2 * mutations.length + PENDING_KEYS_REMAKE_STEP);
   }
 
   // Checks the watches on the keys the batch wrote.
@@ -348,7 +363,9 @@ export class StorageServer {
     this.#chains.set(mutation.key, created);
     this.#unindexedKeys.add(mutation.key);
     this.#keySetChanges++;
-    if (this.#unindexedKeys.size > 2 * this.#chains.size + 1024) this.#compactUnindexedKeys();
+    if (this.#remake === null && this.#unindexedKeys.size > 2 * this.#chains.size + PENDING_KEYS_REMAKE_STEP) {
+      this.#remake = { pending: new PendingKeys(), walk: this.#chains.entries() };
+    }
     return created;
   }
 
@@ -688,13 +705,27 @@ export class StorageServer {
     }
   }
 
-  // Drops the pending keys that no longer have a chain (written, then pruned before any range read).
-  // Every key of #chains not in the ordered index is pending, so the pending keys are made again
-  // from #chains: a walk in insertion order, cheaper than looking each pending key up in it.
-  #compactUnindexedKeys(): void {
-    const pending = new PendingKeys();
-    for (const [key, chain] of this.#chains) if ((chain as Chain).indexed !== true) pending.add(key);
-    this.#unindexedKeys = pending;
+  // Takes up to `count` more steps of the remake of the pending keys, which drops the keys that no
+  // longer have a chain (written, then pruned before any range read). Every key of #chains not in
+  // the ordered index is pending, so the pending keys are made again from #chains: a walk in
+  // insertion order, cheaper than looking each pending key up in it. The walk goes a step per batch
+  // taken in, each at least twice the batch's keys: a walk of the whole window at once held the
+  // event loop for 50-70 ms with a million keys in it. Meanwhile #unindexedKeys stays complete
+  // (range reads take from it, batches add to it); a key added meanwhile lands at the end of
+  // #chains, where the walk finds it (a Map's iterator visits entries added after it was made); a
+  // key indexed after the walk passed it is pending although indexed once the walk ends, which
+  // indexing allows.
+  #continueRemake(count: number): void {
+    const remake = this.#remake!;
+    for (let i = 0; i < count; i++) {
+      const step = remake.walk.next();
+      if (step.done === true) {
+        this.#unindexedKeys = remake.pending;
+        this.#remake = null;
+        return;
+      }
+      if ((step.value[1] as Chain).indexed !== true) remake.pending.add(step.value[0]);
+    }
   }
 
   /**
