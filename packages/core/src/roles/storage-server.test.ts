@@ -683,7 +683,8 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
     // inside one group indexes only that group's keys, so the others stay pending. Within a group
     // the keys are in the order of i.
     const GROUPS = 40;
-    const key = (i: number): KeyString => `g${String(i % GROUPS).padStart(2, '0')}/${String(i).padStart(7, '0')}`;
+    const groupKey = (g: number, i: number): KeyString => `g${String(g).padStart(2, '0')}/${String(i).padStart(7, '0')}`;
+    const key = (i: number): KeyString => groupKey(i % GROUPS, i);
     // Every key's writes, oldest first.
     const writes: { version: number; value: Uint8Array }[][] = [];
     // The entries of group g's keys i in [from, to) at `version`.
@@ -738,9 +739,7 @@ describe.each(['MemoryEngine', 'LevelEngine'] as const)('StorageServer on %s', (
         const to = from + 1 + Math.floor(random() * 3_000);
         const at = version - Math.floor(random() * Math.min(version - server.oldestVersion, 40));
         const reverse = random() < 0.5;
-        const begin = `g${String(g).padStart(2, '0')}/${String(from).padStart(7, '0')}`;
-        const end = `g${String(g).padStart(2, '0')}/${String(to).padStart(7, '0')}`;
-        const got = (await server.getRange(begin, end, at, 1_000_000, reverse)).entries;
+        const got = (await server.getRange(groupKey(g, from), groupKey(g, to), at, 1_000_000, reverse)).entries;
         expect(renderEntries(reverse ? got.reverse() : got)).toBe(expected(g, from, to, at));
         checked++;
       }
