@@ -13,6 +13,7 @@ export { MemoryEngine, type StorageEngine, type EngineCursor } from './storage/s
 export { LevelEngine } from './storage/level-engine.js';
 export { FileLeaseStore, MemoryLeaseStore, type LeaseStore } from './storage/version-lease.js';
 export { MemoryLogDisk, NodeLogDisk, type LogDisk, type AppendFile } from './storage/log-disk.js';
+export { LogWritePolicy, type LogWritePolicyOptions } from './storage/log-write-policy.js';
 export { encodeFrame, scanSegment, encodeMutations, decodeMutations, FRAME_HEADER_BYTES } from './storage/log-frame.js';
 export { crc32c } from './storage/crc32c.js';
 export { MutationType, applyAtomicOp, makeVersionstamp, type Mutation } from './api/mutation.js';

@@ -34,6 +34,17 @@ export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
  * overwrite allocated space and need no file-size change.
  */
 export const LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024;
+/** Largest durable log write that may block the event loop's thread (see `LogWritePolicy`). */
+export const LOG_BLOCKING_WRITE_BYTES_MAX = 64 * 1024;
+/** Log writes block the event loop only while they have taken at most this many milliseconds on average. */
+export const LOG_BLOCKING_WRITE_MS_MAX = 1;
+/**
+ * Log writes block the event loop only while its utilization during the writes that go through
+ * libuv's pool has been at most this on average: it would mostly have waited for them anyway.
+ */
+export const LOG_BLOCKING_WRITE_BUSY_MAX = 0.25;
+/** While log writes block, one in this many goes through libuv's pool, to keep measuring the event loop. */
+export const LOG_WRITE_PROBE_EVERY = 32;
 /** The storage server moves versions older than the window into its durable engine at this interval. */
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
 /**

@@ -17,6 +17,7 @@ import { MutationType, type Mutation, type MutationTypeCode } from '../api/mutat
 import { seededRandom } from '../runtime/runtime.js';
 import { FRAME_HEADER_BYTES, UNWRITTEN_SPACE, encodeFrame, encodeMutations, scanSegment } from '../storage/log-frame.js';
 import { MemoryLogDisk, NodeLogDisk, type AppendFile, type LogDisk } from '../storage/log-disk.js';
+import { LogWritePolicy } from '../storage/log-write-policy.js';
 import { LOG_PREALLOCATE_BYTES } from '../limits.js';
 import { AssertionError } from '../util/assert.js';
 import { toKeyString, type KeyString } from '../util/bytes.js';
@@ -49,13 +50,16 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-/** A real directory; `preallocateBytes` as NodeLogDisk takes it (its default when undefined). */
-function nodeDisk(preallocateBytes?: number): TestDisk {
+/**
+ * A real directory; `preallocateBytes` and `policy` as NodeLogDisk takes them (its defaults when
+ * undefined; each reopened disk gets the policy `policy()` makes).
+ */
+function nodeDisk(preallocateBytes?: number, policy?: () => LogWritePolicy): TestDisk {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-log-test-'));
   cleanups.push(() => fs.rmSync(directory, { recursive: true, force: true }));
   return {
     preallocateBytes: preallocateBytes ?? LOG_PREALLOCATE_BYTES,
-    reopen: () => new NodeLogDisk(directory, preallocateBytes),
+    reopen: () => new NodeLogDisk(directory, preallocateBytes, policy?.()),
     names: async () => fs.readdirSync(directory).sort(),
     readFile: async (name) => new Uint8Array(fs.readFileSync(path.join(directory, name))),
     writeFile: async (name, bytes) => fs.writeFileSync(path.join(directory, name), bytes),
@@ -268,9 +272,15 @@ async function expectCorrupt(disk: LogDisk, segment: string, offset: number): Pr
 
 // ------------------------------------------------------------------------------------------------
 
+/** A policy that, once a write has been measured, blocks every other write whatever the loop and disk do. */
+function alternatingPolicy(): LogWritePolicy {
+  return new LogWritePolicy({ blockingMsMax: Infinity, busyMax: 1, probeEvery: 2 });
+}
+
 describe.each([
   ['NodeLogDisk (preallocating)', () => nodeDisk()],
   ['NodeLogDisk without preallocation', () => nodeDisk(0)],
+  ["NodeLogDisk writing every other write on the event loop's thread", () => nodeDisk(undefined, alternatingPolicy)],
   ['MemoryLogDisk', memoryDisk],
 ])('LogServer on %s', (_name, makeDisk) => {
   it('acknowledges each batch only after its write is durable, in version order', async () => {
@@ -923,12 +933,18 @@ function expectedDataEnds(writes: readonly number[]): number[] {
 }
 
 describe('NodeLogDisk preallocation', () => {
-  it.each([256, 0])(
-    'with preallocateBytes %i, a write past the allocated end allocates again; every batch reopens and the zeros are given back',
-    async (preallocateBytes) => {
+  it.each([
+    [256, false],
+    [0, false],
+    [256, true],
+    [0, true],
+  ])(
+    'with preallocateBytes %i (every other write blocking: %s), a write past the allocated end allocates again; every batch reopens and the zeros are given back',
+    async (preallocateBytes, blocking) => {
       console.log(`log-server preallocation SEED=${SEED}`);
       const random = seededRandom(SEED + 17);
-      const testDisk = nodeDisk(preallocateBytes);
+      const policy = blocking ? alternatingPolicy() : new LogWritePolicy();
+      const testDisk = nodeDisk(preallocateBytes, () => policy);
       const disk = new InstrumentedDisk(testDisk.reopen());
       const { log } = await LogServer.open(disk);
       const batches: LoggedBatch[] = [];
@@ -987,6 +1003,7 @@ describe('NodeLogDisk preallocation', () => {
 
       // A new session writes on (into a new segment) and everything still reopens.
       await writeOnAndReopen(testDisk, recovery, batches, randomBatches(random, batches.at(-1)!.version, 20, 300));
+      if (blocking) expect(policy.stats.blockingWrites).toBeGreaterThan(10);
     },
   );
 

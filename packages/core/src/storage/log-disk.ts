@@ -7,7 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { LOG_PREALLOCATE_BYTES } from '../limits.js';
+import { LogWritePolicy } from './log-write-policy.js';
 
 /** A segment file open for appending. */
 export interface AppendFile {
@@ -49,6 +51,7 @@ class NodeAppendFile implements AppendFile {
   constructor(
     readonly fd: number,
     readonly preallocateBytes: number,
+    readonly policy: LogWritePolicy,
   ) {}
   get size(): number {
     return this.#size;
@@ -69,7 +72,7 @@ class NodeAppendFile implements AppendFile {
       await this.#write(buffer, position);
       this.#allocated = Math.max(this.#allocated, position + buffer.length);
     } else {
-      await this.#write(data, position);
+      await this.#writeData(data, position);
     }
     this.#size = end;
     this.#extendAhead();
@@ -90,6 +93,21 @@ class NodeAppendFile implements AppendFile {
         this.#extending = null;
       },
     );
+  }
+  // Writes data (not zeros ahead) on the event loop's thread or through libuv's pool, as the policy
+  // says, and tells the policy what the write took.
+  async #writeData(data: Uint8Array, position: number): Promise<void> {
+    const start = performance.now();
+    if (this.policy.shouldBlock(data.length)) {
+      for (let written = 0; written < data.length; ) {
+        written += fs.writeSync(this.fd, data, written, data.length - written, position + written);
+      }
+      this.policy.recordBlocking(performance.now() - start);
+      return;
+    }
+    const loop = performance.eventLoopUtilization();
+    await this.#write(data, position);
+    this.policy.recordPooled(performance.now() - start, performance.eventLoopUtilization(loop).utilization);
   }
   #write(buffer: Uint8Array, position: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -116,10 +134,12 @@ export class NodeLogDisk implements LogDisk {
   /**
    * @param directory - where the segment files live (created if missing).
    * @param preallocateBytes - zeros written ahead of the data when a write grows a file.
+   * @param policy - when a write blocks the event loop's thread (shared by the directory's files).
    */
   constructor(
     readonly directory: string,
     readonly preallocateBytes = LOG_PREALLOCATE_BYTES,
+    readonly policy = new LogWritePolicy(),
   ) {
     fs.mkdirSync(directory, { recursive: true });
   }
@@ -133,7 +153,7 @@ export class NodeLogDisk implements LogDisk {
     const { O_WRONLY, O_CREAT, O_EXCL, O_DSYNC } = fs.constants;
     const fd = fs.openSync(path.join(this.directory, name), O_WRONLY | O_CREAT | O_EXCL | O_DSYNC, 0o644);
     await this.#syncDirectory();
-    return new NodeAppendFile(fd, this.preallocateBytes);
+    return new NodeAppendFile(fd, this.preallocateBytes, this.policy);
   }
   async truncate(name: string, size: number): Promise<void> {
     const handle = await fs.promises.open(path.join(this.directory, name), 'r+');
