@@ -53,6 +53,15 @@ describe('LogWritePolicy', () => {
     expect(fast.slice(-5)).toEqual(new Array(5).fill(true));
   });
 
+  it('refuses thresholds that are negative or not numbers, and a probeEvery that is not a positive integer', () => {
+    expect(() => new LogWritePolicy({ busyMax: Number.NaN })).toThrow(/busyMax must be a non-negative number, got NaN/);
+    expect(() => new LogWritePolicy({ blockingMsMax: -1 })).toThrow(/blockingMsMax must be a non-negative number, got -1/);
+    expect(() => new LogWritePolicy({ blockingBytesMax: -5 })).toThrow(/blockingBytesMax/);
+    expect(() => new LogWritePolicy({ probeEvery: 0 })).toThrow(/probeEvery must be a positive integer, got 0/);
+    expect(() => new LogWritePolicy({ probeEvery: 2.5 })).toThrow(/probeEvery must be a positive integer, got 2.5/);
+    expect(() => new LogWritePolicy({ blockingMsMax: Infinity, busyMax: 1, probeEvery: 1 })).not.toThrow();
+  });
+
   it('counts a utilization that could not be measured as a busy loop', () => {
     const policy = new LogWritePolicy({ probeEvery: 1000 });
     policy.recordPooled(0.1, Number.NaN);

@@ -51,11 +51,22 @@ export class LogWritePolicy {
   #blockingWrites = 0;
   #pooledWrites = 0;
 
+  /** @throws RangeError when a threshold is negative or not a number, or `probeEvery` is not a positive integer. */
   constructor(options: LogWritePolicyOptions = {}) {
     this.#bytesMax = options.blockingBytesMax ?? LOG_BLOCKING_WRITE_BYTES_MAX;
     this.#msMax = options.blockingMsMax ?? LOG_BLOCKING_WRITE_MS_MAX;
     this.#busyMax = options.busyMax ?? LOG_BLOCKING_WRITE_BUSY_MAX;
     this.#probeEvery = options.probeEvery ?? LOG_WRITE_PROBE_EVERY;
+    for (const [name, value] of [
+      ['blockingBytesMax', this.#bytesMax],
+      ['blockingMsMax', this.#msMax],
+      ['busyMax', this.#busyMax],
+    ] as const) {
+      if (!(value >= 0)) throw new RangeError(`LogWritePolicy: ${name} must be a non-negative number, got ${value}`);
+    }
+    if (!Number.isInteger(this.#probeEvery) || this.#probeEvery < 1) {
+      throw new RangeError(`LogWritePolicy: probeEvery must be a positive integer, got ${this.#probeEvery}`);
+    }
   }
 
   /** Whether the next write, of `bytes`, should block (a write that may block but probes does not). */
