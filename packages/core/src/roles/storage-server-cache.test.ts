@@ -156,6 +156,45 @@ describe('the storage server cache of durable data', () => {
     expect(bytes(await b)).toEqual([7]);
     await s.close();
   });
+
+  // While a flush commits, a point read of a key it does not write goes ahead and may see the
+  // engine's old state or its new one, and its answer may arrive after the flush has ended (and
+  // updated the cache): the gap it learns must hold in both states.
+  for (const seen of ['old', 'new'] as const) {
+    it(`learns the gap after a missing key while a flush commits, up to the flush's first key in it (the read sees the ${seen} state)`, async () => {
+      const engine = new CountingEngine();
+      const s = new StorageServer({ runtime: nodeRuntime, engine, windowVersions: 1, cacheBytes: 1 << 20, durabilityIntervalMs: 60_000 });
+      s.apply({ version: 10, mutations: [set('a', 1), set('z', 2)] });
+      await s.makeDurable(10);
+      s.apply({ version: 20, mutations: [set('m', 3), set('x', 4)] });
+      s.apply({ version: 30, mutations: [] });
+      engine.holdCommits(seen === 'new');
+      const flush = s.makeDurable(20);
+      await engine.commitStarted;
+      const reads = engine.reads;
+      engine.holdCursors();
+      const c = s.get('c', 30);
+      await engine.cursorHeld; // the entry after c is read (z in the old state, m in the new one)
+      engine.releaseCommits();
+      await flush;
+      engine.releaseCursors();
+      expect(await c).toBeNull();
+      expect(engine.reads).toBe(reads + 2); // the key, then the entry after it
+      // [c, m) is empty in both states: answered from the cache.
+      expect(await s.get('d', 30)).toBeNull();
+      expect(await s.get('l', 30)).toBeNull();
+      expect(engine.reads).toBe(reads + 2);
+      s.apply({ version: 40, mutations: [] });
+      await s.makeDurable(40); // the window no longer holds m or x
+      // The keys the flush wrote, and those past them, are read exact.
+      expect(bytes(await s.get('m', 40))).toEqual([3]);
+      expect(await s.get('n', 40)).toBeNull();
+      expect(bytes(await s.get('x', 40))).toEqual([4]);
+      expect(bytes(await s.get('z', 40))).toEqual([2]);
+      expect(engine.reads).toBeGreaterThan(reads + 2);
+      await s.close();
+    });
+  }
 });
 
 /** A MemoryEngine that counts the reads it serves and can hold its commits until released. */
@@ -178,13 +217,48 @@ class CountingEngine implements StorageEngine {
 
   cursor(begin: string, end: string, reverse: boolean): EngineCursor {
     this.reads++;
-    return this.#inner.cursor(begin, end, reverse);
+    const inner = this.#inner.cursor(begin, end, reverse);
+    const held = this.#cursorsHeld;
+    if (held === null) return inner;
+    // Answers from the state the cursor was made in, once released.
+    return {
+      next: async (count) => {
+        const answer = await inner.next(count);
+        this.#cursorStarted();
+        await held;
+        return answer;
+      },
+      close: () => inner.close(),
+    };
   }
 
-  holdCommits(): void {
+  #cursorsHeld: Promise<void> | null = null;
+  #releaseCursors: () => void = () => {};
+  #cursorStarted: () => void = () => {};
+  cursorHeld: Promise<void> = Promise.resolve();
+
+  /** Holds the answers of the next cursors' reads until {@link CountingEngine.releaseCursors}. */
+  holdCursors(): void {
+    this.#cursorsHeld = new Promise((resolve) => (this.#releaseCursors = resolve));
+    this.cursorHeld = new Promise((resolve) => (this.#cursorStarted = resolve));
+  }
+
+  releaseCursors(): void {
+    this.#releaseCursors();
+    this.#cursorsHeld = null;
+  }
+
+  /**
+   * Holds the next commits until {@link CountingEngine.releaseCommits}: before they change anything,
+   * or with `applied`, after (their writes already visible to reads, the commit not yet returned).
+   */
+  holdCommits(applied = false): void {
     this.#held = new Promise((resolve) => (this.#release = resolve));
     this.commitStarted = new Promise((resolve) => (this.#started = resolve));
+    this.#applyBeforeHold = applied;
   }
+
+  #applyBeforeHold = false;
 
   releaseCommits(): void {
     this.#release();
@@ -196,9 +270,11 @@ class CountingEngine implements StorageEngine {
 
   async commit(entries: readonly [string, Uint8Array | null][], durableVersion: number): Promise<void> {
     this.committed = [...entries];
+    if (this.#held === null) return this.#inner.commit(entries, durableVersion);
+    if (this.#applyBeforeHold) await this.#inner.commit(entries, durableVersion);
     this.#started();
-    if (this.#held !== null) await this.#held;
-    return this.#inner.commit(entries, durableVersion);
+    await this.#held;
+    if (!this.#applyBeforeHold) await this.#inner.commit(entries, durableVersion);
   }
 
   sync(): Promise<void> {

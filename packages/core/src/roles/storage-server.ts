@@ -168,8 +168,10 @@ export class StorageServer {
   #engineReads = 0;
   #commitGate: Promise<void> | null = null;
   #readsDrained: (() => void) | null = null;
-  // The keys the engine commit under way writes (null when none is under way).
+  // The keys the engine commit under way writes (null when none is under way), and the same keys
+  // in order once a read has needed them so (see #gapEnd).
   #committingKeys: ReadonlyMap<KeyString, unknown> | null = null;
+  #committingOrder: { readonly of: ReadonlyMap<KeyString, unknown>; readonly keys: readonly KeyString[] } | null = null;
 
   // Range reads that hold an engine snapshot, counted by the engine epoch they started in.
   #epoch = 0;
@@ -457,7 +459,7 @@ export class StorageServer {
 
   async #getFromEngine(key: KeyString, version: number): Promise<Uint8Array | null> {
     const entered = this.#enterEngineFor(key);
-    const exclusive = typeof entered === 'boolean' ? entered : await entered;
+    const committing = entered instanceof Promise ? await entered : entered;
     try {
       // The durable version may have moved while this read waited for a flush.
       this.#checkReadable(version);
@@ -467,10 +469,10 @@ export class StorageServer {
       if (cached.covered) return applyOps(cached.value, lookup.ops);
       const base = await this.#engine.get(key);
       if (!this.#cache.enabled) return applyOps(base, lookup.ops);
-      if (base === null && exclusive) {
-        // No flush can commit while this read holds the engine. The first entry after the missing
-        // key tells that no key lies between the two: the cache learns that whole gap, so later
-        // reads of keys in it (new keys being inserted, typically) need no engine read.
+      if (base === null) {
+        // The first entry after the missing key tells that no key lies between the two: the cache
+        // learns that whole gap, so later reads of keys in it (new keys being inserted, typically)
+        // need no engine read.
         const cursor = this.#engine.cursor(key, STORAGE_KEYS_END, false);
         let next: [KeyString, Uint8Array] | undefined;
         try {
@@ -478,31 +480,53 @@ export class StorageServer {
         } finally {
           void cursor.close();
         }
-        this.#cache.fill(key, next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]), next === undefined ? [] : [next], false);
-      } else {
-        // Only `key` is known for certain (while a flush commits, it is a key the flush does not write).
-        this.#cache.fill(key, keyAfter(key), base === null ? [] : [[key, base]], false);
-      }
+        const end = next === undefined ? STORAGE_KEYS_END : keyAfter(next[0]);
+        const gapEnd = committing === null ? end : this.#gapEnd(committing, key, end);
+        this.#cache.fill(key, gapEnd, next === undefined || gapEnd !== end ? [] : [next], false);
+      } else this.#cache.fill(key, keyAfter(key), [[key, base]], false);
       return applyOps(base, lookup.ops);
     } finally {
       this.#exitEngine();
     }
   }
 
-  // Enters the engine for a point read of `key`; true when the read excludes engine commits. While
-  // a flush commits, the engine holds either its old or its new state, and a key the flush does not
-  // write has the same value in both: its read goes ahead (without excluding the commit) instead of
-  // waiting for it.
-  #enterEngineFor(key: KeyString): boolean | Promise<boolean> {
+  // Enters the engine for a point read of `key`: null when the read excludes engine commits, else
+  // the keys of the commit under way. While a flush commits, the engine holds either its old or its
+  // new state, and a key the flush does not write has the same value in both: its read goes ahead
+  // (without excluding the commit) instead of waiting for it.
+  #enterEngineFor(key: KeyString): ReadonlyMap<KeyString, unknown> | null | Promise<ReadonlyMap<KeyString, unknown> | null> {
     if (this.#commitGate === null) {
       this.#engineReads++;
-      return true;
+      return null;
     }
-    if (this.#committingKeys !== null && !this.#committingKeys.has(key)) {
+    const committing = this.#committingKeys;
+    if (committing !== null && !committing.has(key)) {
       this.#engineReads++;
-      return false;
+      return committing;
     }
     return this.#commitGate.then(() => this.#enterEngineFor(key));
+  }
+
+  // Where the gap from the missing `key` up to `end` (exclusive), found by a read that went ahead of
+  // the commit of `committing`, ends for the cache: at the first key that commit writes inside it.
+  // The read saw the engine's old or new state, and only the keys the commit writes differ between
+  // the two; without them the gap is empty in both. (The next commit waits for this read to end, so
+  // no later one can have written inside the gap.) The keys are put in order once per commit, when
+  // a read first needs them: while flushes commit back to back, every insert's existence check
+  // reads the engine unless its gap is learned this way.
+  #gapEnd(committing: ReadonlyMap<KeyString, unknown>, key: KeyString, end: KeyString): KeyString {
+    if (this.#committingOrder?.of !== committing) this.#committingOrder = { of: committing, keys: [...committing.keys()].sort() };
+    const keys = this.#committingOrder.keys;
+    // The first of them above `key` (none equals it: the read went ahead because the commit does not write it).
+    let low = 0;
+    let high = keys.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (keys[middle]! <= key) low = middle + 1;
+      else high = middle;
+    }
+    const first = keys[low];
+    return first !== undefined && first < end ? first : end;
   }
 
   // Engine reads and the flush's engine commit exclude each other, so a read always knows which
