@@ -168,8 +168,8 @@ export class StorageServer {
   #engineReads = 0;
   #commitGate: Promise<void> | null = null;
   #readsDrained: (() => void) | null = null;
-  // The keys the engine commit under way writes (null when none is under way), and the same keys
-  // in order once a read has needed them so (see #gapEnd).
+  // The keys the engine commit under way writes (null when none is under way), and the keys of the
+  // last commit a read needed in key order (see #gapEnd).
   #committingKeys: ReadonlyMap<KeyString, unknown> | null = null;
   #committingOrder: { readonly of: ReadonlyMap<KeyString, unknown>; readonly keys: readonly KeyString[] } | null = null;
 
