@@ -26,7 +26,7 @@
  */
 import { BTree } from '../util/btree.js';
 import { MVCC_WINDOW_VERSIONS, RESOLVER_POINT_GENERATION_KEYS_MAX } from '../limits.js';
-import { keyAfter, type KeyString } from '../util/bytes.js';
+import { keyAfter, lowerBound, type KeyString } from '../util/bytes.js';
 import { assert } from '../util/assert.js';
 
 /**
@@ -276,18 +276,6 @@ export class Resolver {
     for (const key of zeroed) this.#ranges.set(key, 0);
     this.#sizeAfterPrune = this.historySize;
   }
-}
-
-/** The index of the first key in `sorted` at or after `key`. */
-function lowerBound(sorted: readonly KeyString[], key: KeyString): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (sorted[middle]! < key) low = middle + 1;
-    else high = middle;
-  }
-  return low;
 }
 
 /** True when `[begin, end)` holds the single key `begin`: `end` is `begin` followed by a zero byte. */

@@ -37,7 +37,7 @@ import { RangeCache } from '../storage/range-cache.js';
 import type { EngineCursor, StorageEngine } from '../storage/storage-engine.js';
 import { assert } from '../util/assert.js';
 import { BTree } from '../util/btree.js';
-import { equalBytes, keyAfter, type KeyString } from '../util/bytes.js';
+import { equalBytes, keyAfter, lowerBound, type KeyString } from '../util/bytes.js';
 import { PendingKeys } from '../util/pending-keys.js';
 
 /** Memory an entry takes in the window beyond its key and value: its chain entry, map slots and batch lists. */
@@ -518,14 +518,7 @@ export class StorageServer {
     if (this.#committingOrder?.of !== committing) this.#committingOrder = { of: committing, keys: [...committing.keys()].sort() };
     const keys = this.#committingOrder.keys;
     // The first of them above `key` (none equals it: the read went ahead because the commit does not write it).
-    let low = 0;
-    let high = keys.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (keys[middle]! <= key) low = middle + 1;
-      else high = middle;
-    }
-    const first = keys[low];
+    const first = keys[lowerBound(keys, key)];
     return first !== undefined && first < end ? first : end;
   }
 

@@ -34,6 +34,18 @@ export function keyAfter(key: KeyString): KeyString {
   return key + '\x00';
 }
 
+/** The index of the first key in `sorted` (in bytewise order) at or after `key`; `sorted.length` when none is. */
+export function lowerBound(sorted: readonly KeyString[], key: KeyString): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle]! < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 /** The bytes a conflict point `key` counts towards the transaction size: those of its range [key, keyAfter(key)). */
 export function pointBytes(key: KeyString): number {
   return 2 * key.length + 1;
