@@ -45,8 +45,12 @@ export const LOG_BLOCKING_WRITE_MS_MAX = 1;
  * waits for commits (0.2-0.6 with 16 to 128 committing clients) blocks them.
  */
 export const LOG_BLOCKING_WRITE_BUSY_MAX = 0.75;
-/** While log writes block, one in this many goes through libuv's pool, to keep measuring the event loop. */
-export const LOG_WRITE_PROBE_EVERY = 32;
+/**
+ * While log writes block, one goes through libuv's pool at least this often (in milliseconds), to
+ * keep measuring the event loop: each such write costs the loop a pool round trip (0.3-1.5 ms
+ * under single-record commits), so probes are spaced in time, not counted in writes.
+ */
+export const LOG_WRITE_PROBE_INTERVAL_MS = 100;
 /** The storage server moves versions older than the window into its durable engine at this interval. */
 export const STORAGE_DURABILITY_INTERVAL_MS = 250;
 /**

@@ -272,9 +272,17 @@ async function expectCorrupt(disk: LogDisk, segment: string, offset: number): Pr
 
 // ------------------------------------------------------------------------------------------------
 
-/** A policy that, once a write has been measured, blocks every other write whatever the loop and disk do. */
+/** A policy that blocks every other write whatever the loop and disk do. */
+class AlternatingPolicy extends LogWritePolicy {
+  #writes = 0;
+
+  override shouldBlock(): boolean {
+    return this.#writes++ % 2 === 1;
+  }
+}
+
 function alternatingPolicy(): LogWritePolicy {
-  return new LogWritePolicy({ blockingMsMax: Infinity, busyMax: 1, probeEvery: 2 });
+  return new AlternatingPolicy();
 }
 
 describe.each([

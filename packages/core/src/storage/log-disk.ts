@@ -98,7 +98,7 @@ class NodeAppendFile implements AppendFile {
   // says, and tells the policy what the write took.
   async #writeData(data: Uint8Array, position: number): Promise<void> {
     const start = performance.now();
-    if (this.policy.shouldBlock(data.length)) {
+    if (this.policy.shouldBlock(data.length, start)) {
       for (let written = 0; written < data.length; ) {
         written += fs.writeSync(this.fd, data, written, data.length - written, position + written);
       }

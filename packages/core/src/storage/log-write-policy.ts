@@ -12,14 +12,17 @@
  * So the policy watches the event loop while writes go through the pool: its utilization during
  * each such write (from `performance.eventLoopUtilization`) and the write's duration, each as a
  * moving average. A write blocks when it is small, writes have been fast (the loop is held at most
- * about that long), and the loop has been mostly idle during writes. Every so often a write goes
- * through the pool anyway, so that the utilization keeps being measured while writes block.
+ * about that long), and the loop has been mostly idle during writes. While writes block, one goes
+ * through the pool anyway every so often (in time, not in writes: each costs the loop a pool round
+ * trip), so that the utilization keeps being measured; one that finds the loop busier than the
+ * limit is followed by another at the next write, so a loop that turns busy is seen within a few
+ * writes rather than a few probe intervals.
  */
 import {
   LOG_BLOCKING_WRITE_BUSY_MAX,
   LOG_BLOCKING_WRITE_BYTES_MAX,
   LOG_BLOCKING_WRITE_MS_MAX,
-  LOG_WRITE_PROBE_EVERY,
+  LOG_WRITE_PROBE_INTERVAL_MS,
 } from '../limits.js';
 
 /** Thresholds of a {@link LogWritePolicy} (the defaults are the limits'; `blockingBytesMax: 0` never blocks). */
@@ -30,8 +33,8 @@ export interface LogWritePolicyOptions {
   blockingMsMax?: number;
   /** Writes block only while the event loop's average utilization during pooled writes is at most this. */
   busyMax?: number;
-  /** One write in this many goes through the pool even when writes block, to keep measuring. */
-  probeEvery?: number;
+  /** While writes block, one goes through the pool at least this often (milliseconds), to keep measuring. */
+  probeIntervalMs?: number;
 }
 
 // Weight of the newest measurement in the moving averages.
@@ -42,41 +45,46 @@ export class LogWritePolicy {
   readonly #bytesMax: number;
   readonly #msMax: number;
   readonly #busyMax: number;
-  readonly #probeEvery: number;
+  readonly #probeIntervalMs: number;
   // Unknown (Infinity) at first, which counts as slow and busy: writes go through the pool until
   // one has been measured.
   #averageMs = Infinity;
   #averageBusy = Infinity;
-  #sinceProbe = 0;
+  // When the last pooled write started, and the utilization it measured.
+  #lastPooledAt = -Infinity;
+  #lastBusy = Infinity;
   #blockingWrites = 0;
   #pooledWrites = 0;
 
-  /** @throws RangeError when a threshold is negative or not a number, or `probeEvery` is not a positive integer. */
+  /** @throws RangeError when a threshold or the probe interval is negative or not a number. */
   constructor(options: LogWritePolicyOptions = {}) {
     this.#bytesMax = options.blockingBytesMax ?? LOG_BLOCKING_WRITE_BYTES_MAX;
     this.#msMax = options.blockingMsMax ?? LOG_BLOCKING_WRITE_MS_MAX;
     this.#busyMax = options.busyMax ?? LOG_BLOCKING_WRITE_BUSY_MAX;
-    this.#probeEvery = options.probeEvery ?? LOG_WRITE_PROBE_EVERY;
+    this.#probeIntervalMs = options.probeIntervalMs ?? LOG_WRITE_PROBE_INTERVAL_MS;
     for (const [name, value] of [
       ['blockingBytesMax', this.#bytesMax],
       ['blockingMsMax', this.#msMax],
       ['busyMax', this.#busyMax],
+      ['probeIntervalMs', this.#probeIntervalMs],
     ] as const) {
       if (!(value >= 0)) throw new RangeError(`LogWritePolicy: ${name} must be a non-negative number, got ${value}`);
     }
-    if (!Number.isInteger(this.#probeEvery) || this.#probeEvery < 1) {
-      throw new RangeError(`LogWritePolicy: probeEvery must be a positive integer, got ${this.#probeEvery}`);
-    }
   }
 
-  /** Whether the next write, of `bytes`, should block (a write that may block but probes does not). */
-  shouldBlock(bytes: number): boolean {
-    if (bytes > this.#bytesMax || this.#averageMs > this.#msMax || this.#averageBusy > this.#busyMax) return false;
-    if (++this.#sinceProbe >= this.#probeEvery) {
-      this.#sinceProbe = 0;
-      return false;
-    }
-    return true;
+  /**
+   * Whether the next write, of `bytes`, starting at `now` (milliseconds, `performance.now()`),
+   * should block. A write that may block but is due to probe does not.
+   */
+  shouldBlock(bytes: number, now: number): boolean {
+    const block =
+      bytes <= this.#bytesMax &&
+      this.#averageMs <= this.#msMax &&
+      this.#averageBusy <= this.#busyMax &&
+      this.#lastBusy <= this.#busyMax &&
+      now - this.#lastPooledAt < this.#probeIntervalMs;
+    if (!block) this.#lastPooledAt = now;
+    return block;
   }
 
   /** Records a write that went through the pool: its duration and the event loop's utilization meanwhile (0 to 1). */
@@ -84,7 +92,8 @@ export class LogWritePolicy {
     this.#pooledWrites++;
     this.#averageMs = average(this.#averageMs, ms);
     // A utilization that could not be measured counts as busy.
-    this.#averageBusy = average(this.#averageBusy, Number.isFinite(busy) ? busy : 1);
+    this.#lastBusy = Number.isFinite(busy) ? busy : 1;
+    this.#averageBusy = average(this.#averageBusy, this.#lastBusy);
   }
 
   /** Records a write that blocked, and how long it held the event loop. */
