@@ -13,10 +13,9 @@
  * each such write (from `performance.eventLoopUtilization`) and the write's duration, each as a
  * moving average. A write blocks when it is small, writes have been fast (the loop is held at most
  * about that long), and the loop has been mostly idle during writes. While writes block, one goes
- * through the pool anyway every so often (in time, not in writes: each costs the loop a pool round
- * trip), so that the utilization keeps being measured; one that finds the loop busier than the
- * limit is followed by another at the next write, so a loop that turns busy is seen within a few
- * writes rather than a few probe intervals.
+ * through the pool anyway every so often, so that the utilization keeps being measured: spaced in
+ * time, not counted in writes, for each leaves a loop whose clients all wait for it idle for a
+ * pool round trip. A loop that turns busy is seen within a few probes (the average's weight).
  */
 import {
   LOG_BLOCKING_WRITE_BUSY_MAX,
@@ -50,9 +49,8 @@ export class LogWritePolicy {
   // one has been measured.
   #averageMs = Infinity;
   #averageBusy = Infinity;
-  // When the last pooled write started, and the utilization it measured.
+  // When the last pooled write started.
   #lastPooledAt = -Infinity;
-  #lastBusy = Infinity;
   #blockingWrites = 0;
   #pooledWrites = 0;
 
@@ -81,7 +79,6 @@ export class LogWritePolicy {
       bytes <= this.#bytesMax &&
       this.#averageMs <= this.#msMax &&
       this.#averageBusy <= this.#busyMax &&
-      this.#lastBusy <= this.#busyMax &&
       now - this.#lastPooledAt < this.#probeIntervalMs;
     if (!block) this.#lastPooledAt = now;
     return block;
@@ -92,8 +89,7 @@ export class LogWritePolicy {
     this.#pooledWrites++;
     this.#averageMs = average(this.#averageMs, ms);
     // A utilization that could not be measured counts as busy.
-    this.#lastBusy = Number.isFinite(busy) ? busy : 1;
-    this.#averageBusy = average(this.#averageBusy, this.#lastBusy);
+    this.#averageBusy = average(this.#averageBusy, Number.isFinite(busy) ? busy : 1);
   }
 
   /** Records a write that blocked, and how long it held the event loop. */
