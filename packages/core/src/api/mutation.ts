@@ -7,7 +7,7 @@
  * except `compareAndClear`, which leaves a missing value missing.
  */
 import { VALUE_SIZE_MAX } from '../limits.js';
-import type { KeyString } from '../util/bytes.js';
+import { allocBytes, type KeyString } from '../util/bytes.js';
 import { assert } from '../util/assert.js';
 
 /** Numeric mutation types, stable on disk (the write-ahead log stores them). */
@@ -72,8 +72,12 @@ function compareLittleEndian(a: Uint8Array, b: Uint8Array): number {
 
 /** `existing` zero-extended or truncated to `length` bytes. */
 function fitted(existing: Uint8Array, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  out.set(existing.length > length ? existing.subarray(0, length) : existing);
+  const out = allocBytes(length);
+  if (existing.length >= length) out.set(existing.subarray(0, length));
+  else {
+    out.set(existing);
+    out.fill(0, existing.length);
+  }
   return out;
 }
 
@@ -82,13 +86,15 @@ function fitted(existing: Uint8Array, length: number): Uint8Array {
  * @param type - an atomic op type ({@link isValueAtomicOp}).
  * @param existing - the stored value, or `null` when the key is missing.
  * @param operand - the op's operand.
- * @returns the new value, or `null` when the key ends up missing.
+ * @returns the new value, or `null` when the key ends up missing. A new array is a view on a
+ * shared slab (see `allocBytes`): the window keeps one per op, and a view costs the collector
+ * less than an array with a buffer of its own.
  */
 export function applyAtomicOp(type: number, existing: Uint8Array | null, operand: Uint8Array): Uint8Array | null {
   if (existing === null) return type === MutationType.compareAndClear ? null : operand;
   switch (type) {
     case MutationType.add: {
-      const out = new Uint8Array(operand.length);
+      const out = allocBytes(operand.length);
       let carry = 0;
       for (let i = 0; i < operand.length; i++) {
         const sum = (i < existing.length ? existing[i]! : 0) + operand[i]! + carry;
@@ -118,7 +124,7 @@ export function applyAtomicOp(type: number, existing: Uint8Array | null, operand
       return Buffer.compare(existing, operand) <= 0 ? existing : operand;
     case MutationType.appendIfFits: {
       if (existing.length + operand.length > VALUE_SIZE_MAX) return existing;
-      const out = new Uint8Array(existing.length + operand.length);
+      const out = allocBytes(existing.length + operand.length);
       out.set(existing);
       out.set(operand, existing.length);
       return out;
