@@ -47,7 +47,7 @@ export const LOG_BLOCKING_WRITE_MS_MAX = 1;
 export const LOG_BLOCKING_WRITE_BUSY_MAX = 0.75;
 /**
  * While log writes block, one goes through libuv's pool at least this often (in milliseconds), to
- * keep measuring the event loop: each such write costs the loop a pool round trip (0.3-1.5 ms
+ * keep measuring the event loop: each such write costs the loop a pool round trip (0.3-4 ms
  * under single-record commits), so probes are spaced in time, not counted in writes.
  */
 export const LOG_WRITE_PROBE_INTERVAL_MS = 100;

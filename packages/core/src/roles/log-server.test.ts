@@ -281,14 +281,10 @@ class AlternatingPolicy extends LogWritePolicy {
   }
 }
 
-function alternatingPolicy(): LogWritePolicy {
-  return new AlternatingPolicy();
-}
-
 describe.each([
   ['NodeLogDisk (preallocating)', () => nodeDisk()],
   ['NodeLogDisk without preallocation', () => nodeDisk(0)],
-  ["NodeLogDisk writing every other write on the event loop's thread", () => nodeDisk(undefined, alternatingPolicy)],
+  ["NodeLogDisk writing every other write on the event loop's thread", () => nodeDisk(undefined, () => new AlternatingPolicy())],
   ['MemoryLogDisk', memoryDisk],
 ])('LogServer on %s', (_name, makeDisk) => {
   it('acknowledges each batch only after its write is durable, in version order', async () => {
@@ -951,7 +947,7 @@ describe('NodeLogDisk preallocation', () => {
     async (preallocateBytes, blocking) => {
       console.log(`log-server preallocation SEED=${SEED}`);
       const random = seededRandom(SEED + 17);
-      const policy = blocking ? alternatingPolicy() : new LogWritePolicy();
+      const policy = blocking ? new AlternatingPolicy() : new LogWritePolicy();
       const testDisk = nodeDisk(preallocateBytes, () => policy);
       const disk = new InstrumentedDisk(testDisk.reopen());
       const { log } = await LogServer.open(disk);
