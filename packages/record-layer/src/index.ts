@@ -20,7 +20,8 @@
  * ```
  * @packageDocumentation
  */
-export { RecordStore, Collection, RECORD_CHUNK_BYTES, DELETE_MANY_PAGE_RECORDS, readInt64, type RecordStoreOptions, type StoreView, type InsertManyOptions } from './record-store.js';
+export { readInt64 } from './int64.js';
+export { RecordStore, Collection, RECORD_CHUNK_BYTES, DELETE_MANY_PAGE_RECORDS, type RecordStoreOptions, type StoreView, type InsertManyOptions } from './record-store.js';
 export {
   defineSchema,
   recordType,

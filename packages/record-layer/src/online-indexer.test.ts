@@ -8,7 +8,8 @@ import { open, type Database } from '@strata/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { RecordStore, readInt64, type StoreView } from './record-store.js';
+import { readInt64 } from './int64.js';
+import { RecordStore, type StoreView } from './record-store.js';
 import { defineSchema, index, recordType, type IndexDefinition, type SchemaTypes } from './schema.js';
 
 const player = z.object({ id: z.number().int(), name: z.string(), team: z.string(), score: z.number().int() });

@@ -17,6 +17,7 @@
 import { nodeRuntime, type Database, type Transaction } from '@strata/core';
 import { pack, packedItemOffsets, unpack, type TupleItem } from '@strata/tuple';
 import { RecordLayerError } from './errors.js';
+import { readInt64 } from './int64.js';
 import {
   buildingNote,
   compareItems,
@@ -547,13 +548,6 @@ function noAggregate(context: QueryContext, kind: AggregateKind, field: string |
 
 // --- helpers --------------------------------------------------------------------------------------
 
-/** Reads an 8-byte little-endian two's-complement integer written by atomic adds (missing: 0). */
-function readInt64(bytes: Uint8Array | null): bigint {
-  if (bytes === null) return 0n;
-  const padded = new Uint8Array(8);
-  padded.set(bytes.subarray(0, 8));
-  return new DataView(padded.buffer).getBigInt64(0, true);
-}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);

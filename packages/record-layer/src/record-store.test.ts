@@ -14,7 +14,8 @@ import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { RECORD_CHUNK_BYTES, RecordStore, readInt64, type StoreView } from './record-store.js';
+import { readInt64 } from './int64.js';
+import { RECORD_CHUNK_BYTES, RecordStore, type StoreView } from './record-store.js';
 import { defineSchema, index, recordType, type SchemaTypes } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 

@@ -44,6 +44,7 @@ import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithV
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
+import { int64 } from './int64.js';
 import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -1135,24 +1136,9 @@ function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
-/** An 8-byte little-endian two's-complement integer, the operand of an atomic add. */
 // Operands of count indexes (the core copies what it is given, so one array serves every add).
 const INT64_ONE = int64(1n);
 const INT64_MINUS_ONE = int64(-1n);
-
-function int64(value: bigint): Uint8Array {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setBigInt64(0, BigInt.asIntN(64, value), true);
-  return bytes;
-}
-
-/** Reads an 8-byte little-endian two's-complement integer written by atomic adds (missing: 0). */
-export function readInt64(bytes: Uint8Array | null): bigint {
-  if (bytes === null) return 0n;
-  const padded = new Uint8Array(8);
-  padded.set(bytes.subarray(0, 8));
-  return new DataView(padded.buffer).getBigInt64(0, true);
-}
 
 // A unique value index: what a write checks before it adds the entry.
 function isUnique(definition: IndexDefinition): definition is Extract<IndexDefinition, { kind: 'value' }> {
