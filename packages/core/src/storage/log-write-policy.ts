@@ -32,7 +32,7 @@ export interface LogWritePolicyOptions {
   blockingMsMax?: number;
   /** Writes block only while the event loop's average utilization during pooled writes is at most this. */
   busyMax?: number;
-  /** While writes block, one goes through the pool at least this often (milliseconds), to keep measuring. */
+  /** While writes block, one goes through the pool at least this often (milliseconds), to keep measuring (0: never block). */
   probeIntervalMs?: number;
 }
 
