@@ -253,6 +253,17 @@ function tear(bytes: Uint8Array, end: number, at: number, how: Tear): Uint8Array
 }
 
 /**
+ * A random byte of `[from, to)` to tear the data at, no later than the last byte there that is not
+ * zero: a frame can end in zeros, and zeros written over those would leave it whole.
+ */
+function tearPoint(random: () => number, bytes: Uint8Array, from: number, to: number): number {
+  let last = to - 1;
+  while (last >= from && bytes[last] === 0) last--;
+  expect(last, `a byte that is not zero in [${from}, ${to})`).toBeGreaterThanOrEqual(from);
+  return from + Math.floor(random() * (last - from + 1));
+}
+
+/**
  * The torn bytes open() reports when the good frames end at `from`: everything after them, unless
  * all of it is zeros (space never written, a clean end; a frame torn after bytes that happen to be
  * zeros cannot be told apart from that).
@@ -479,7 +490,7 @@ describe.each([
       const last = names.at(-1)!;
       const { bytes, end } = await readSegment(testDisk, last);
       const lastFrameStart = end - frameBytes(batches.at(-1)!);
-      const cut = lastFrameStart + 1 + Math.floor(random() * (end - lastFrameStart - 1));
+      const cut = tearPoint(random, bytes, lastFrameStart + 1, end);
       const torn = tear(bytes, end, cut, how);
       await testDisk.writeFile(last, torn);
 
@@ -554,13 +565,18 @@ describe.each([
       const [name] = await testDisk.names();
       const { bytes, end: written } = await readSegment(testDisk, name!);
       const groupStart = written - groupBytes;
-      const cut = groupStart + 1 + Math.floor(random() * (groupBytes - 1));
+      const cut = tearPoint(random, bytes, groupStart + 1, written);
       const torn = tear(bytes, written, cut, how);
       await testDisk.writeFile(name!, torn);
-      // Frames of the group that were written whole before the cut survive; the cut one and later go.
+      // Frames of the group still whole after the tear survive (one that ended in zeros may be
+      // whole past the cut); the first torn one and later go.
       let kept = 0;
       let end = groupStart;
-      while (kept < grouped.length && end + frameBytes(grouped[kept]!) <= cut) end += frameBytes(grouped[kept++]!);
+      for (; kept < grouped.length; kept++) {
+        const next = end + frameBytes(grouped[kept]!);
+        if (next > torn.length || Buffer.compare(torn.subarray(end, next), bytes.subarray(end, next)) !== 0) break;
+        end = next;
+      }
       const recovery = await LogServer.open(testDisk.reopen());
       const context = `SEED=${SEED} trial ${trial}: ${how} at ${cut}`;
       expect(render(recovery.batches), context).toEqual(render([...early, group[0]!, ...grouped.slice(0, kept)]));
@@ -721,8 +737,8 @@ describe.each([
       // Even trials tear the last frame inside its header, odd ones inside its payload (its header whole).
       const cut =
         trial % 2 === 0
-          ? lastFrameStart + 1 + Math.floor(random() * (FRAME_HEADER_BYTES - 1))
-          : lastFrameStart + FRAME_HEADER_BYTES + Math.floor(random() * (end - lastFrameStart - FRAME_HEADER_BYTES));
+          ? tearPoint(random, bytes, lastFrameStart + 1, lastFrameStart + FRAME_HEADER_BYTES)
+          : tearPoint(random, bytes, lastFrameStart + FRAME_HEADER_BYTES, end);
       // What was written of it, then zeros: to the allocated end, and more if the disk allocated none.
       const zerosAfter = bytes.length - cut + (testDisk.preallocateBytes > 0 ? 0 : 1 + Math.floor(random() * 300));
       const torn = Buffer.concat([bytes.subarray(0, cut), new Uint8Array(zerosAfter)]);
