@@ -548,7 +548,6 @@ function noAggregate(context: QueryContext, kind: AggregateKind, field: string |
 
 // --- helpers --------------------------------------------------------------------------------------
 
-
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
