@@ -132,5 +132,12 @@ describe('planner', () => {
     expect((await refusal({ where: { id: 5 } as never })).code).toBe('invalid_query');
     expect((await refusal({ orderBy: { id: 'up' } as never })).code).toBe('invalid_query');
     expect((await refusal({ where: { or: [] } })).code).toBe('invalid_query');
+    // A condition that says nothing is refused rather than dropped: dropped, it would match every record.
+    const empty = await refusal({ where: { status: {} } as never });
+    expect(empty.code).toBe('invalid_query');
+    expect(empty.message).toContain('where.status has no condition');
+    expect((await refusal({ where: { status: undefined } })).message).toContain('where.status is undefined');
+    expect((await refusal({ where: { and: [{ customerId: undefined }] } })).message).toContain('where.and[0].customerId is undefined');
+    expect((await refusal({ where: { createdAt: { gte: undefined } } })).message).toContain('where.createdAt.gte is undefined');
   });
 });

@@ -183,7 +183,9 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
   if (!isPlainObject(where)) throw invalid(`${path} must be an object of field conditions`);
   const items: Condition[] = [];
   for (const [key, value] of Object.entries(where)) {
-    if (value === undefined) continue;
+    // A field left undefined (a variable that was never set) would otherwise drop its condition and
+    // match every record, which a deleteMany would then delete.
+    if (value === undefined) throw invalid(`${path}.${key} is undefined: leave the field out to match any value, or use null to match records without one`);
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(value)) throw invalid(`${path}.${key} must be an array of conditions`);
       const members = value.map((member, i) => normalizeObject(target, member, `${path}.${key}[${i}]`));
@@ -197,8 +199,10 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
       items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value) });
       continue;
     }
-    for (const [op, operand] of Object.entries(value)) {
-      if (operand === undefined) continue;
+    const operators = Object.entries(value);
+    if (operators.length === 0) throw invalid(`${path}.${key} has no condition (use eq, gt, gte, lt, lte, in or startsWith)`);
+    for (const [op, operand] of operators) {
+      if (operand === undefined) throw invalid(`${path}.${key}.${op} is undefined`);
       switch (op) {
         case 'eq':
         case 'gt':

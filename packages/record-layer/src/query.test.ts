@@ -335,5 +335,10 @@ describe('deleteMany', () => {
     expect(left.open).toBe(all.filter((order) => order.status === 'open').length);
     expect(left.byCustomer).not.toContain('paid');
     await expect(db.transact((tx) => tx.at(store).orders.deleteMany({ where: { total: { gt: 10n } } }))).rejects.toMatchObject({ code: 'no_index_for_query' });
+    // A condition left empty or undefined is refused and deletes nothing (dropped, it would match all).
+    const before = await db.transact((tx) => tx.at(store).orders.count());
+    await expect(db.transact((tx) => tx.at(store).orders.deleteMany({ where: { status: {} } as never }))).rejects.toMatchObject({ code: 'invalid_query' });
+    await expect(db.transact((tx) => tx.at(store).orders.deleteMany({ where: { customerId: undefined } }))).rejects.toMatchObject({ code: 'invalid_query' });
+    expect(await db.transact((tx) => tx.at(store).orders.count())).toBe(before);
   });
 });
