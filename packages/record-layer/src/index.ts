@@ -26,6 +26,8 @@ export {
   defineSchema,
   recordType,
   index,
+  doubleFields,
+  keyAsDouble,
   keyItem,
   Schema,
   SCHEMA_FORMAT_VERSION,

@@ -12,9 +12,9 @@
  *    only when the query says `allowFullScan: true`.
  */
 import { strinc } from '@strata/core';
-import { pack, type Subspace, type TupleItem } from '@strata/tuple';
+import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
 import { RecordLayerError } from './errors.js';
-import { keyItem, type RecordTypeDefinition } from './schema.js';
+import { doubleFields, keyItem, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
 
 /** Most key ranges one plan may read (an `in` on several fields multiplies them). */
@@ -78,8 +78,8 @@ export interface PlannerQuery<R = Record<string, unknown>> {
 /** A normalized condition: what the residual filter evaluates. */
 export type Condition =
   | { readonly kind: 'and' | 'or'; readonly items: readonly Condition[] }
-  | { readonly kind: 'compare'; readonly field: string; readonly op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; readonly value: TupleItem }
-  | { readonly kind: 'in'; readonly field: string; readonly values: readonly TupleItem[] }
+  | { readonly kind: 'compare'; readonly field: string; readonly op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte'; readonly value: TupleItem; readonly double: boolean }
+  | { readonly kind: 'in'; readonly field: string; readonly values: readonly TupleItem[]; readonly double: boolean }
   | { readonly kind: 'startsWith'; readonly field: string; readonly prefix: string | Uint8Array };
 
 type Leaf = Exclude<Condition, { kind: 'and' | 'or' }>;
@@ -196,7 +196,7 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
     }
     checkField(target, key);
     if (!isPlainObject(value)) {
-      items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value) });
+      items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value), double: doubleFields(target.definition).has(key) });
       continue;
     }
     const operators = Object.entries(value);
@@ -210,11 +210,11 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
         case 'lt':
         case 'lte':
           if (op !== 'eq' && operand === null) throw invalid(`${path}.${key}.${op} cannot be null`);
-          items.push({ kind: 'compare', field: key, op, value: item(target, key, operand) });
+          items.push({ kind: 'compare', field: key, op, value: item(target, key, operand), double: doubleFields(target.definition).has(key) });
           break;
         case 'in':
           if (!Array.isArray(operand)) throw invalid(`${path}.${key}.in must be an array`);
-          items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)) });
+          items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)), double: doubleFields(target.definition).has(key) });
           break;
         case 'startsWith':
           if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
@@ -571,11 +571,11 @@ export function matches(condition: Condition | null, record: Record<string, unkn
       return value instanceof Uint8Array && value.length >= condition.prefix.length && Buffer.compare(value.subarray(0, condition.prefix.length), condition.prefix) === 0;
     }
     case 'in': {
-      const value = keyItem(record[condition.field], condition.field);
+      const value = keyItem(record[condition.field], condition.field, condition.double);
       return condition.values.some((v) => compareItems(value, v) === 0);
     }
     case 'compare': {
-      const value = keyItem(record[condition.field], condition.field);
+      const value = keyItem(record[condition.field], condition.field, condition.double);
       if (condition.op === 'eq') return compareItems(value, condition.value) === 0;
       if (value === null) return false;
       const c = compareItems(value, condition.value);
@@ -607,6 +607,7 @@ export function describeCondition(condition: Condition): string {
 /** A tuple item in words. */
 export function printItem(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Double) return String(value.value);
   if (value instanceof Uint8Array) return `0x${Buffer.from(value).toString('hex')}`;
   return JSON.stringify(value) ?? String(value);
 }
@@ -654,7 +655,7 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
     const schema = target.definition.schema.shape[field] as { safeParse(v: unknown): { success: boolean } };
     if (!schema.safeParse(value).success) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
   }
-  return keyItem(value, field);
+  return keyItem(value, field, doubleFields(target.definition).has(field));
 }
 
 function sortDistinct(values: readonly TupleItem[]): TupleItem[] {

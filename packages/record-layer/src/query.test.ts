@@ -342,3 +342,101 @@ describe('deleteMany', () => {
     expect(await db.transact((tx) => tx.at(store).orders.count())).toBe(before);
   });
 });
+
+describe('numbers that may hold fractions', () => {
+  // A z.number() field holds integers and fractions alike; keys hold all of them as doubles, so
+  // ranges, orders, min and max, filters and in-memory sorts follow numeric order.
+  const prices = recordType({
+    schema: z.object({ id: z.number(), price: z.number(), weight: z.number().optional(), code: z.string() }),
+    primaryKey: ['id'],
+    indexes: {
+      byPrice: index.value(['price']),
+      byCode: index.value(['code'], { unique: true }),
+      cheapest: index.min('price'),
+      dearest: index.max('price'),
+    },
+  });
+  const numbers = defineSchema({ prices });
+  type Price = RecordOf<typeof prices>;
+
+  it('keeps numeric order across integers and fractions', async () => {
+    const store = await RecordStore.open(db, { path: ['query-fractions'], schema: numbers });
+    const random = seededRandom(SEED + 7);
+    const values = [-3, -2.5, -0, 0, 0.5, 1, 1.5, 2, 10, 1e15, -1e-9, 123.456];
+    for (let i = 0; i < 40; i++) values.push(Math.round((random() * 200 - 100) * 4) / 4);
+    const all: Price[] = values.map((price, i) => ({ id: i % 3 === 0 ? i + 0.5 : i, price, code: `c${i}`, ...(i % 2 === 0 ? { weight: values[(i * 7) % values.length]! } : {}) }));
+    await db.transact((tx) => tx.at(store).prices.insertMany(all));
+    const ids = (records: readonly Price[]): number[] => records.map((r) => r.id);
+    const sorted = (records: readonly Price[], by: (r: Price) => number): Price[] => [...records].sort((a, b) => by(a) - by(b) || a.id - b.id);
+    const find = (query: Parameters<ReturnType<typeof store.bind>['prices']['findMany']>[0]) => db.transact((tx) => tx.at(store).prices.findMany(query));
+
+    for (const [bound, keep] of [
+      [{ gt: 1.5 }, (p: number) => p > 1.5],
+      [{ lt: 2 }, (p: number) => p < 2],
+      [{ gte: -2.5, lte: 1 }, (p: number) => p >= -2.5 && p <= 1],
+      [{ gt: 0 }, (p: number) => p > 0],
+    ] as const) {
+      const expected = sorted(all.filter((r) => keep(r.price)), (r) => r.price);
+      expect(ids((await find({ where: { price: bound }, orderBy: { price: 'asc' } })).records), JSON.stringify(bound)).toEqual(ids(expected));
+      // The same condition as a residual filter over a full scan.
+      expect(ids(sorted((await find({ where: { code: { startsWith: 'c' }, price: bound }, allowFullScan: true })).records, (r) => r.price))).toEqual(ids(expected));
+    }
+    // -0 and 0 are one key, as === has them.
+    expect(ids((await find({ where: { price: 0 } })).records).sort((a, b) => a - b)).toEqual(ids(all.filter((r) => r.price === 0)).sort((a, b) => a - b));
+    expect(ids((await find({ where: { price: { in: [1, 1.5, -0] } } })).records).sort((a, b) => a - b)).toEqual(
+      ids(all.filter((r) => [1, 1.5, 0].includes(r.price))).sort((a, b) => a - b),
+    );
+    expect(ids((await find({ orderBy: { price: 'desc' } })).records)).toEqual(ids(sorted(all, (r) => r.price).reverse().sort((a, b) => b.price - a.price || b.id - a.id)));
+    expect(ids((await find({ orderBy: { id: 'asc' } })).records)).toEqual(ids(sorted(all, (r) => r.id)));
+    // An order no index gives is sorted in memory, and pages by cursor without skips.
+    const byWeight = sorted(all, (r) => r.weight ?? Number.NEGATIVE_INFINITY);
+    const paged: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await find({ orderBy: { weight: 'asc' }, allowFullScan: true, limit: 7, ...(cursor === undefined ? {} : { cursor }) });
+      paged.push(...ids(page.records));
+      cursor = page.cursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(paged).toEqual(ids(byWeight));
+    const [min, max] = await db.transact(async (tx) => [await tx.at(store).prices.min('price'), await tx.at(store).prices.max('price')]);
+    expect([min, max]).toEqual([Math.min(...values), Math.max(...values)]);
+
+    // Records keyed by integral and fractional ids are found, updated (their unique entries are their
+    // own) and deleted.
+    await db.transact(async (tx) => {
+      const view = tx.at(store).prices;
+      expect((await view.get({ id: 3.5 }))?.code).toBe('c3');
+      expect((await view.get({ id: 4 }))?.code).toBe('c4');
+      await view.update({ id: 4 }, { price: 4.25, code: 'c4' });
+      await view.update({ id: 3.5 }, { price: -4.25 });
+      expect(await view.delete({ id: 1 })).toBe(true);
+    });
+    const after = await find({ where: { price: { gte: -4.25, lte: 4.25 } }, orderBy: { price: 'asc' } });
+    const left = all.filter((r) => r.id !== 1).map((r) => (r.id === 4 ? { ...r, price: 4.25 } : r.id === 3.5 ? { ...r, price: -4.25 } : r));
+    expect(ids(after.records)).toEqual(ids(sorted(left.filter((r) => r.price >= -4.25 && r.price <= 4.25), (r) => r.price)));
+  });
+
+  it('rebuilds an index, and refuses a primary key, whose numbers change key form', async () => {
+    const path = ['query-fraction-forms'];
+    const integers = defineSchema({
+      items: recordType({ schema: z.object({ id: z.number().int(), n: z.number().int() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
+    });
+    const first = await RecordStore.open(db, { path, schema: integers });
+    await db.transact((tx) => tx.at(first).items.insertMany([{ id: 1, n: 5 }, { id: 2, n: -1 }]));
+    // n may now hold fractions: byN is built again in the double form, write-only until built.
+    const fractions = defineSchema({
+      items: recordType({ schema: z.object({ id: z.number().int(), n: z.number() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
+    });
+    const second = await RecordStore.open(db, { path, schema: fractions });
+    expect(second.writeOnlyIndexes('items').has('byN')).toBe(true);
+    await second.buildIndexes(db);
+    await db.transact((tx) => tx.at(second).items.insert({ id: 3, n: 0.5 }));
+    const found = await db.transact((tx) => tx.at(second).items.findMany({ where: { n: { gt: 0 } }, orderBy: { n: 'asc' } }));
+    expect(found.records.map((r) => r.id)).toEqual([3, 1]);
+    // The primary key's form cannot change under stored records.
+    const fractionalIds = defineSchema({
+      items: recordType({ schema: z.object({ id: z.number(), n: z.number() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
+    });
+    await expect(RecordStore.open(db, { path, schema: fractionalIds })).rejects.toMatchObject({ code: 'schema_incompatible', message: expect.stringContaining('primary key field id') });
+  });
+});

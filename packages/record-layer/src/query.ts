@@ -35,7 +35,7 @@ import {
   type PlannerTarget,
   type Where,
 } from './planner.js';
-import { keyItem, type IndexDefinition } from './schema.js';
+import { doubleFields, keyItem, type IndexDefinition } from './schema.js';
 
 /**
  * Most records a query may gather and sort in memory (an order no index gives, a union of `or`
@@ -353,12 +353,13 @@ async function sortedPage(
 ): Promise<FindManyResult<Record<string, unknown>>> {
   const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
   const byKey = new Map<string, { record: Record<string, unknown>; key: TupleItem[] }>();
+  const doubles = doubleFields(context.definition);
   for (const source of sources) {
     const { records } = await scan(context, source, null, SORT_RECORDS_MAX + 1, undefined);
     for (const record of records) {
-      const primaryKey = context.definition.primaryKey.map((f) => keyItem(record[f], f));
+      const primaryKey = context.definition.primaryKey.map((f) => keyItem(record[f], f, doubles.has(f)));
       const id = Buffer.from(pack(primaryKey)).toString('latin1');
-      if (!byKey.has(id)) byKey.set(id, { record, key: [...plan.orderBy.map((t) => keyItem(record[t.field], t.field)), ...primaryKey] });
+      if (!byKey.has(id)) byKey.set(id, { record, key: [...plan.orderBy.map((t) => keyItem(record[t.field], t.field, doubles.has(t.field))), ...primaryKey] });
     }
     if (byKey.size > SORT_RECORDS_MAX) {
       throw invalid(

@@ -45,8 +45,9 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { doubleFields, keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
+import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
 
@@ -81,6 +82,8 @@ interface TypeFacts {
   readonly recordPrefix: Uint8Array;
   /** The packed prefix `(2, type, index)` of each index's entries. */
   readonly indexPrefixes: ReadonlyMap<string, Uint8Array>;
+  /** The fields whose numbers keys hold as doubles (see {@link doubleFields}). */
+  readonly doubles: ReadonlySet<string>;
 }
 
 /** A record as read from storage, with the number of chunks it occupies. */
@@ -184,6 +187,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         codec: new RecordCodec(this.#fieldTables[name] ?? Object.keys(type.schema.shape)),
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
+        doubles: doubleFields(type),
       };
       this.#facts.set(name, facts);
     }
@@ -359,12 +363,25 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
           refuse(name, `field ${field} changed type from ${old} to ${type}, which stored records may not satisfy`);
         }
       }
+      // A field whose numbers change key form (see doubleFields) leaves stored keys in the old one.
+      const reformed = new Set(Object.keys(after.fields).filter((field) => (before.doubles?.includes(field) ?? false) !== (after.doubles?.includes(field) ?? false)));
+      const rekeyed = after.primaryKey.filter((field) => reformed.has(field));
+      if (rekeyed.length > 0 && (await hasRecords())) {
+        const field = rekeyed[0]!;
+        refuse(
+          name,
+          after.doubles?.includes(field) === true
+            ? `primary key field ${field} is a number that may hold fractions, keyed as a double so that keys sort in numeric order, but stored records were keyed with integral numbers as integers; declare it z.number().int() if it holds only integers, or copy the records into a new store`
+            : `primary key field ${field} now holds only integers, keyed as integers, but stored records were keyed as doubles; declare it z.number() again, or copy the records into a new store`,
+        );
+      }
       // A new or changed index starts empty: readable at once on a type without records, otherwise
-      // write-only with nothing built, until buildIndexes has indexed the stored records.
+      // write-only with nothing built, until buildIndexes has indexed the stored records. An index
+      // over a field whose numbers changed key form is built again too.
       const changed: string[] = [];
       for (const [indexName, definition] of Object.entries(after.indexes)) {
         const old = before.indexes[indexName];
-        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition)) changed.push(indexName);
+        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition) || indexFields(definition).some((field) => reformed.has(field))) changed.push(indexName);
       }
       const stored = changed.length > 0 && (await hasRecords());
       for (const indexName of changed) {
@@ -806,7 +823,7 @@ export class Collection<D extends RecordTypeDefinition> {
           details: { type: this.#name, field },
         });
       }
-      return keyItem(value, field);
+      return keyItem(value, field, this.#facts.doubles.has(field));
     });
   }
 
@@ -989,8 +1006,11 @@ export class Collection<D extends RecordTypeDefinition> {
       if (reference.enforced === false) continue;
       const values = reference.fields.map((f) => (next as Record<string, unknown>)[f]);
       if (values.some((value) => value === null || value === undefined)) continue;
-      const items = values.map((value, i) => keyItem(value, reference.fields[i]!));
-      if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], reference.fields[i]!)))) continue;
+      // The items take the forms of the referenced type's primary key fields, as its keys hold them.
+      const referenced = this.#store.typeFacts(reference.type).doubles;
+      const primaryKey = this.#store.schema.type(reference.type).primaryKey;
+      const items = values.map((value, i) => keyItem(value, reference.fields[i]!, referenced.has(primaryKey[i]!)));
+      if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], f, referenced.has(primaryKey[i]!))))) continue;
       if ((await this.#tx.get(this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]))) === null) {
         throw new RecordLayerError('foreign_key_violation', `${this.#name}.${name}: no ${reference.type} record has primary key ${describeKey(items)}`, {
           details: { type: this.#name, reference: name, references: reference.type, key: items },
@@ -1027,7 +1047,7 @@ export class Collection<D extends RecordTypeDefinition> {
 
   async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
     if (!isUnique(definition)) return;
-    const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field));
+    const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field, this.#facts.doubles.has(field)));
     if (values.includes(null)) return; // SQL's rule: null is distinct from every value, null included
     const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
     for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
@@ -1046,16 +1066,16 @@ export class Collection<D extends RecordTypeDefinition> {
     const prefix = this.#facts.indexPrefixes.get(name)!;
     switch (definition.kind) {
       case 'value': {
-        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.fields, null, key));
-        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.fields, null, key));
+        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.fields, null, key, this.#facts.doubles));
+        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.fields, null, key, this.#facts.doubles));
         if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push({ op: 'clear', key: before, param: null });
         if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
       }
       case 'min':
       case 'max': {
-        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.groupBy, definition.field, key));
-        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.groupBy, definition.field, key));
+        const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.groupBy, definition.field, key, this.#facts.doubles));
+        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.groupBy, definition.field, key, this.#facts.doubles));
         if (before !== null) changes.push({ op: 'clear', key: before, param: null });
         if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
@@ -1064,11 +1084,11 @@ export class Collection<D extends RecordTypeDefinition> {
       case 'sum': {
         if (old !== null) {
           const operand = definition.kind === 'count' ? INT64_MINUS_ONE : int64(-this.#sumAmount(name, definition.field, old));
-          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(old, definition.groupBy, null, NO_ITEMS)), param: operand });
+          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(old, definition.groupBy, null, NO_ITEMS, this.#facts.doubles)), param: operand });
         }
         if (next !== null) {
           const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#sumAmount(name, definition.field, next));
-          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS)), param: operand });
+          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS, this.#facts.doubles)), param: operand });
         }
         return;
       }
@@ -1087,6 +1107,22 @@ export class Collection<D extends RecordTypeDefinition> {
     throw new RecordLayerError('record_invalid', `${this.#name}.${field} must be an integer for sum index ${name}`, {
       details: { type: this.#name, field, index: name },
     });
+  }
+}
+
+/** The fields whose values an index's keys hold. */
+function indexFields(definition: IndexDefinition): readonly string[] {
+  switch (definition.kind) {
+    case 'value':
+      return definition.fields;
+    case 'count':
+    case 'sum':
+      return definition.groupBy;
+    case 'min':
+    case 'max':
+      return [...definition.groupBy, definition.field];
+    case 'version':
+      return [];
   }
 }
 
@@ -1119,14 +1155,14 @@ function applyChanges(tx: Transaction, changes: readonly Change[]): void {
 
 /**
  * The items of an index entry of `record`: its `fields` (then `extra`, when given), each as a key
- * item, then `key` (the primary key's items).
+ * item (a double for the fields in `doubles`), then `key` (the primary key's items).
  * @throws RecordLayerError `record_invalid` for a value a key cannot hold.
  */
-function entryItems(record: object, fields: readonly string[], extra: string | null, key: readonly TupleItem[]): TupleItem[] {
+function entryItems(record: object, fields: readonly string[], extra: string | null, key: readonly TupleItem[], doubles: ReadonlySet<string>): TupleItem[] {
   const items = new Array<TupleItem>(fields.length + (extra === null ? 0 : 1) + key.length);
   let n = 0;
-  for (const field of fields) items[n++] = keyItem((record as Record<string, unknown>)[field], field);
-  if (extra !== null) items[n++] = keyItem((record as Record<string, unknown>)[extra], extra);
+  for (const field of fields) items[n++] = keyItem((record as Record<string, unknown>)[field], field, doubles.has(field));
+  if (extra !== null) items[n++] = keyItem((record as Record<string, unknown>)[extra], extra, doubles.has(extra));
   for (const item of key) items[n++] = item;
   return items;
 }
@@ -1151,6 +1187,6 @@ function sameKey(a: readonly TupleItem[], b: readonly TupleItem[]): boolean {
 }
 
 function describeKey(key: readonly TupleItem[]): string {
-  return `(${key.map((item) => (typeof item === 'bigint' ? `${item}n` : item instanceof Uint8Array ? `0x${Buffer.from(item).toString('hex')}` : JSON.stringify(item))).join(', ')})`;
+  return `(${key.map(printItem).join(', ')})`;
 }
 export type { Tuple };

@@ -3,9 +3,10 @@
 // compares (field types, primary key, indexes, format version), and that keyItem turns field values
 // into tuple items (Timestamps and Dates as microseconds) and refuses objects and arrays.
 import { describe, expect, it } from 'vitest';
+import { Double } from '@strata/tuple';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, index, keyItem, recordType, type RecordTypeDefinition } from './schema.js';
+import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, doubleFields, index, keyAsDouble, keyItem, recordType, type RecordTypeDefinition } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 function failure(fn: () => unknown): RecordLayerError {
@@ -162,6 +163,7 @@ describe('Schema.describe', () => {
         bySeq: { kind: 'value', fields: ['seq'], unique: true },
         perFlag: { kind: 'count', groupBy: ['flag'] },
       },
+      doubles: ['seq', 'level'],
     });
   });
 
@@ -195,6 +197,18 @@ describe('keyItem', () => {
     expect(keyItem(undefined, 'f')).toBeNull();
     const bytes = new Uint8Array([0, 1, 255]);
     expect(keyItem(bytes, 'f')).toBe(bytes);
+  });
+
+  it('keys numbers of fields that may hold fractions as doubles, and -0 as 0', () => {
+    expect(keyItem(2, 'f', true)).toEqual(new Double(2));
+    expect(keyItem(2.5, 'f', true)).toEqual(new Double(2.5));
+    expect(Object.is((keyItem(-0, 'f', true) as Double).value, 0)).toBe(true);
+    expect(Object.is(keyItem(-0, 'f'), 0)).toBe(true);
+    const type = recordType({
+      schema: z.object({ id: z.number().int(), price: z.number().optional(), count: z.number().int().nullable(), level: z.number().default(1), raw: keyAsDouble(z.custom<number>((v) => typeof v === 'number')), name: z.string() }),
+      primaryKey: ['id'],
+    });
+    expect([...doubleFields(type)]).toEqual(['price', 'level', 'raw']);
   });
 
   it('turns a Timestamp into its microseconds and a Date into milliseconds times 1000', () => {

@@ -1,7 +1,7 @@
 /**
  * Schemas: record types declared with zod, their primary keys and their indexes.
  */
-import type { TupleItem } from '@strata/tuple';
+import { Double, type TupleItem } from '@strata/tuple';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { Timestamp } from './timestamp.js';
@@ -179,7 +179,7 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
     for (const [name, type] of Object.entries(this.types)) {
       const fields: Record<string, string> = {};
       for (const [field, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) fields[field] = describeType(schema);
-      types[name] = { primaryKey: [...type.primaryKey], fields, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition> };
+      types[name] = { primaryKey: [...type.primaryKey], fields, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition>, doubles: [...doubleFields(type)] };
     }
     return { formatVersion: SCHEMA_FORMAT_VERSION, types };
   }
@@ -196,7 +196,19 @@ export const SCHEMA_FORMAT_VERSION = 1;
 /** The stored description of a schema: enough to tell whether a new schema is a safe change. */
 export interface SchemaDescription {
   formatVersion: number;
-  types: Record<string, { primaryKey: string[]; fields: Record<string, string>; indexes: Record<string, IndexDefinition> }>;
+  types: Record<
+    string,
+    {
+      primaryKey: string[];
+      fields: Record<string, string>;
+      indexes: Record<string, IndexDefinition>;
+      /**
+       * The fields whose numbers keys hold as doubles ({@link doubleFields}). Absent from stores
+       * written before: their keys held every integral number as an integer.
+       */
+      doubles?: string[];
+    }
+  >;
   /**
    * The field table of each type as stored (record-codec.ts): every field its records may hold, by
    * position, dropped fields included. Written by the store; absent from `describe()` and from
@@ -286,13 +298,55 @@ function describeType(schema: z.ZodType): string {
   return type;
 }
 
+const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
+
 /**
- * The tuple item a field value takes in keys (primary keys and indexes).
+ * The fields of `type` whose numbers keys hold as doubles: `z.number()` fields that may hold
+ * fractions (declared without `.int()`), optional, nullable or with a default. The tuple encoding
+ * packs an integral number as an integer and a fractional one as a double, and sorts every integer
+ * before every double; one form for all of a field's numbers keeps its keys in numeric order.
+ * Integer fields keep the integer form (shorter).
+ */
+export function doubleFields(type: RecordTypeDefinition): ReadonlySet<string> {
+  let fields = doubleFieldsOf.get(type);
+  if (fields === undefined) {
+    fields = new Set(Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => holdsFractions(schema)).map(([field]) => field));
+    doubleFieldsOf.set(type, fields);
+  }
+  return fields;
+}
+
+const keyedAsDoubles = new WeakSet<z.ZodType>();
+
+/**
+ * Marks a number schema that zod does not know as one (a `z.custom<number>` that admits NaN and
+ * ±Infinity, say) to be keyed as doubles, as a `z.number()` without `.int()` is (see
+ * {@link doubleFields}); returns it.
+ */
+export function keyAsDouble<S extends z.ZodType<number>>(schema: S): S {
+  keyedAsDoubles.add(schema);
+  return schema;
+}
+
+function holdsFractions(schema: z.ZodType): boolean {
+  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
+  if ((def?.type === 'optional' || def?.type === 'nullable' || def?.type === 'default') && def.innerType !== undefined) return holdsFractions(def.innerType);
+  return keyedAsDoubles.has(schema) || (schema instanceof z.ZodNumber && schema.isInt !== true);
+}
+
+/**
+ * The tuple item a field value takes in keys (primary keys and indexes). `double` (see
+ * {@link doubleFields}) packs a number as a double whatever its value; -0 takes the form of 0, as
+ * `===` and PostgreSQL's keys have it.
  * @throws RecordLayerError `record_invalid` for values keys cannot hold (objects, arrays).
  */
-export function keyItem(value: unknown, field: string): TupleItem {
+export function keyItem(value: unknown, field: string, double = false): TupleItem {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    const number = value === 0 ? 0 : value;
+    return double ? new Double(number) : number;
+  }
+  if (typeof value === 'string' || typeof value === 'bigint' || typeof value === 'boolean') return value;
   if (value instanceof Uint8Array) return value;
   if (value instanceof Timestamp) return value.micros;
   if (value instanceof Date) {

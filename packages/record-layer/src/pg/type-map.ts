@@ -24,7 +24,7 @@
  */
 import { z } from 'zod';
 import { RecordLayerError } from '../errors.js';
-import { defineSchema, index, recordType, referencingIndex, type IndexDefinition, type RecordTypeDefinition, type ReferenceDefinition, type Schema } from '../schema.js';
+import { defineSchema, index, keyAsDouble, recordType, referencingIndex, type IndexDefinition, type RecordTypeDefinition, type ReferenceDefinition, type Schema } from '../schema.js';
 import { Timestamp, timestamp } from '../timestamp.js';
 import type { PgColumn, PgForeignKey, PgIndex, PgKey, PgSchema, PgTable, PgType, PgUnmapped, PgUnmappedKind } from './model.js';
 
@@ -269,9 +269,9 @@ function codePoints(text: string): number {
 export const pgZod = {
   /** A `real`: any number a single-precision float holds exactly, NaN and ±Infinity included. */
   pgFloat4: (): z.ZodType<number> =>
-    z.custom<number>((value) => typeof value === 'number' && (Number.isNaN(value) || Math.fround(value) === value), 'expected a number that a real (single precision) holds exactly'),
+    keyAsDouble(z.custom<number>((value) => typeof value === 'number' && (Number.isNaN(value) || Math.fround(value) === value), 'expected a number that a real (single precision) holds exactly')),
   /** A `double precision`: any number, NaN and ±Infinity included. */
-  pgFloat8: (): z.ZodType<number> => z.custom<number>((value) => typeof value === 'number', 'expected a number'),
+  pgFloat8: (): z.ZodType<number> => keyAsDouble(z.custom<number>((value) => typeof value === 'number', 'expected a number')),
   /** A `numeric` as its canonical decimal text (exactly `scale` fractional digits when declared), or NaN, ±Infinity. */
   pgNumeric: (precision?: number, scale?: number): z.ZodType<string> =>
     z.string().refine((value) => isNumericText(value, precision, scale), precision === undefined ? 'expected numeric text' : `expected numeric(${precision},${scale}) text`),
@@ -447,8 +447,9 @@ function floatCodec(bytes: 4 | 8): Codec {
       if (bytes === 4 && !Number.isNaN(value) && Math.fround(value) !== value) fail(`${value} is not a value a real (single precision) holds`);
       return floatText(value);
     },
-    // Keys pack integral numbers as integers and others as doubles (all integers first), and -0 apart from 0.
-    key: { keyable: true, equality: false, order: false, family: 'number', difference: 'keys sort integral floats before fractional ones and tell -0 from 0, unlike PostgreSQL' },
+    // Keyed as doubles (keyAsDouble): numeric order, -0 as 0, NaN equal to itself and above every
+    // number, as PostgreSQL compares floats.
+    key: SORTS_AND_EQUALS('number'),
   };
 }
 

@@ -208,6 +208,40 @@ describe('copy and verify', () => {
     expect(await contents(db, pagila, ['pagila_copy'])).toEqual(await contents(whole, pagila, ['pagila_copy']));
   });
 
+  it('copies float keys: ranges, order and verify agree with PostgreSQL', async () => {
+    const admin = new pg.Client({ connectionString: server!.connectionString });
+    await admin.connect();
+    await admin.query('CREATE DATABASE floats_copy');
+    await admin.end();
+    const url = server!.connectionStringFor('floats_copy');
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // Integral and fractional values mixed, the infinities and NaN, a real (float4) and an index on it.
+      const keys = ['-Infinity', '-1e300', '-2.5', '-2', '-0.5', '0', '0.25', '1', '1.5', '2', '3', '1e15', 'Infinity', 'NaN'];
+      await client.query('CREATE TABLE reading (k double precision PRIMARY KEY, r real NOT NULL)');
+      await client.query('CREATE INDEX reading_r_idx ON reading (r)');
+      for (const [i, k] of keys.entries()) await client.query('INSERT INTO reading VALUES ($1::float8, $2::float4)', [k, [4.5, -1, 2, 0.75][i % 4]]);
+      const schema = await mapped(url);
+      expect(schema.unmapped).toEqual([]);
+      const db = await openDatabase(await dataDirectory());
+      await copy(url, db, schema, { path: ['floats'] });
+      expect((await verify(url, db, schema, { path: ['floats'] })).identical).toBe(true);
+      const store = (await RecordStore.open(db, { path: ['floats'], schema: schema.schema })) as RecordStore<SchemaTypes>;
+      const reading = schema.tables[0]!.typeName;
+      const order = async (sql: string): Promise<number[]> => (await client.query<{ k: number }>(sql)).rows.map((row) => Number(row.k));
+      const strata = async (query: object): Promise<number[]> =>
+        ((await db.transact((tx) => store.bind(tx)[reading]!.findMany(query as never))).records as { k: number }[]).map((record) => record.k);
+      expect(await strata({ orderBy: { k: 'asc' } })).toEqual(await order('SELECT k FROM reading ORDER BY k'));
+      expect(await strata({ where: { k: { gt: 1 } }, orderBy: { k: 'asc' } })).toEqual(await order('SELECT k FROM reading WHERE k > 1 ORDER BY k'));
+      expect(await strata({ where: { k: { gte: -2, lt: 1.5 } }, orderBy: { k: 'desc' } })).toEqual(await order('SELECT k FROM reading WHERE k >= -2 AND k < 1.5 ORDER BY k DESC'));
+      expect(await strata({ where: { r: { gt: 0.5 } }, orderBy: [{ r: 'asc' }, { k: 'asc' }] })).toEqual(await order('SELECT k FROM reading WHERE r > 0.5 ORDER BY r, k'));
+      expect(await strata({ where: { k: -0 } })).toEqual([0]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('verify names missing, extra and changed rows by primary key', async () => {
     const db = await openDatabase(await dataDirectory());
     await copy(chinookUrl, db, chinook, { path: ['chinook'] });
