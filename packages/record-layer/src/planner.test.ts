@@ -132,6 +132,11 @@ describe('planner', () => {
     expect((await refusal({ where: { id: 5 } as never })).code).toBe('invalid_query');
     expect((await refusal({ orderBy: { id: 'up' } as never })).code).toBe('invalid_query');
     expect((await refusal({ where: { or: [] } })).code).toBe('invalid_query');
+    // A prefix of another kind than the field's would match nothing.
+    const prefix = await refusal({ where: { customerId: { startsWith: '1' } } as never });
+    expect(prefix.code).toBe('invalid_query');
+    expect(prefix.message).toContain('orders.customerId does not hold strings');
+    expect((await refusal({ where: { sku: { startsWith: new Uint8Array([65]) } } as never })).message).toContain('orders.sku does not hold bytes');
     // A condition that says nothing is refused rather than dropped: dropped, it would match every record.
     const empty = await refusal({ where: { status: {} } as never });
     expect(empty.code).toBe('invalid_query');

@@ -13,6 +13,7 @@
  */
 import { strinc } from '@strata/core';
 import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
+import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { doubleFields, keyItem, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
@@ -216,10 +217,16 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
           if (!Array.isArray(operand)) throw invalid(`${path}.${key}.in must be an array`);
           items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)), double: doubleFields(target.definition).has(key) });
           break;
-        case 'startsWith':
+        case 'startsWith': {
           if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
+          // A prefix of another kind than the field's would silently match nothing.
+          const schema = target.definition.schema.shape[key] as z.ZodType;
+          if (typeof operand === 'string' ? !holdsStrings(schema) : !schema.safeParse(operand).success) {
+            throw invalid(`${path}.${key}.startsWith takes ${typeof operand === 'string' ? 'a string' : 'bytes'}, but ${target.typeName}.${key} does not hold ${typeof operand === 'string' ? 'strings' : 'bytes'}`);
+          }
           items.push({ kind: 'startsWith', field: key, prefix: operand });
           break;
+        }
         default:
           throw invalid(`${path}.${key} has an unknown operator ${JSON.stringify(op)} (use eq, gt, gte, lt, lte, in, startsWith)`);
       }
@@ -656,6 +663,16 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
     if (!schema.safeParse(value).success) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
   }
   return keyItem(value, field, doubleFields(target.definition).has(field));
+}
+
+// Whether a field's values are strings (a string, an enum or string literals, optional, nullable or
+// with a default).
+function holdsStrings(schema: z.ZodType): boolean {
+  const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; options?: z.ZodType[]; values?: unknown[] } }).def;
+  if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'default') && def.innerType !== undefined) return holdsStrings(def.innerType);
+  if (def.type === 'union' && def.options !== undefined) return def.options.every(holdsStrings);
+  if (def.type === 'literal' && def.values !== undefined) return def.values.every((value) => typeof value === 'string');
+  return def.type === 'string' || def.type === 'enum' || def.type === 'template_literal';
 }
 
 function sortDistinct(values: readonly TupleItem[]): TupleItem[] {

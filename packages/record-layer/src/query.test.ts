@@ -175,6 +175,15 @@ describe('findMany against brute force', () => {
   it('refuses a cursor of another query', async () => {
     const { cursor } = await db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, limit: 1 }));
     await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { sku: 'B' }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
+    // The same index with other values, or another residual filter, is another query too.
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 2n }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n, note: 'gift' }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
+    const sorted = await db.transact((tx) => tx.at(store).orders.findMany({ where: { total: { lt: 100n } }, orderBy: { customerId: 'desc' }, allowFullScan: true, limit: 1 }));
+    await expect(
+      db.transact((tx) => tx.at(store).orders.findMany({ where: { total: { lt: 200n } }, orderBy: { customerId: 'desc' }, allowFullScan: true, cursor: sorted.cursor! })),
+    ).rejects.toMatchObject({ code: 'invalid_query' });
+    // The same query takes it.
+    await db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, cursor }));
     await expect(db.transact((tx) => tx.at(store).orders.findMany({ cursor: 'not a cursor' }))).rejects.toMatchObject({ code: 'invalid_query' });
     // Damaged: cut short inside its header, or with its kind changed.
     const bytes = Buffer.from(cursor!, 'base64url');

@@ -399,10 +399,37 @@ interface CursorState {
   k?: Uint8Array;
 }
 
+// Names the plan a cursor belongs to: the index and direction in words, then a 32-bit FNV-1a digest
+// of what decides the result (the ranges' keys, the filter, the order), so that a cursor handed to
+// a query with other values is refused instead of silently skipping or repeating records.
 function planFingerprint(plan: Plan): string {
-  if (plan.sortInMemory) return `memory:${plan.orderBy.map((t) => `${t.field}:${t.direction}`).join(',')}`;
+  let hash = 0x811c9dc5;
+  const mix = (byte: number): void => {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  };
+  const text = (value: string): void => {
+    for (let i = 0; i < value.length; i++) {
+      const code = value.charCodeAt(i);
+      mix(code & 0xff);
+      mix(code >>> 8);
+    }
+    mix(0);
+  };
+  const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
+  for (const source of sources) {
+    text(source.index);
+    for (const range of source.ranges) {
+      for (const byte of range.begin) mix(byte);
+      mix(0);
+      for (const byte of range.end) mix(byte);
+      mix(0);
+    }
+  }
+  text(plan.where === null ? '' : describeCondition(plan.where));
+  const digest = hash.toString(16).padStart(8, '0');
+  if (plan.sortInMemory) return `memory:${plan.orderBy.map((t) => `${t.field}:${t.direction}`).join(',')}:${digest}`;
   const source = plan.source as IndexPlan;
-  return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${source.ranges.length}`;
+  return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${digest}`;
 }
 
 // A cursor is base64url of: a format byte, then a kind byte (0: a position, 1: a sort key), the

@@ -272,6 +272,17 @@ describe('writes and reads', () => {
     const error = await refusal(at(s)((v) => v.lines.get({ order: 1n, line: 2 })));
     expect(error.code).toBe('invalid_query');
     expect(error.details).toMatchObject({ field: 'at' });
+    // A value of another type than the field's is refused, not keyed apart to find nothing.
+    for (const operation of [
+      (v: StoreView<typeof lines.types>): Promise<unknown> => v.lines.get({ order: '1' as never, at: t, line: 2 }),
+      (v: StoreView<typeof lines.types>): Promise<unknown> => v.lines.delete({ order: 1n, at: t, line: 2n as never }),
+      (v: StoreView<typeof lines.types>): Promise<unknown> => v.lines.update({ order: 1, at: t, line: 2 } as never, { qty: 1 }),
+    ]) {
+      const wrong = await refusal(at(s)(operation));
+      expect(wrong.code).toBe('invalid_query');
+      expect(wrong.message).toMatch(/is not a valid value of primary key field lines\.(order|line)/);
+    }
+    expect(await at(s)((v) => v.lines.get({ order: 1n, at: t, line: 2 }))).toMatchObject({ qty: 3 });
   });
 });
 

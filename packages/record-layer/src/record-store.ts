@@ -823,6 +823,12 @@ export class Collection<D extends RecordTypeDefinition> {
           details: { type: this.#name, field },
         });
       }
+      // A value of another type would be keyed apart from every record and silently find none.
+      if (operation !== undefined && !(this.#type.schema.shape[field] as z.ZodType).safeParse(value).success) {
+        throw new RecordLayerError('invalid_query', `${operation}: ${printItem(value)} is not a valid value of primary key field ${this.#name}.${field}`, {
+          details: { type: this.#name, field },
+        });
+      }
       return keyItem(value, field, this.#facts.doubles.has(field));
     });
   }
