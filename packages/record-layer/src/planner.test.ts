@@ -107,6 +107,16 @@ describe('planner', () => {
     expect(order.message).toContain("add index.value(['customerId', 'createdAt'])");
     const mixed = await refusal({ where: { status: 'open' }, orderBy: [{ createdAt: 'asc' }, { id: 'desc' }] });
     expect(mixed.code).toBe('no_index_for_query');
+    // A range on one field and an order by another cannot come from one index: the index named is
+    // the filter's, and the message says the order then needs an in-memory sort.
+    const apart = await refusal({ where: { total: { gt: 1n } }, orderBy: { customerId: 'asc' } });
+    expect(apart.message).toContain("add index.value(['total'])");
+    expect(apart.message).toContain('a range on total and an order by customerId cannot come from one index');
+    expect(apart.details).toMatchObject({ suggestedIndex: ['total'] });
+    // When the filter's index exists, it is not suggested again.
+    const served = await refusal({ where: { customerId: { gt: 1n } }, orderBy: { sku: 'asc' } });
+    expect(served.message).toContain('byCustomer serves the filter, but a range on customerId and an order by sku cannot come from one index; pass allowFullScan: true');
+    expect(served.message).not.toContain('add index');
   });
 
   it('turns a refusal into a full scan or an in-memory sort with allowFullScan', async () => {

@@ -619,27 +619,44 @@ export function printItem(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): string[] {
+// The value index a refused query needs: its equality (and `in`) fields, then the order's fields,
+// or the range's field when there is no order, or when the order starts with another field (a range
+// on one field and an order by another cannot come from one index: `orderConflict`).
+function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): { fields: string[]; orderConflict: string | null } {
   const fields: string[] = [];
   const add = (field: string): void => {
     if (!fields.includes(field)) fields.push(field);
   };
   for (const leaf of leaves) if ((leaf.kind === 'compare' && leaf.op === 'eq') || leaf.kind === 'in') add(leaf.field);
-  if (terms.length > 0) for (const term of terms) add(term.field);
-  else {
-    const range = leaves.find((l) => l.kind === 'startsWith' || (l.kind === 'compare' && l.op !== 'eq'));
+  const range = leaves.find((l) => l.kind === 'startsWith' || (l.kind === 'compare' && l.op !== 'eq'));
+  if (range === undefined || terms.length === 0 || terms[0]!.field === range.field) {
     if (range !== undefined) add(range.field);
+    for (const term of terms) add(term.field);
+    return { fields, orderConflict: null };
   }
-  return fields;
+  add(range.field);
+  return { fields, orderConflict: `a range on ${range.field} and an order by ${terms[0]!.field} cannot come from one index` };
 }
 
-function noIndex(target: PlannerTarget, fields: string[], what: string): RecordLayerError {
+function noIndex(target: PlannerTarget, { fields, orderConflict }: { fields: string[]; orderConflict: string | null }, what: string): RecordLayerError {
   const suggestion = `index.value([${fields.map((f) => `'${f}'`).join(', ')}])`;
   const building = target.building ?? [];
+  const details = { type: target.typeName, suggestedIndex: fields, ...(building.length > 0 ? { building: [...building] } : {}) };
+  const note = buildingNote(target.typeName, building);
+  // An index that starts with the suggested fields serves them already: what is missing is the order.
+  const existing = candidates(target).find((c) => fields.length > 0 && fields.every((f, i) => c.fields[i] === f));
+  if (existing !== undefined) {
+    return new RecordLayerError(
+      'no_index_for_query',
+      `no readable index of ${target.typeName} ${what}: ${existing.name} serves the filter, but ${orderConflict ?? 'not in the requested order'}; pass allowFullScan: true to sort the matching records in memory${note}`,
+      { details },
+    );
+  }
+  const sorted = orderConflict === null ? '' : ` (${orderConflict}: with it, the order is sorted in memory, which needs allowFullScan: true)`;
   return new RecordLayerError(
     'no_index_for_query',
-    `no readable index of ${target.typeName} ${what}; add ${suggestion} to its indexes, or pass allowFullScan: true to read every record${buildingNote(target.typeName, building)}`,
-    { details: { type: target.typeName, suggestedIndex: fields, ...(building.length > 0 ? { building: [...building] } : {}) } },
+    `no readable index of ${target.typeName} ${what}; add ${suggestion} to its indexes${sorted}, or pass allowFullScan: true to read every record${note}`,
+    { details },
   );
 }
 
