@@ -402,6 +402,60 @@ describe('refused writes change nothing', () => {
     expect(await storeKeys(db, store)).toEqual(before);
   });
 
+  it('a refused insertMany caught inside the transaction writes none of its records, whichever record is refused', async () => {
+    // Each batch has good records before the one refused: none of them, nor any index entry or
+    // count, may be left behind when the caller catches the refusal and the transaction commits.
+    const carol = { id: 3, email: 'carol@example.com', name: 'Carol', city: 'Oslo', age: 20 };
+    const dave = { id: 4, email: 'dave@example.com', name: 'Dave', city: 'Oslo', age: 30 };
+    const cases: [string, unknown[], string, Record<string, unknown>][] = [
+      ['a unique value twice in the batch', [carol, dave, { id: 5, email: carol.email, name: 'Copy' }], 'unique_violation', { index: 'byEmail', values: [carol.email] }],
+      ['a unique value already stored', [carol, { id: 5, email: ada.email, name: 'Copy' }], 'unique_violation', { index: 'byEmail', values: [ada.email] }],
+      ['a primary key twice in the batch', [carol, dave, { ...carol, email: 'other@example.com' }], 'record_exists', { key: [3] }],
+      ['a primary key already stored', [carol, dave, { ...ada, email: 'other@example.com' }], 'record_exists', { key: [1] }],
+      ['an invalid record', [carol, dave, { id: 5, email: 'nope', name: 'E' }], 'record_invalid', { field: 'email' }],
+      ['a value a key cannot hold', [carol, { id: 5, email: 'e@example.com', name: 'E', city: ['x'] }], 'record_invalid', { field: 'city' }],
+    ];
+    const before = await storeKeys(db, store);
+    for (const [label, records, code, details] of cases) {
+      let caught: unknown = null;
+      await db.transact(async (tx) => {
+        caught = null;
+        try {
+          await tx.at(store).customers.insertMany(records as never);
+        } catch (error) {
+          caught = error;
+        }
+      });
+      expect(caught, label).toBeInstanceOf(RecordLayerError);
+      expect((caught as RecordLayerError).code, label).toBe(code);
+      expect((caught as RecordLayerError).details, label).toMatchObject({ type: 'customers', ...details });
+      expect(await storeKeys(db, store), label).toEqual(before);
+    }
+    // The same records without the refused one go in, and the batch's own unique values are kept apart.
+    await at(store)((s) => s.customers.insertMany([carol, dave]));
+    expect(await at(store)((s) => s.customers.count({ where: { city: 'Oslo' } }))).toBe(3n);
+  });
+
+  it('insertMany refuses a unique value repeated in the batch with the same message as inserts one by one', async () => {
+    const carol = { id: 3, email: 'carol@example.com', name: 'Carol' };
+    const many = await refusal(at(store)((s) => s.customers.insertMany([carol, { id: 4, email: carol.email, name: 'Copy' }])));
+    const single = await refusal(
+      at(store)(async (s) => {
+        await s.customers.insert(carol);
+        await s.customers.insert({ id: 4, email: carol.email, name: 'Copy' });
+      }),
+    );
+    expect(many.message).toBe(single.message);
+    expect(many.message).toBe('unique index customers.byEmail already holds ("carol@example.com") (for primary key (3))');
+    // Null values never collide, in a batch as in the store.
+    const people = defineSchema({
+      people: recordType({ schema: z.object({ id: z.number().int(), badge: z.string().nullable() }), primaryKey: ['id'], indexes: { byBadge: index.value(['badge'], { unique: true }) } }),
+    });
+    const s = await RecordStore.open(db, { path: ['badges'], schema: people });
+    await at(s)((v) => v.people.insertMany([{ id: 1, badge: null }, { id: 2, badge: null }, { id: 3, badge: 'b' }]));
+    expect(await at(s)((v) => v.people.findMany({ allowFullScan: true }))).toMatchObject({ records: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+  });
+
   it('a record whose sum field is not an integer is refused before anything is written', async () => {
     // z.number() admits 1.5, which the sum index cannot add: that must be a refusal that writes
     // nothing, even when the caller catches it and commits the rest of the transaction.
