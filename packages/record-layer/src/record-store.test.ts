@@ -356,6 +356,58 @@ describe('refused writes change nothing', () => {
     expect(await storeKeys(db, store)).toEqual(before);
   });
 
+  it('unknown fields inside nested objects and arrays are refused by their full path, not dropped', async () => {
+    const places = defineSchema({
+      places: recordType({
+        schema: z.object({
+          id: z.number().int(),
+          address: z.object({ street: z.string(), geo: z.object({ lat: z.number() }).optional() }),
+          tags: z.array(z.object({ k: z.string() })).optional(),
+          grid: z.array(z.array(z.object({ v: z.number() }))).default([]),
+          owner: z.object({ name: z.string() }).nullable().optional(),
+          strict: z.strictObject({ a: z.string() }).optional(),
+          loose: z.looseObject({ a: z.string() }).optional(),
+          labels: z.record(z.string(), z.object({ text: z.string() })).optional(),
+          shape: z.union([z.object({ kind: z.literal('circle'), r: z.number() }), z.object({ kind: z.literal('square'), side: z.number() })]).optional(),
+          seen: timestamp().optional(),
+          bytes: z.instanceof(Uint8Array).optional(),
+        }),
+        primaryKey: ['id'],
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['places'], schema: places });
+    const base = { id: 1, address: { street: 'Main' } };
+    await at(s)((v) => v.places.insert({ ...base, tags: [{ k: 'a' }], seen: new Timestamp(5n), bytes: new Uint8Array([1]), loose: { a: 'x', b: 1 }, labels: { en: { text: 'hi' } } }));
+    // A loose object keeps its extra keys: nothing is lost, so nothing is refused.
+    expect(await at(s)((v) => v.places.get({ id: 1 }))).toMatchObject({ loose: { a: 'x', b: 1 }, labels: { en: { text: 'hi' } } });
+    const before = await storeKeys(db, s);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ address: { street: 'Main', zipp: '1234' } }, 'address.zipp'],
+      [{ address: { street: 'Main', geo: { lat: 1, lng: 2 } } }, 'address.geo.lng'],
+      [{ tags: [{ k: 'a' }, { k: 'b', extra: 1 }] }, 'tags[1].extra'],
+      [{ grid: [[], [{ v: 1 }, { v: 2, w: 3 }]] }, 'grid[1][1].w'],
+      [{ owner: { name: 'Ada', age: 36 } }, 'owner.age'],
+      [{ strict: { a: 'x', b: 'y' } }, 'strict.b'],
+      [{ labels: { en: { text: 'hi', lang: 'en' } } }, 'labels.en.lang'],
+      [{ shape: { kind: 'circle', r: 1, side: 2 } }, 'shape.side'],
+      [{ address: { street: 'Main', zipp: undefined } }, 'address.zipp'],
+    ];
+    for (const [change, field] of cases) {
+      for (const attempt of [
+        (v: StoreView<typeof places.types>) => v.places.insert({ ...base, id: 2, ...change } as never),
+        (v: StoreView<typeof places.types>) => v.places.insertMany([{ ...base, id: 2 }, { ...base, id: 3, ...change }] as never),
+        (v: StoreView<typeof places.types>) => v.places.upsert({ ...base, ...change } as never),
+        (v: StoreView<typeof places.types>) => v.places.update({ id: 1 }, change as never),
+      ]) {
+        const error = await refusal(at(s)(attempt));
+        expect(error.code, field).toBe('unknown_field');
+        expect(error.details, field).toEqual({ type: 'places', field });
+        expect(error.message, field).toBe(`places has no field ${JSON.stringify(field)}`);
+      }
+    }
+    expect(await storeKeys(db, s)).toEqual(before);
+  });
+
   it('record_exists on inserting a primary key twice; record_not_found on updating a missing one', async () => {
     const before = await storeKeys(db, store);
     const exists = await refusal(at(store)((s) => s.customers.insert({ ...ada, email: 'other@example.com', name: 'Other' })));

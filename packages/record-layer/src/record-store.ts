@@ -47,7 +47,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { keyItem, mayHoldObjects, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
@@ -67,6 +67,11 @@ const RECORD_SPLIT = 0x01;
 interface TypeFacts {
   /** The type's field names. */
   readonly fields: ReadonlySet<string>;
+  /**
+   * The fields whose values may hold objects (see `mayHoldObjects`): where a write looks for
+   * nested keys that parsing dropped.
+   */
+  readonly nestedFields: readonly string[];
   /** Whether the type's schema drops fields it does not name when it parses (zod's default). */
   readonly stripsUnknown: boolean;
   /** The type's indexes. */
@@ -178,6 +183,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const indexes = Object.entries(type.indexes);
       facts = {
         fields: new Set(Object.keys(type.schema.shape)),
+        nestedFields: Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => mayHoldObjects(schema)).map(([field]) => field),
         stripsUnknown: (type.schema as z.ZodObject).def.catchall === undefined,
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
@@ -822,13 +828,27 @@ export class Collection<D extends RecordTypeDefinition> {
     const result = (this.#type.schema as z.ZodType).safeParse(record);
     if (!result.success) {
       const issue = result.error.issues[0]!;
+      // A strict object (z.strictObject) refuses a key it does not name: the same refusal as below.
+      if (issue.code === 'unrecognized_keys') throw this.#unknownField(fieldPath([...issue.path, issue.keys[0]!]), result.error);
       const field = issue.path.join('.') || '(record)';
       throw new RecordLayerError('record_invalid', `${this.#name}.${field}: ${issue.message}`, {
         details: { type: this.#name, field, rule: issue.code },
         cause: result.error,
       });
     }
+    // An object schema drops keys it does not name (zod's default) at any depth; the top level was
+    // checked above. What parsing dropped below it is found by comparing the input with zod's
+    // output, which also follows the branch of a union that zod chose, in the fields whose schema
+    // may hold objects: a record of scalars pays nothing.
+    for (const field of this.#facts.nestedFields) {
+      const dropped = droppedKey((record as Record<string, unknown>)[field], (result.data as Record<string, unknown>)[field]);
+      if (dropped !== null) throw this.#unknownField(fieldPath([field, ...dropped]));
+    }
     return result.data as RecordOf<D>;
+  }
+
+  #unknownField(field: string, cause?: unknown): RecordLayerError {
+    return new RecordLayerError('unknown_field', `${this.#name} has no field ${JSON.stringify(field)}`, { details: { type: this.#name, field }, cause });
   }
 
   #primaryKey(record: Record<string, unknown>, operation?: string): TupleItem[] {
@@ -1186,6 +1206,40 @@ interface InsertBatch {
   readonly earlier: Set<string>;
   /** Per unique index, the packed values the records before this one take, with their primary keys. */
   readonly unique: Map<string, Map<string, TupleItem[]>>;
+}
+
+/**
+ * The path (keys and array indexes, outermost first) of the first key of `given`, at any depth,
+ * that `kept` (zod's output for it) does not have; `null` when parsing dropped nothing. Only plain
+ * objects that zod built are compared: values it passes through unchanged (dates, bytes,
+ * `Timestamp`s, `z.any()`) are the given value itself.
+ */
+function droppedKey(given: unknown, kept: unknown): (string | number)[] | null {
+  if (given === kept || typeof given !== 'object' || given === null || typeof kept !== 'object' || kept === null) return null;
+  if (Array.isArray(given)) {
+    if (!Array.isArray(kept)) return null;
+    for (let i = 0; i < given.length && i < kept.length; i++) {
+      const dropped = droppedKey(given[i], kept[i]);
+      if (dropped !== null) return [i, ...dropped];
+    }
+    return null;
+  }
+  const prototype = Object.getPrototypeOf(kept) as unknown;
+  if (Array.isArray(kept) || (prototype !== Object.prototype && prototype !== null)) return null;
+  for (const key in given) {
+    if (!Object.hasOwn(given, key)) continue;
+    if (!Object.hasOwn(kept, key)) return [key];
+    const dropped = droppedKey((given as Record<string, unknown>)[key], (kept as Record<string, unknown>)[key]);
+    if (dropped !== null) return [key, ...dropped];
+  }
+  return null;
+}
+
+/** A field's path as users write it: `address.zip`, `tags[0].extra`. */
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : out === '' ? String(segment) : `.${String(segment)}`;
+  return out;
 }
 
 /** Packed bytes as a string, to key a Set or Map. */

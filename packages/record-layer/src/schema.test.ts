@@ -1,11 +1,12 @@
 // Proves that schemas are checked when declared (a malformed record type or index is refused with
 // invalid_schema naming the type and the field), that describe() records exactly what a later open
-// compares (field types, primary key, indexes, format version), and that keyItem turns field values
-// into tuple items (Timestamps and Dates as microseconds) and refuses objects and arrays.
+// compares (field types, primary key, indexes, format version), that keyItem turns field values
+// into tuple items (Timestamps and Dates as microseconds) and refuses objects and arrays, and that
+// mayHoldObjects picks out the fields a write walks for unknown nested keys.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, index, keyItem, recordType, type RecordTypeDefinition } from './schema.js';
+import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, index, keyItem, mayHoldObjects, recordType, type RecordTypeDefinition } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 function failure(fn: () => unknown): RecordLayerError {
@@ -222,5 +223,16 @@ describe('keyItem', () => {
 
   it('refuses an invalid Date with record_invalid rather than a RangeError', () => {
     expect(failure(() => keyItem(new Date(Number.NaN), 'when')).code).toBe('record_invalid');
+  });
+});
+
+describe('mayHoldObjects', () => {
+  it('is false for scalars and pass-through custom types, through wrappers and arrays, and true otherwise', () => {
+    for (const schema of [z.string(), z.number().int(), z.bigint(), z.boolean(), z.date(), z.literal('a'), z.enum(['a']), timestamp(), z.instanceof(Uint8Array), z.array(z.string()).optional(), z.number().nullable().default(1)]) {
+      expect(mayHoldObjects(schema)).toBe(false);
+    }
+    for (const schema of [z.object({}), z.object({ a: z.string() }).optional(), z.array(z.array(z.object({}))), z.record(z.string(), z.string()), z.union([z.string(), z.object({})]), z.lazy(() => z.string()), z.any()]) {
+      expect(mayHoldObjects(schema)).toBe(true);
+    }
   });
 });

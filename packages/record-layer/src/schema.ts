@@ -276,6 +276,47 @@ export function referencingIndex(type: RecordTypeDefinition, reference: Referenc
   return null;
 }
 
+/**
+ * Whether a value of `schema` may hold a plain object anywhere (itself, or inside an array or a
+ * wrapper): the fields whose unknown nested keys a write looks for. Scalars, and custom types
+ * (`Timestamp`, bytes) that zod passes through unchanged, never do; anything not known here is
+ * assumed to.
+ */
+export function mayHoldObjects(schema: z.ZodType): boolean {
+  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+  switch (def?.type) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'date':
+    case 'symbol':
+    case 'undefined':
+    case 'null':
+    case 'void':
+    case 'never':
+    case 'nan':
+    case 'literal':
+    case 'enum':
+    case 'template_literal':
+    case 'file':
+    case 'custom':
+      return false;
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'nonoptional':
+    case 'catch':
+      return def.innerType === undefined || mayHoldObjects(def.innerType);
+    case 'array':
+      return def.element === undefined || mayHoldObjects(def.element);
+    default:
+      return true;
+  }
+}
+
 // A short, stable text of a field's type: schema changes compare these.
 function describeType(schema: z.ZodType): string {
   const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
