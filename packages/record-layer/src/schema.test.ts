@@ -86,6 +86,36 @@ describe('defineSchema validation', () => {
     expect(error.message).toContain(JSON.stringify(field));
   });
 
+  it('refuses a field with a zod transform anywhere in it, naming the type, the field and why', () => {
+    // Reads parse the stored output again: a transformed value (here a length) would not read back.
+    const withField = (field: z.ZodType) => () => defineSchema({ t: recordType({ schema: z.object({ id: z.number(), f: field }), primaryKey: ['id'] }) });
+    const cases: [z.ZodType, string, string][] = [
+      [z.string().transform((s) => s.length), 'f', 'transform'],
+      [z.preprocess((v) => String(v), z.string()), 'f', 'transform'],
+      [z.string().pipe(z.string().transform((s) => s.trim())), 'f', 'transform'],
+      [z.codec(z.string(), z.number(), { decode: Number, encode: String }), 'f', 'codec'],
+      [z.string().transform((s) => s.length).optional().nullable().default(0), 'f', 'transform'],
+      [z.object({ zip: z.string().transform(Number) }), 'f.zip', 'transform'],
+      [z.array(z.object({ k: z.bigint().transform(Number) })), 'f[].k', 'transform'],
+      [z.union([z.number(), z.string().transform(Number)]), 'f', 'transform'],
+      [z.record(z.string(), z.string().transform(Number)), 'f[]', 'transform'],
+      [z.lazy(() => z.string().transform(Number)), 'f', 'transform'],
+    ];
+    for (const [field, path, kind] of cases) {
+      const error = failure(withField(field));
+      expect(error.code, path).toBe('invalid_schema');
+      expect(error.details, path).toEqual({ type: 't', field: path });
+      expect(error.message, path).toContain(`record type t: field ${JSON.stringify(path)} uses a zod ${kind}`);
+      expect(error.message, path).toContain('would not read back');
+    }
+    // Checks and in-place normalizations keep the type and read back; a self-referring lazy type ends.
+    type Tree = { name: string; children: Tree[] };
+    const tree: z.ZodType<Tree> = z.lazy(() => z.object({ name: z.string(), children: z.array(tree) }));
+    for (const field of [z.string().trim().toLowerCase(), z.string().refine((s) => s !== ''), z.string().pipe(z.email()), tree, z.coerce.number()]) {
+      expect(withField(field)).not.toThrow();
+    }
+  });
+
   it('refuses a value index with no fields', () => {
     const error = failure(() => defineSchema({ people: recordType({ schema: people, primaryKey: ['id'], indexes: { empty: index.value([]) } }) }));
     expect(error.code).toBe('invalid_schema');

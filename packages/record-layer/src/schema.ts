@@ -185,7 +185,12 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
   }
 }
 
-/** Declares a schema from record types (see {@link recordType}). */
+/**
+ * Declares a schema from record types (see {@link recordType}).
+ * @throws RecordLayerError `invalid_schema` naming the type and the field for a malformed record
+ * type: a key, index, reference or sequence naming a missing field, or a field with a zod transform (records are stored as the schema's output
+ * and parsed again when read, so a transformed value would not read back).
+ */
 export function defineSchema<T extends SchemaTypes>(types: T): Schema<T> {
   return new Schema(types);
 }
@@ -215,6 +220,17 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
       });
     }
   };
+  for (const [fieldName, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) {
+    const found = findTransform(schema, [fieldName], new Set());
+    if (found !== null) {
+      const field = found.path.join('');
+      throw new RecordLayerError(
+        'invalid_schema',
+        `record type ${name}: field ${JSON.stringify(field)} uses a zod ${found.kind}; records are stored as the schema's output and parsed again when read, so a transformed value would not read back. Store the value as written and transform it after reading`,
+        { details: { type: name, field } },
+      );
+    }
+  }
   if (type.primaryKey.length === 0) throw new RecordLayerError('invalid_schema', `record type ${name}: the primary key needs at least one field`);
   for (const key of type.primaryKey) field('the primary key', key);
   for (const [indexName, definition] of Object.entries(type.indexes)) {
@@ -274,6 +290,68 @@ export function referencingIndex(type: RecordTypeDefinition, reference: Referenc
     if (definition.kind === 'value' && reference.fields.every((f, i) => definition.fields[i] === f)) return name;
   }
   return null;
+}
+
+/** How deep {@link findTransform} follows nested schemas (a bound for self-referring `z.lazy` types). */
+const SCHEMA_DEPTH_MAX = 64;
+
+/**
+ * The first transform inside `schema` (`.transform()`, `z.preprocess()`, a pipe into either, a
+ * `z.codec()`), with the path to it (`address`, `.zip`, `[]` for an array's elements), or null.
+ */
+function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>): { kind: string; path: string[] } | null {
+  if (seen.has(schema) || path.length > SCHEMA_DEPTH_MAX) return null;
+  seen.add(schema);
+  const def = (schema as unknown as { def?: Record<string, unknown> }).def ?? {};
+  const inner = (child: unknown, step = ''): { kind: string; path: string[] } | null => (child === undefined ? null : findTransform(child as z.ZodType, step === '' ? path : [...path, step], seen));
+  const first = (children: readonly unknown[], step = ''): { kind: string; path: string[] } | null => {
+    for (const child of children) {
+      const found = inner(child, step);
+      if (found !== null) return found;
+    }
+    return null;
+  };
+  switch (def['type']) {
+    case 'transform':
+      return { kind: 'transform (.transform() or z.preprocess())', path };
+    case 'pipe':
+      if (typeof def['transform'] === 'function') return { kind: 'codec', path };
+      return first([def['in'], def['out']]);
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'nonoptional':
+    case 'catch':
+    case 'promise':
+    case 'success':
+      return inner(def['innerType']);
+    case 'array':
+      return inner(def['element'], '[]');
+    case 'set':
+      return inner(def['valueType'], '[]');
+    case 'object': {
+      for (const [key, child] of Object.entries((def['shape'] ?? {}) as Record<string, unknown>)) {
+        const found = inner(child, `.${key}`);
+        if (found !== null) return found;
+      }
+      return inner(def['catchall'], '.*');
+    }
+    case 'record':
+    case 'map':
+      return first([def['keyType'], def['valueType']], '[]');
+    case 'tuple':
+      return first([...((def['items'] ?? []) as unknown[]), def['rest']], '[]');
+    case 'union':
+      return first((def['options'] ?? []) as unknown[]);
+    case 'intersection':
+      return first([def['left'], def['right']]);
+    case 'lazy':
+      return inner((def['getter'] as () => unknown)());
+    default:
+      return null;
+  }
 }
 
 /**
