@@ -280,24 +280,28 @@ describe('refused writes change nothing', () => {
     await at(store)((s) => s.customers.insertMany([ada, bob]));
   });
 
-  it('a sum index refuses a value that is not an integer, naming the field and the index', async () => {
+  it('a sum index refuses a value outside the signed 64-bit integers, naming the field and the index', async () => {
+    // The atomic add keeps 64 bits: 2^63 would be added as -2^63, so it must be refused instead.
     const scores = defineSchema({
       scores: recordType({
-        schema: z.object({ id: z.number().int(), team: z.string(), points: z.number() }),
+        schema: z.object({ id: z.number().int(), team: z.string(), points: z.bigint().optional() }),
         primaryKey: ['id'],
         indexes: { byTeam: index.value(['team']), pointsPerTeam: index.sum('points', { groupBy: ['team'] }) },
       }),
     });
     const s = await RecordStore.open(db, { path: ['scores'], schema: scores });
-    await at(s)((v) => v.scores.insert({ id: 1, team: 'a', points: 2 }));
+    await at(s)((v) => v.scores.insertMany([{ id: 1, team: 'a', points: 2n }, { id: 2, team: 'b', points: -(2n ** 63n) }, { id: 3, team: 'b', points: 2n ** 63n - 1n }, { id: 4, team: 'a' }]));
+    expect(await at(s)((v) => v.scores.sum('points', { where: { team: 'b' } }))).toBe(-1n);
     const before = await storeKeys(db, s);
-    const insert = await refusal(at(s)((v) => v.scores.insertMany([{ id: 2, team: 'a', points: 3 }, { id: 3, team: 'a', points: 1.5 }])));
-    expect(insert.code).toBe('record_invalid');
-    expect(insert.message).toBe('scores.points must be an integer for sum index pointsPerTeam');
-    expect(insert.details).toEqual({ type: 'scores', field: 'points', index: 'pointsPerTeam' });
-    // An update to such a value is refused the same way; neither write left anything behind.
-    const update = await refusal(at(s)((v) => v.scores.update({ id: 1 }, { points: 0.25 })));
-    expect(update.code).toBe('record_invalid');
+    for (const points of [2n ** 63n, -(2n ** 63n) - 1n, 2n ** 70n]) {
+      const insert = await refusal(at(s)((v) => v.scores.insertMany([{ id: 5, team: 'a', points: 3n }, { id: 6, team: 'a', points }])));
+      expect(insert.code).toBe('record_invalid');
+      expect(insert.message).toBe(`scores.points holds ${points}, outside the signed 64-bit integers that sum index pointsPerTeam adds`);
+      expect(insert.details).toEqual({ type: 'scores', field: 'points', index: 'pointsPerTeam' });
+      // An update or upsert to such a value is refused the same way; no write left anything behind.
+      expect((await refusal(at(s)((v) => v.scores.update({ id: 1 }, { points })))).code).toBe('record_invalid');
+      expect((await refusal(at(s)((v) => v.scores.upsert({ id: 1, team: 'a', points })))).code).toBe('record_invalid');
+    }
     expect(await storeKeys(db, s)).toEqual(before);
     expect(await at(s)((v) => v.scores.sum('points', { where: { team: 'a' } }))).toBe(2n);
   });
@@ -508,24 +512,24 @@ describe('refused writes change nothing', () => {
     expect(await at(s)((v) => v.people.findMany({ allowFullScan: true }))).toMatchObject({ records: [{ id: 1 }, { id: 2 }, { id: 3 }] });
   });
 
-  it('a record whose sum field is not an integer is refused before anything is written', async () => {
-    // z.number() admits 1.5, which the sum index cannot add: that must be a refusal that writes
+  it('a record whose sum field the sum index cannot add is refused before anything is written', async () => {
+    // z.bigint() admits 2^64, which the sum index cannot add: that must be a refusal that writes
     // nothing, even when the caller catches it and commits the rest of the transaction.
     const payments = defineSchema({
       payments: recordType({
-        schema: z.object({ id: z.number().int(), payer: z.string(), amount: z.number() }),
+        schema: z.object({ id: z.number().int(), payer: z.string(), amount: z.bigint() }),
         primaryKey: ['id'],
         indexes: { byPayer: index.value(['payer']), total: index.sum('amount', { groupBy: ['payer'] }), count: index.count() },
       }),
     });
     const s = await RecordStore.open(db, { path: ['payments'], schema: payments });
-    await at(s)((v) => v.payments.insert({ id: 1, payer: 'p', amount: 10 }));
+    await at(s)((v) => v.payments.insert({ id: 1, payer: 'p', amount: 10n }));
     const before = await storeKeys(db, s);
     let code: string | undefined;
     await db.transact(async (tx) => {
       code = undefined;
       try {
-        await tx.at(s).payments.insert({ id: 2, payer: 'p', amount: 1.5 });
+        await tx.at(s).payments.insert({ id: 2, payer: 'p', amount: 2n ** 64n });
       } catch (error) {
         code = (error as RecordLayerError).code;
       }

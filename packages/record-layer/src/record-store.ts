@@ -1166,7 +1166,7 @@ export class Collection<D extends RecordTypeDefinition> {
           changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(old, definition.groupBy, null, NO_ITEMS)), param: operand });
         }
         if (next !== null) {
-          const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#sumAmount(name, definition.field, next));
+          const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#checkedSumAmount(name, definition.field, next));
           changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS)), param: operand });
         }
         return;
@@ -1175,6 +1175,19 @@ export class Collection<D extends RecordTypeDefinition> {
         // Written by #versionChanges: its entries depend on the transaction, not on the record.
         return;
     }
+  }
+
+  // What a new record adds to sum index `name`: #sumAmount, which must fit the signed 64 bits of
+  // the atomic add (int64 would wrap it). A stored record's amount is taken out as it went in, so
+  // one stored before this check can still be updated and deleted.
+  #checkedSumAmount(name: string, field: string, record: RecordOf<D>): bigint {
+    const amount = this.#sumAmount(name, field, record);
+    if (amount < INT64_MIN || amount > INT64_MAX) {
+      throw new RecordLayerError('record_invalid', `${this.#name}.${field} holds ${amount}, outside the signed 64-bit integers that sum index ${name} adds`, {
+        details: { type: this.#name, field, index: name },
+      });
+    }
+    return amount;
   }
 
   // What `record` adds to sum index `name`: its `field`, an integer (0 when missing).
@@ -1287,6 +1300,8 @@ function assert(condition: boolean, message: string): asserts condition {
 
 // Operands of count indexes (the core copies what it is given, so one array serves every add).
 const INT64_ONE = int64(1n);
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MINUS_ONE = int64(-1n);
 
 // A unique value index: what a write checks before it adds the entry.

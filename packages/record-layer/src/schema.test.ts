@@ -116,6 +116,27 @@ describe('defineSchema validation', () => {
     }
   });
 
+  it('refuses a sum index over a field that is not an integer, naming the index and the field', () => {
+    const withAmount = (amount: z.ZodType) => () =>
+      defineSchema({ t: recordType({ schema: z.object({ id: z.number(), amount }), primaryKey: ['id'], indexes: { total: index.sum('amount') } }) });
+    for (const [amount, what] of [
+      [z.string(), 'of type string'],
+      [z.number(), 'a number that may have a fraction'],
+      [z.number().optional(), 'a number that may have a fraction'],
+      [z.boolean(), 'of type boolean'],
+      [timestamp(), 'of type custom'],
+      [z.array(z.bigint()), 'of type array<bigint>'],
+    ] as const) {
+      const error = failure(withAmount(amount));
+      expect(error.code).toBe('invalid_schema');
+      expect(error.details).toEqual({ type: 't', index: 'total', field: 'amount' });
+      expect(error.message).toBe(`record type t: sum index total adds field "amount", which is ${what}; a sum adds integers: declare it z.bigint() or z.number().int()`);
+    }
+    for (const amount of [z.bigint(), z.bigint().optional(), z.number().int(), z.int(), z.int32(), z.number().int().nullable().default(0), z.bigint().positive()]) {
+      expect(withAmount(amount)).not.toThrow();
+    }
+  });
+
   it('refuses a value index with no fields', () => {
     const error = failure(() => defineSchema({ people: recordType({ schema: people, primaryKey: ['id'], indexes: { empty: index.value([]) } }) }));
     expect(error.code).toBe('invalid_schema');

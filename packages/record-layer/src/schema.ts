@@ -36,7 +36,15 @@ export const index = {
   count(options: { groupBy?: readonly string[] } = {}): IndexDefinition {
     return { kind: 'count', groupBy: [...(options.groupBy ?? [])] };
   },
-  /** A sum of an integer field, per group. */
+  /**
+   * A sum of an integer field, per group: a `z.bigint()` or a `z.number().int()` field (optional
+   * or not: a missing value adds 0).
+   *
+   * @remarks
+   * The sum is kept with FoundationDB's atomic add on a signed 64-bit integer: a value outside
+   * that range is refused when written (`record_invalid`), but a total that passes it wraps around
+   * (two's complement) without an error.
+   */
   sum(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
     return { kind: 'sum', field, groupBy: [...(options.groupBy ?? [])] };
   },
@@ -188,7 +196,8 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
 /**
  * Declares a schema from record types (see {@link recordType}).
  * @throws RecordLayerError `invalid_schema` naming the type and the field for a malformed record
- * type: a key, index, reference or sequence naming a missing field, or a field with a zod transform (records are stored as the schema's output
+ * type: a key, index, reference or sequence naming a missing field, a sum index over a field that
+ * is not an integer (a bigint, or a number with `.int()`), or a field with a zod transform (records are stored as the schema's output
  * and parsed again when read, so a transformed value would not read back).
  */
 export function defineSchema<T extends SchemaTypes>(types: T): Schema<T> {
@@ -240,8 +249,26 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
     } else if (definition.kind !== 'version') {
       for (const f of definition.groupBy) field(`index ${indexName}`, f);
       if (definition.kind !== 'count') field(`index ${indexName}`, definition.field);
+      if (definition.kind === 'sum') checkSumField(name, indexName, definition.field, (type.schema.shape as Record<string, z.ZodType>)[definition.field]!);
     }
   }
+}
+
+// A sum index adds integers (8-byte atomic adds): its field must be a bigint, or a number zod
+// restricts to integers (z.number().int(), z.int()), optional or not (a missing value adds 0).
+function checkSumField(type: string, indexName: string, field: string, schema: z.ZodType): void {
+  let inner = schema;
+  for (let depth = 0; depth < SCHEMA_DEPTH_MAX; depth++) {
+    const def = (inner as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+    if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'default' || def.type === 'prefault' || def.type === 'readonly') && def.innerType !== undefined) inner = def.innerType;
+    else break;
+  }
+  const kind = describeType(inner);
+  if (kind === 'bigint' || (inner instanceof z.ZodNumber && inner.isInt === true)) return;
+  const what = kind === 'number' ? 'a number that may have a fraction' : `of type ${kind}`;
+  throw new RecordLayerError('invalid_schema', `record type ${type}: sum index ${indexName} adds field ${JSON.stringify(field)}, which is ${what}; a sum adds integers: declare it z.bigint() or z.number().int()`, {
+    details: { type, index: indexName, field },
+  });
 }
 
 function checkReferences(name: string, type: RecordTypeDefinition, types: SchemaTypes): void {
