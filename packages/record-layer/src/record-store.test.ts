@@ -291,24 +291,28 @@ describe('refused writes change nothing', () => {
     await at(store)((s) => s.customers.insertMany([ada, bob]));
   });
 
-  it('a sum index refuses a value that is not an integer, naming the field and the index', async () => {
+  it('a sum index refuses a value outside the signed 64-bit integers, naming the field and the index', async () => {
+    // The atomic add keeps 64 bits: 2^63 would be added as -2^63, so it must be refused instead.
     const scores = defineSchema({
       scores: recordType({
-        schema: z.object({ id: z.number().int(), team: z.string(), points: z.number() }),
+        schema: z.object({ id: z.number().int(), team: z.string(), points: z.bigint().optional() }),
         primaryKey: ['id'],
         indexes: { byTeam: index.value(['team']), pointsPerTeam: index.sum('points', { groupBy: ['team'] }) },
       }),
     });
     const s = await RecordStore.open(db, { path: ['scores'], schema: scores });
-    await at(s)((v) => v.scores.insert({ id: 1, team: 'a', points: 2 }));
+    await at(s)((v) => v.scores.insertMany([{ id: 1, team: 'a', points: 2n }, { id: 2, team: 'b', points: -(2n ** 63n) }, { id: 3, team: 'b', points: 2n ** 63n - 1n }, { id: 4, team: 'a' }]));
+    expect(await at(s)((v) => v.scores.sum('points', { where: { team: 'b' } }))).toBe(-1n);
     const before = await storeKeys(db, s);
-    const insert = await refusal(at(s)((v) => v.scores.insertMany([{ id: 2, team: 'a', points: 3 }, { id: 3, team: 'a', points: 1.5 }])));
-    expect(insert.code).toBe('record_invalid');
-    expect(insert.message).toBe('scores.points must be an integer for sum index pointsPerTeam');
-    expect(insert.details).toEqual({ type: 'scores', field: 'points', index: 'pointsPerTeam' });
-    // An update to such a value is refused the same way; neither write left anything behind.
-    const update = await refusal(at(s)((v) => v.scores.update({ id: 1 }, { points: 0.25 })));
-    expect(update.code).toBe('record_invalid');
+    for (const points of [2n ** 63n, -(2n ** 63n) - 1n, 2n ** 70n]) {
+      const insert = await refusal(at(s)((v) => v.scores.insertMany([{ id: 5, team: 'a', points: 3n }, { id: 6, team: 'a', points }])));
+      expect(insert.code).toBe('record_invalid');
+      expect(insert.message).toBe(`scores.points holds ${points}, outside the signed 64-bit integers that sum index pointsPerTeam adds`);
+      expect(insert.details).toEqual({ type: 'scores', field: 'points', index: 'pointsPerTeam' });
+      // An update or upsert to such a value is refused the same way; no write left anything behind.
+      expect((await refusal(at(s)((v) => v.scores.update({ id: 1 }, { points })))).code).toBe('record_invalid');
+      expect((await refusal(at(s)((v) => v.scores.upsert({ id: 1, team: 'a', points })))).code).toBe('record_invalid');
+    }
     expect(await storeKeys(db, s)).toEqual(before);
     expect(await at(s)((v) => v.scores.sum('points', { where: { team: 'a' } }))).toBe(2n);
   });
@@ -367,6 +371,58 @@ describe('refused writes change nothing', () => {
     expect(await storeKeys(db, store)).toEqual(before);
   });
 
+  it('unknown fields inside nested objects and arrays are refused by their full path, not dropped', async () => {
+    const places = defineSchema({
+      places: recordType({
+        schema: z.object({
+          id: z.number().int(),
+          address: z.object({ street: z.string(), geo: z.object({ lat: z.number() }).optional() }),
+          tags: z.array(z.object({ k: z.string() })).optional(),
+          grid: z.array(z.array(z.object({ v: z.number() }))).default([]),
+          owner: z.object({ name: z.string() }).nullable().optional(),
+          strict: z.strictObject({ a: z.string() }).optional(),
+          loose: z.looseObject({ a: z.string() }).optional(),
+          labels: z.record(z.string(), z.object({ text: z.string() })).optional(),
+          shape: z.union([z.object({ kind: z.literal('circle'), r: z.number() }), z.object({ kind: z.literal('square'), side: z.number() })]).optional(),
+          seen: timestamp().optional(),
+          bytes: z.instanceof(Uint8Array).optional(),
+        }),
+        primaryKey: ['id'],
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['places'], schema: places });
+    const base = { id: 1, address: { street: 'Main' } };
+    await at(s)((v) => v.places.insert({ ...base, tags: [{ k: 'a' }], seen: new Timestamp(5n), bytes: new Uint8Array([1]), loose: { a: 'x', b: 1 }, labels: { en: { text: 'hi' } } }));
+    // A loose object keeps its extra keys: nothing is lost, so nothing is refused.
+    expect(await at(s)((v) => v.places.get({ id: 1 }))).toMatchObject({ loose: { a: 'x', b: 1 }, labels: { en: { text: 'hi' } } });
+    const before = await storeKeys(db, s);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ address: { street: 'Main', zipp: '1234' } }, 'address.zipp'],
+      [{ address: { street: 'Main', geo: { lat: 1, lng: 2 } } }, 'address.geo.lng'],
+      [{ tags: [{ k: 'a' }, { k: 'b', extra: 1 }] }, 'tags[1].extra'],
+      [{ grid: [[], [{ v: 1 }, { v: 2, w: 3 }]] }, 'grid[1][1].w'],
+      [{ owner: { name: 'Ada', age: 36 } }, 'owner.age'],
+      [{ strict: { a: 'x', b: 'y' } }, 'strict.b'],
+      [{ labels: { en: { text: 'hi', lang: 'en' } } }, 'labels.en.lang'],
+      [{ shape: { kind: 'circle', r: 1, side: 2 } }, 'shape.side'],
+      [{ address: { street: 'Main', zipp: undefined } }, 'address.zipp'],
+    ];
+    for (const [change, field] of cases) {
+      for (const attempt of [
+        (v: StoreView<typeof places.types>): Promise<unknown> => v.places.insert({ ...base, id: 2, ...change } as never),
+        (v: StoreView<typeof places.types>): Promise<unknown> => v.places.insertMany([{ ...base, id: 2 }, { ...base, id: 3, ...change }] as never),
+        (v: StoreView<typeof places.types>): Promise<unknown> => v.places.upsert({ ...base, ...change } as never),
+        (v: StoreView<typeof places.types>): Promise<unknown> => v.places.update({ id: 1 }, change as never),
+      ]) {
+        const error = await refusal(at(s)(attempt));
+        expect(error.code, field).toBe('unknown_field');
+        expect(error.details, field).toEqual({ type: 'places', field });
+        expect(error.message, field).toBe(`places has no field ${JSON.stringify(field)}`);
+      }
+    }
+    expect(await storeKeys(db, s)).toEqual(before);
+  });
+
   it('record_exists on inserting a primary key twice; record_not_found on updating a missing one', async () => {
     const before = await storeKeys(db, store);
     const exists = await refusal(at(store)((s) => s.customers.insert({ ...ada, email: 'other@example.com', name: 'Other' })));
@@ -413,24 +469,78 @@ describe('refused writes change nothing', () => {
     expect(await storeKeys(db, store)).toEqual(before);
   });
 
-  it('a record whose sum field is not an integer is refused before anything is written', async () => {
-    // z.number() admits 1.5, which the sum index cannot add: that must be a refusal that writes
+  it('a refused insertMany caught inside the transaction writes none of its records, whichever record is refused', async () => {
+    // Each batch has good records before the one refused: none of them, nor any index entry or
+    // count, may be left behind when the caller catches the refusal and the transaction commits.
+    const carol = { id: 3, email: 'carol@example.com', name: 'Carol', city: 'Oslo', age: 20 };
+    const dave = { id: 4, email: 'dave@example.com', name: 'Dave', city: 'Oslo', age: 30 };
+    const cases: [string, unknown[], string, Record<string, unknown>][] = [
+      ['a unique value twice in the batch', [carol, dave, { id: 5, email: carol.email, name: 'Copy' }], 'unique_violation', { index: 'byEmail', values: [carol.email] }],
+      ['a unique value already stored', [carol, { id: 5, email: ada.email, name: 'Copy' }], 'unique_violation', { index: 'byEmail', values: [ada.email] }],
+      ['a primary key twice in the batch', [carol, dave, { ...carol, email: 'other@example.com' }], 'record_exists', { key: [3] }],
+      ['a primary key already stored', [carol, dave, { ...ada, email: 'other@example.com' }], 'record_exists', { key: [1] }],
+      ['an invalid record', [carol, dave, { id: 5, email: 'nope', name: 'E' }], 'record_invalid', { field: 'email' }],
+      ['a value a key cannot hold', [carol, { id: 5, email: 'e@example.com', name: 'E', city: ['x'] }], 'record_invalid', { field: 'city' }],
+    ];
+    const before = await storeKeys(db, store);
+    for (const [label, records, code, details] of cases) {
+      let caught: unknown = null;
+      await db.transact(async (tx) => {
+        caught = null;
+        try {
+          await tx.at(store).customers.insertMany(records as never);
+        } catch (error) {
+          caught = error;
+        }
+      });
+      expect(caught, label).toBeInstanceOf(RecordLayerError);
+      expect((caught as RecordLayerError).code, label).toBe(code);
+      expect((caught as RecordLayerError).details, label).toMatchObject({ type: 'customers', ...details });
+      expect(await storeKeys(db, store), label).toEqual(before);
+    }
+    // The same records without the refused one go in, and the batch's own unique values are kept apart.
+    await at(store)((s) => s.customers.insertMany([carol, dave]));
+    expect(await at(store)((s) => s.customers.count({ where: { city: 'Oslo' } }))).toBe(3n);
+  });
+
+  it('insertMany refuses a unique value repeated in the batch with the same message as inserts one by one', async () => {
+    const carol = { id: 3, email: 'carol@example.com', name: 'Carol' };
+    const many = await refusal(at(store)((s) => s.customers.insertMany([carol, { id: 4, email: carol.email, name: 'Copy' }])));
+    const single = await refusal(
+      at(store)(async (s) => {
+        await s.customers.insert(carol);
+        await s.customers.insert({ id: 4, email: carol.email, name: 'Copy' });
+      }),
+    );
+    expect(many.message).toBe(single.message);
+    expect(many.message).toBe('unique index customers.byEmail already holds ("carol@example.com") (for primary key (3))');
+    // Null values never collide, in a batch as in the store.
+    const people = defineSchema({
+      people: recordType({ schema: z.object({ id: z.number().int(), badge: z.string().nullable() }), primaryKey: ['id'], indexes: { byBadge: index.value(['badge'], { unique: true }) } }),
+    });
+    const s = await RecordStore.open(db, { path: ['badges'], schema: people });
+    await at(s)((v) => v.people.insertMany([{ id: 1, badge: null }, { id: 2, badge: null }, { id: 3, badge: 'b' }]));
+    expect(await at(s)((v) => v.people.findMany({ allowFullScan: true }))).toMatchObject({ records: [{ id: 1 }, { id: 2 }, { id: 3 }] });
+  });
+
+  it('a record whose sum field the sum index cannot add is refused before anything is written', async () => {
+    // z.bigint() admits 2^64, which the sum index cannot add: that must be a refusal that writes
     // nothing, even when the caller catches it and commits the rest of the transaction.
     const payments = defineSchema({
       payments: recordType({
-        schema: z.object({ id: z.number().int(), payer: z.string(), amount: z.number() }),
+        schema: z.object({ id: z.number().int(), payer: z.string(), amount: z.bigint() }),
         primaryKey: ['id'],
         indexes: { byPayer: index.value(['payer']), total: index.sum('amount', { groupBy: ['payer'] }), count: index.count() },
       }),
     });
     const s = await RecordStore.open(db, { path: ['payments'], schema: payments });
-    await at(s)((v) => v.payments.insert({ id: 1, payer: 'p', amount: 10 }));
+    await at(s)((v) => v.payments.insert({ id: 1, payer: 'p', amount: 10n }));
     const before = await storeKeys(db, s);
     let code: string | undefined;
     await db.transact(async (tx) => {
       code = undefined;
       try {
-        await tx.at(s).payments.insert({ id: 2, payer: 'p', amount: 1.5 });
+        await tx.at(s).payments.insert({ id: 2, payer: 'p', amount: 2n ** 64n });
       } catch (error) {
         code = (error as RecordLayerError).code;
       }

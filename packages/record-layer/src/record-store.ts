@@ -30,7 +30,9 @@
  * 2. A unique index never holds two records with the same values: the check is a range read in
  *    the writing transaction, so concurrent writers of the same value conflict. As in SQL, a
  *    record with a null (or missing) value in any of the index's fields collides with nothing.
- * 3. Nothing is written for a record that fails validation.
+ * 3. A refused write writes nothing, even when the caller catches the error and commits: every
+ *    check (validation, existence, unique values, references, indexed values) runs before the
+ *    first mutation; for an insertMany, every record's checks run before any record's mutations.
  * 4. A record of a type with a version index has a version key iff it was written since the type
  *    got one (or an online build indexed it), and each version index holds (within its built
  *    range) exactly one entry per record, under that version. A write clears the record's entries
@@ -45,7 +47,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { doubleFields, keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { doubleFields, keyItem, mayHoldObjects, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -66,6 +68,11 @@ const RECORD_SPLIT = 0x01;
 interface TypeFacts {
   /** The type's field names. */
   readonly fields: ReadonlySet<string>;
+  /**
+   * The fields whose values may hold objects (see `mayHoldObjects`): where a write looks for
+   * nested keys that parsing dropped.
+   */
+  readonly nestedFields: readonly string[];
   /** Whether the type's schema drops fields it does not name when it parses (zod's default). */
   readonly stripsUnknown: boolean;
   /** The type's indexes. */
@@ -179,6 +186,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const indexes = Object.entries(type.indexes);
       facts = {
         fields: new Set(Object.keys(type.schema.shape)),
+        nestedFields: Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => mayHoldObjects(schema)).map(([field]) => field),
         stripsUnknown: (type.schema as z.ZodObject).def.catchall === undefined,
         indexes,
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
@@ -530,10 +538,11 @@ export class Collection<D extends RecordTypeDefinition> {
    * `record_exists`, `unique_violation`.
    */
   async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const parsed = this.#validate(await this.#fillSequences(record));
+    const sequences = new Map<string, bigint>();
+    const parsed = this.#validate(await this.#fillSequences(record, sequences));
     const key = this.#primaryKey(parsed);
     if ((await this.#readStored(key)) !== null) throw this.#exists(key);
-    await this.#write(key, null, parsed);
+    await this.#write(key, null, parsed, sequences);
     return parsed;
   }
 
@@ -542,25 +551,52 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   /**
-   * Inserts several records (in this transaction, in order).
-   * @throws RecordLayerError as {@link Collection.insert}.
+   * Inserts several records (in this transaction, in order): all of them, or none.
+   *
+   * @remarks
+   * Every check runs before the first write: validation, primary keys repeated in `records` or
+   * already stored, unique values repeated in `records` or already indexed, and references. A
+   * refused call writes nothing (sequence values included), even when the caller catches the error
+   * and commits the transaction. A record may refer to a record earlier in `records`, as if each
+   * were inserted in turn.
+   * @throws RecordLayerError as {@link Collection.insert}, and `foreign_key_violation`;
+   * `record_invalid` when `records` is not an array.
+   * @example
+   * ```ts
+   * await tx.at(store).customers.insertMany([{ id: 1n, email: 'ada@example.com', name: 'Ada' }, { id: 2n, email: 'bob@example.com', name: 'Bob' }]);
+   * ```
    */
   async insertMany(records: readonly RecordInput<D>[], options: InsertManyOptions = {}): Promise<RecordOf<D>[]> {
+    if (!Array.isArray(records)) throw new RecordLayerError('record_invalid', `insertMany takes an array of ${this.#name} records`, { details: { type: this.#name } });
+    const sequences = new Map<string, bigint>();
     const filled: unknown[] = [];
-    for (const record of records) filled.push(await this.#fillSequences(record)); // in order: values follow the records
+    for (const record of records) filled.push(await this.#fillSequences(record, sequences)); // in order: values follow the records
     const parsed = filled.map((record) => this.#validate(record));
     const keys = parsed.map((record) => this.#primaryKey(record));
     const packedKeys = keys.map((key) => pack(key));
-    // The existence reads go out together; the writes then run in order, as single inserts would.
+    // The existence reads go out together.
     const existing = await this.#readStoredPacked(packedKeys);
+    const packed = packedKeys.map(latin1);
     const seen = new Set<string>();
     for (let i = 0; i < parsed.length; i++) {
-      const packedKey = packedKeys[i]!;
-      const packed = Buffer.from(packedKey.buffer, packedKey.byteOffset, packedKey.byteLength).toString('latin1');
-      if (existing[i] !== null || seen.has(packed)) throw this.#exists(keys[i]!);
-      seen.add(packed);
-      await this.#write(keys[i]!, null, parsed[i]!, options.checkReferences ?? true);
+      if (existing[i] !== null || seen.has(packed[i]!)) throw this.#exists(keys[i]!);
+      seen.add(packed[i]!);
     }
+    // Then each record's remaining checks and its mutations, in order, with nothing written yet: the
+    // batch stands in for the writes of the records before it (their unique values and keys).
+    const batch: InsertBatch = { earlier: new Set(), unique: new Map() };
+    const changes: Change[] = [];
+    const checkReferences = options.checkReferences ?? true;
+    for (let i = 0; i < parsed.length; i++) {
+      await this.#plan(keys[i]!, null, parsed[i]!, checkReferences, batch, changes);
+      batch.earlier.add(packed[i]!);
+    }
+    // Encoding can still refuse a value (msgpack has no symbols), so every record is encoded (and
+    // copied: the encoder reuses its buffer) before the first write.
+    const encoded = parsed.map((record) => this.#encode(record).slice());
+    this.#setSequences(sequences);
+    for (let i = 0; i < parsed.length; i++) this.#writeRecord(keys[i]!, 0, encoded[i]!);
+    applyChanges(this.#tx, changes);
     return parsed;
   }
 
@@ -589,9 +625,10 @@ export class Collection<D extends RecordTypeDefinition> {
 
   /** Inserts the record, or replaces the one with the same primary key. */
   async upsert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const parsed = this.#validate(await this.#fillSequences(record));
+    const sequences = new Map<string, bigint>();
+    const parsed = this.#validate(await this.#fillSequences(record, sequences));
     const key = this.#primaryKey(parsed);
-    await this.#write(key, await this.#readStored(key), parsed);
+    await this.#write(key, await this.#readStored(key), parsed, sequences);
     return parsed;
   }
 
@@ -776,20 +813,28 @@ export class Collection<D extends RecordTypeDefinition> {
     }
   }
 
-  // The record with each sequence-fed field it leaves out (undefined) set to its sequence's next value.
-  async #fillSequences(record: unknown): Promise<unknown> {
+  // The record with each sequence-fed field it leaves out (undefined) set to its sequence's next
+  // value. Nothing is written: `taken` gets the last value taken from each sequence, for
+  // #setSequences to store with the write, so a refused write hands out no value.
+  async #fillSequences(record: unknown, taken: Map<string, bigint>): Promise<unknown> {
     const sequences = this.#facts.sequences;
     if (sequences.length === 0 || typeof record !== 'object' || record === null) return record;
     let filled: Record<string, unknown> | null = null;
     for (const [field, sequence] of sequences) {
       if ((record as Record<string, unknown>)[field] !== undefined) continue;
       filled ??= { ...(record as Record<string, unknown>) };
-      const next = await this.#store.nextValue(this.#tx, sequence);
+      const next = (taken.get(sequence) ?? (await this.#store.readSequence(this.#tx, sequence)) ?? 0n) + 1n;
+      taken.set(sequence, next);
       if (!sequenceFillsNumbers(this.#type, field)) filled[field] = next;
       else if (next <= BigInt(Number.MAX_SAFE_INTEGER)) filled[field] = Number(next);
       else throw new RecordLayerError('record_invalid', `${this.#name}.${field}: sequence ${sequence} reached ${next}, past the largest safe integer number; declare the field as a bigint`, { details: { type: this.#name, field } });
     }
     return filled ?? record;
+  }
+
+  // Stores the last value taken from each sequence by #fillSequences.
+  #setSequences(taken: ReadonlyMap<string, bigint>): void {
+    for (const [sequence, last] of taken) this.#store.setSequence(this.#tx, sequence, last);
   }
 
   #validate(record: unknown): RecordOf<D> {
@@ -800,13 +845,27 @@ export class Collection<D extends RecordTypeDefinition> {
     const result = (this.#type.schema as z.ZodType).safeParse(record);
     if (!result.success) {
       const issue = result.error.issues[0]!;
+      // A strict object (z.strictObject) refuses a key it does not name: the same refusal as below.
+      if (issue.code === 'unrecognized_keys') throw this.#unknownField(fieldPath([...issue.path, issue.keys[0]!]), result.error);
       const field = issue.path.join('.') || '(record)';
       throw new RecordLayerError('record_invalid', `${this.#name}.${field}: ${issue.message}`, {
         details: { type: this.#name, field, rule: issue.code },
         cause: result.error,
       });
     }
+    // An object schema drops keys it does not name (zod's default) at any depth; the top level was
+    // checked above. What parsing dropped below it is found by comparing the input with zod's
+    // output, which also follows the branch of a union that zod chose, in the fields whose schema
+    // may hold objects: a record of scalars pays nothing.
+    for (const field of this.#facts.nestedFields) {
+      const dropped = droppedKey((record as Record<string, unknown>)[field], (result.data as Record<string, unknown>)[field]);
+      if (dropped !== null) throw this.#unknownField(fieldPath([field, ...dropped]));
+    }
     return result.data as RecordOf<D>;
+  }
+
+  #unknownField(field: string, cause?: unknown): RecordLayerError {
+    return new RecordLayerError('unknown_field', `${this.#name} has no field ${JSON.stringify(field)}`, { details: { type: this.#name, field }, cause });
   }
 
   #primaryKey(record: Record<string, unknown>, operation?: string): TupleItem[] {
@@ -924,9 +983,51 @@ export class Collection<D extends RecordTypeDefinition> {
     return out;
   }
 
-  async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences = true): Promise<void> {
-    const old = stored === null ? null : stored.record;
+  // Checks a write and makes its mutations (with the sequence values its record took, if any).
+  async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, sequences: ReadonlyMap<string, bigint> | null = null): Promise<void> {
+    const changes: Change[] = [];
+    await this.#plan(key, stored, next, true, null, changes);
+    // From here on nothing awaits: the record's encoding is a view on the encoder's buffer, which
+    // the next encode (of any transaction) reuses. Encoding can still refuse a value (msgpack has
+    // no symbols), so it comes before the first write.
+    const bytes = next === null ? null : this.#encode(next);
+    if (sequences !== null) this.#setSequences(sequences);
+    this.#writeRecord(key, stored?.chunks ?? 0, bytes);
+    applyChanges(this.#tx, changes);
+  }
+
+  // The record's bytes as stored: one header byte, then the encoded record (a view on the
+  // encoder's buffer). The header tells a reader of chunk 0 whether more chunks follow, so a whole
+  // record is read with one point read.
+  #encode(record: RecordOf<D>): Uint8Array {
+    const bytes = this.#facts.codec.encode(record as Record<string, unknown>);
+    bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
+    return bytes;
+  }
+
+  // Writes the record's chunks (none for a delete) and clears the old record's chunks past them.
+  #writeRecord(key: TupleItem[], storedChunks: number, bytes: Uint8Array | null): void {
     const tx = this.#tx;
+    let chunks = 0;
+    if (bytes !== null) {
+      for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
+        const chunk = bytes.length <= RECORD_CHUNK_BYTES ? bytes : bytes.subarray(offset, offset + RECORD_CHUNK_BYTES);
+        tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), chunk);
+      }
+    }
+    // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
+    // were just overwritten. Point clears: a range clear costs every layer below more.
+    for (let chunk = chunks; chunk < storedChunks; chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
+  }
+
+  /**
+   * Runs every check of a write and appends its mutations to `changes`, writing nothing, so that a
+   * refusal (here or in a later record of an insertMany) leaves the transaction untouched
+   * (invariant 3). `batch` holds what the records an insertMany planned before this one would
+   * have written, which the reads here cannot see yet.
+   */
+  async #plan(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences: boolean, batch: InsertBatch | null, changes: Change[]): Promise<void> {
+    const old = stored === null ? null : stored.record;
     // (Each await below is skipped when it has nothing to wait for: most writes have no write-only
     // index, no reference and no unique index.)
     const indexes = this.#store.writeOnlyIndexes(this.#name).size === 0 ? this.#facts.indexes : await this.#maintained(key);
@@ -937,26 +1038,10 @@ export class Collection<D extends RecordTypeDefinition> {
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
     if (next === null) await this.#checkNotReferenced(key);
-    else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(old, next);
-    if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next);
-    const changes: Change[] = [];
+    else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(old, next, batch);
+    if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next, batch);
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
-    let chunks = 0;
-    if (next !== null) {
-      // One header byte, then the encoded record: the header tells a reader of chunk 0 whether
-      // more chunks follow, so a whole record is read with one point read.
-      const bytes = this.#facts.codec.encode(next as Record<string, unknown>);
-      bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
-      for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
-        const chunk = bytes.length <= RECORD_CHUNK_BYTES ? bytes : bytes.subarray(offset, offset + RECORD_CHUNK_BYTES);
-        tx.set(packWithPrefix(this.#facts.recordPrefix, [...key, chunks]), chunk);
-      }
-    }
-    // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
-    // were just overwritten. Point clears: a range clear costs every layer below more.
-    for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
-    applyChanges(tx, changes);
   }
 
   /**
@@ -1007,7 +1092,8 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // Each enforced reference of `next` whose fields are all set names an existing record (read with
   // a conflict range, so a concurrent delete of that record and this write cannot both commit).
-  async #checkReferencedRecords(old: RecordOf<D> | null, next: RecordOf<D>): Promise<void> {
+  // In an insertMany, a record planned before this one (`batch.earlier`) counts as existing.
+  async #checkReferencedRecords(old: RecordOf<D> | null, next: RecordOf<D>, batch: InsertBatch | null): Promise<void> {
     for (const [name, reference] of Object.entries(this.#type.references ?? {})) {
       if (reference.enforced === false) continue;
       const values = reference.fields.map((f) => (next as Record<string, unknown>)[f]);
@@ -1017,6 +1103,7 @@ export class Collection<D extends RecordTypeDefinition> {
       const primaryKey = this.#store.schema.type(reference.type).primaryKey;
       const items = values.map((value, i) => keyItem(value, reference.fields[i]!, referenced.has(primaryKey[i]!)));
       if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], f, referenced.has(primaryKey[i]!))))) continue;
+      if (batch !== null && reference.type === this.#name && batch.earlier.has(latin1(pack(items)))) continue;
       if ((await this.#tx.get(this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]))) === null) {
         throw new RecordLayerError('foreign_key_violation', `${this.#name}.${name}: no ${reference.type} record has primary key ${describeKey(items)}`, {
           details: { type: this.#name, reference: name, references: reference.type, key: items },
@@ -1051,19 +1138,31 @@ export class Collection<D extends RecordTypeDefinition> {
     }
   }
 
-  async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>): Promise<void> {
+  // No other record holds the record's values in unique index `name`: none stored, and (in an
+  // insertMany) none planned before it, which then takes them.
+  async #checkUnique(name: string, definition: IndexDefinition, key: TupleItem[], record: RecordOf<D>, batch: InsertBatch | null = null): Promise<void> {
     if (!isUnique(definition)) return;
     const values = definition.fields.map((field) => keyItem((record as Record<string, unknown>)[field], field, this.#facts.doubles.has(field)));
     if (values.includes(null)) return; // SQL's rule: null is distinct from every value, null included
+    if (batch !== null) {
+      let taken = batch.unique.get(name);
+      if (taken === undefined) batch.unique.set(name, (taken = new Map()));
+      const packedValues = latin1(pack(values));
+      const other = taken.get(packedValues);
+      if (other !== undefined) throw this.#uniqueViolation(name, values, other);
+      taken.set(packedValues, key);
+    }
     const { begin, end } = this.#store.subspace.range([INDEXES, this.#name, name, ...values]);
     for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
       const other = (this.#store.subspace.unpack(entry.key) as TupleItem[]).slice(3 + values.length);
-      if (!sameKey(other, key)) {
-        throw new RecordLayerError('unique_violation', `unique index ${this.#name}.${name} already holds ${describeKey(values)} (for primary key ${describeKey(other)})`, {
-          details: { type: this.#name, index: name, values },
-        });
-      }
+      if (!sameKey(other, key)) throw this.#uniqueViolation(name, values, other);
     }
+  }
+
+  #uniqueViolation(name: string, values: TupleItem[], other: readonly TupleItem[]): RecordLayerError {
+    return new RecordLayerError('unique_violation', `unique index ${this.#name}.${name} already holds ${describeKey(values)} (for primary key ${describeKey(other)})`, {
+      details: { type: this.#name, index: name, values },
+    });
   }
 
   // Computes the mutations that keep index `name` right and appends them to `changes`, so that
@@ -1093,7 +1192,7 @@ export class Collection<D extends RecordTypeDefinition> {
           changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(old, definition.groupBy, null, NO_ITEMS, this.#facts.doubles)), param: operand });
         }
         if (next !== null) {
-          const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#sumAmount(name, definition.field, next));
+          const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#checkedSumAmount(name, definition.field, next));
           changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS, this.#facts.doubles)), param: operand });
         }
         return;
@@ -1102,6 +1201,19 @@ export class Collection<D extends RecordTypeDefinition> {
         // Written by #versionChanges: its entries depend on the transaction, not on the record.
         return;
     }
+  }
+
+  // What a new record adds to sum index `name`: #sumAmount, which must fit the signed 64 bits of
+  // the atomic add (int64 would wrap it). A stored record's amount is taken out as it went in, so
+  // one stored before this check can still be updated and deleted.
+  #checkedSumAmount(name: string, field: string, record: RecordOf<D>): bigint {
+    const amount = this.#sumAmount(name, field, record);
+    if (amount < INT64_MIN || amount > INT64_MAX) {
+      throw new RecordLayerError('record_invalid', `${this.#name}.${field} holds ${amount}, outside the signed 64-bit integers that sum index ${name} adds`, {
+        details: { type: this.#name, field, index: name },
+      });
+    }
+    return amount;
   }
 
   // What `record` adds to sum index `name`: its `field`, an integer (0 when missing).
@@ -1141,7 +1253,57 @@ const EMPTY = new Uint8Array(0);
 const NO_ITEMS: readonly TupleItem[] = [];
 
 /**
- * A mutation a write computed before making any (see #write): a set, a clear, an atomic add, or
+ * What the records an insertMany has checked so far would have written, for the checks of the next
+ * (nothing is written until every record passes).
+ */
+interface InsertBatch {
+  /** The packed primary keys of the records before this one ({@link latin1}). */
+  readonly earlier: Set<string>;
+  /** Per unique index, the packed values the records before this one take, with their primary keys. */
+  readonly unique: Map<string, Map<string, TupleItem[]>>;
+}
+
+/**
+ * The path (keys and array indexes, outermost first) of the first key of `given`, at any depth,
+ * that `kept` (zod's output for it) does not have; `null` when parsing dropped nothing. Only plain
+ * objects that zod built are compared: values it passes through unchanged (dates, bytes,
+ * `Timestamp`s, `z.any()`) are the given value itself.
+ */
+function droppedKey(given: unknown, kept: unknown): (string | number)[] | null {
+  if (given === kept || typeof given !== 'object' || given === null || typeof kept !== 'object' || kept === null) return null;
+  if (Array.isArray(given)) {
+    if (!Array.isArray(kept)) return null;
+    for (let i = 0; i < given.length && i < kept.length; i++) {
+      const dropped = droppedKey(given[i], kept[i]);
+      if (dropped !== null) return [i, ...dropped];
+    }
+    return null;
+  }
+  const prototype = Object.getPrototypeOf(kept) as unknown;
+  if (Array.isArray(kept) || (prototype !== Object.prototype && prototype !== null)) return null;
+  for (const key in given) {
+    if (!Object.hasOwn(given, key)) continue;
+    if (!Object.hasOwn(kept, key)) return [key];
+    const dropped = droppedKey((given as Record<string, unknown>)[key], (kept as Record<string, unknown>)[key]);
+    if (dropped !== null) return [key, ...dropped];
+  }
+  return null;
+}
+
+/** A field's path as users write it: `address.zip`, `tags[0].extra`. */
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : out === '' ? String(segment) : `.${String(segment)}`;
+  return out;
+}
+
+/** Packed bytes as a string, to key a Set or Map. */
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/**
+ * A mutation a write computed before making any (see #plan): a set, a clear, an atomic add, or
  * work to run then (a version index's stamping).
  */
 type Change =
@@ -1180,6 +1342,8 @@ function assert(condition: boolean, message: string): asserts condition {
 
 // Operands of count indexes (the core copies what it is given, so one array serves every add).
 const INT64_ONE = int64(1n);
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MINUS_ONE = int64(-1n);
 
 // A unique value index: what a write checks before it adds the entry.

@@ -69,6 +69,26 @@ describe('references between record types', () => {
     await expect(db.transact((tx) => tx.at(store).employees.delete({ id: 1 }))).rejects.toMatchObject({ code: 'foreign_key_violation' });
   });
 
+  it('insertMany checks every reference before it writes: a record may name one earlier in the batch, and a refusal writes nothing', async () => {
+    const { db, store } = await setup();
+    // Earlier in the batch counts as existing, as if the records were inserted one by one.
+    await db.transact((tx) => tx.at(store).employees.insertMany([{ id: 1 }, { id: 2, managerId: 1 }, { id: 3, managerId: 2 }]));
+    // A later record does not (that is a cycle's case: checkReferences false).
+    await expect(db.transact((tx) => tx.at(store).employees.insertMany([{ id: 4, managerId: 5 }, { id: 5 }]))).rejects.toMatchObject({ code: 'foreign_key_violation' });
+    await db.transact(async (tx) => {
+      const error = await tx
+        .at(store)
+        .orders.insertMany([
+          { id: 1, customerId: null },
+          { id: 2, customerId: 7 },
+        ])
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'foreign_key_violation', details: { reference: 'customer', key: [7] } });
+    });
+    expect(await db.transact((tx) => tx.at(store).orders.findMany({ allowFullScan: true }))).toMatchObject({ records: [] });
+    expect((await db.transact((tx) => tx.at(store).employees.findMany({ orderBy: { id: 'asc' } }))).records.map((e) => e.id)).toEqual([1, 2, 3]);
+  });
+
   it('refuses to delete a record others name, and deletes it once they are gone', async () => {
     const { db, store } = await setup();
     await db.transact(async (tx) => {

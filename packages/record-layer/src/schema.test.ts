@@ -1,12 +1,13 @@
 // Proves that schemas are checked when declared (a malformed record type or index is refused with
 // invalid_schema naming the type and the field), that describe() records exactly what a later open
-// compares (field types, primary key, indexes, format version), and that keyItem turns field values
-// into tuple items (Timestamps and Dates as microseconds) and refuses objects and arrays.
+// compares (field types, primary key, indexes, format version), that keyItem turns field values
+// into tuple items (Timestamps and Dates as microseconds) and refuses objects and arrays, and that
+// mayHoldObjects picks out the fields a write walks for unknown nested keys.
 import { describe, expect, it } from 'vitest';
 import { Double } from '@strata/tuple';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, doubleFields, index, keyAsDouble, keyItem, recordType, type RecordTypeDefinition } from './schema.js';
+import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, doubleFields, index, keyAsDouble, keyItem, mayHoldObjects, recordType, type RecordTypeDefinition } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 function failure(fn: () => unknown): RecordLayerError {
@@ -84,6 +85,57 @@ describe('defineSchema validation', () => {
     expect(error.details).toMatchObject({ type: 'people', field });
     expect(error.message).toContain('index broken');
     expect(error.message).toContain(JSON.stringify(field));
+  });
+
+  it('refuses a field with a zod transform anywhere in it, naming the type, the field and why', () => {
+    // Reads parse the stored output again: a transformed value (here a length) would not read back.
+    const withField = (field: z.ZodType) => () => defineSchema({ t: recordType({ schema: z.object({ id: z.number(), f: field }), primaryKey: ['id'] }) });
+    const cases: [z.ZodType, string, string][] = [
+      [z.string().transform((s) => s.length), 'f', 'transform'],
+      [z.preprocess((v) => String(v), z.string()), 'f', 'transform'],
+      [z.string().pipe(z.string().transform((s) => s.trim())), 'f', 'transform'],
+      [z.codec(z.string(), z.number(), { decode: Number, encode: String }), 'f', 'codec'],
+      [z.string().transform((s) => s.length).optional().nullable().default(0), 'f', 'transform'],
+      [z.object({ zip: z.string().transform(Number) }), 'f.zip', 'transform'],
+      [z.array(z.object({ k: z.bigint().transform(Number) })), 'f[].k', 'transform'],
+      [z.union([z.number(), z.string().transform(Number)]), 'f', 'transform'],
+      [z.record(z.string(), z.string().transform(Number)), 'f[]', 'transform'],
+      [z.lazy(() => z.string().transform(Number)), 'f', 'transform'],
+    ];
+    for (const [field, path, kind] of cases) {
+      const error = failure(withField(field));
+      expect(error.code, path).toBe('invalid_schema');
+      expect(error.details, path).toEqual({ type: 't', field: path });
+      expect(error.message, path).toContain(`record type t: field ${JSON.stringify(path)} uses a zod ${kind}`);
+      expect(error.message, path).toContain('would not read back');
+    }
+    // Checks and in-place normalizations keep the type and read back; a self-referring lazy type ends.
+    type Tree = { name: string; children: Tree[] };
+    const tree: z.ZodType<Tree> = z.lazy(() => z.object({ name: z.string(), children: z.array(tree) }));
+    for (const field of [z.string().trim().toLowerCase(), z.string().refine((s) => s !== ''), z.string().pipe(z.email()), tree, z.coerce.number()]) {
+      expect(withField(field)).not.toThrow();
+    }
+  });
+
+  it('refuses a sum index over a field that is not an integer, naming the index and the field', () => {
+    const withAmount = (amount: z.ZodType) => () =>
+      defineSchema({ t: recordType({ schema: z.object({ id: z.number(), amount }), primaryKey: ['id'], indexes: { total: index.sum('amount') } }) });
+    for (const [amount, what] of [
+      [z.string(), 'of type string'],
+      [z.number(), 'a number that may have a fraction'],
+      [z.number().optional(), 'a number that may have a fraction'],
+      [z.boolean(), 'of type boolean'],
+      [timestamp(), 'of type custom'],
+      [z.array(z.bigint()), 'of type array<bigint>'],
+    ] as const) {
+      const error = failure(withAmount(amount));
+      expect(error.code).toBe('invalid_schema');
+      expect(error.details).toEqual({ type: 't', index: 'total', field: 'amount' });
+      expect(error.message).toBe(`record type t: sum index total adds field "amount", which is ${what}; a sum adds integers: declare it z.bigint() or z.number().int()`);
+    }
+    for (const amount of [z.bigint(), z.bigint().optional(), z.number().int(), z.int(), z.int32(), z.number().int().nullable().default(0), z.bigint().positive()]) {
+      expect(withAmount(amount)).not.toThrow();
+    }
   });
 
   it('refuses a value index with no fields', () => {
@@ -236,5 +288,16 @@ describe('keyItem', () => {
 
   it('refuses an invalid Date with record_invalid rather than a RangeError', () => {
     expect(failure(() => keyItem(new Date(Number.NaN), 'when')).code).toBe('record_invalid');
+  });
+});
+
+describe('mayHoldObjects', () => {
+  it('is false for scalars and pass-through custom types, through wrappers and arrays, and true otherwise', () => {
+    for (const schema of [z.string(), z.number().int(), z.bigint(), z.boolean(), z.date(), z.literal('a'), z.enum(['a']), timestamp(), z.instanceof(Uint8Array), z.array(z.string()).optional(), z.number().nullable().default(1)]) {
+      expect(mayHoldObjects(schema)).toBe(false);
+    }
+    for (const schema of [z.object({}), z.object({ a: z.string() }).optional(), z.array(z.array(z.object({}))), z.record(z.string(), z.string()), z.union([z.string(), z.object({})]), z.lazy(() => z.string()), z.any()]) {
+      expect(mayHoldObjects(schema)).toBe(true);
+    }
   });
 });

@@ -36,7 +36,15 @@ export const index = {
   count(options: { groupBy?: readonly string[] } = {}): IndexDefinition {
     return { kind: 'count', groupBy: [...(options.groupBy ?? [])] };
   },
-  /** A sum of an integer field, per group. */
+  /**
+   * A sum of an integer field, per group: a `z.bigint()` or a `z.number().int()` field (optional
+   * or not: a missing value adds 0).
+   *
+   * @remarks
+   * The sum is kept with FoundationDB's atomic add on a signed 64-bit integer: a value outside
+   * that range is refused when written (`record_invalid`), but a total that passes it wraps around
+   * (two's complement) without an error.
+   */
   sum(field: string, options: { groupBy?: readonly string[] } = {}): IndexDefinition {
     return { kind: 'sum', field, groupBy: [...(options.groupBy ?? [])] };
   },
@@ -185,7 +193,13 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
   }
 }
 
-/** Declares a schema from record types (see {@link recordType}). */
+/**
+ * Declares a schema from record types (see {@link recordType}).
+ * @throws RecordLayerError `invalid_schema` naming the type and the field for a malformed record
+ * type: a key, index, reference or sequence naming a missing field, a sum index over a field that
+ * is not an integer (a bigint, or a number with `.int()`), or a field with a zod transform (records are stored as the schema's output
+ * and parsed again when read, so a transformed value would not read back).
+ */
 export function defineSchema<T extends SchemaTypes>(types: T): Schema<T> {
   return new Schema(types);
 }
@@ -227,6 +241,17 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
       });
     }
   };
+  for (const [fieldName, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) {
+    const found = findTransform(schema, [fieldName], new Set());
+    if (found !== null) {
+      const field = found.path.join('');
+      throw new RecordLayerError(
+        'invalid_schema',
+        `record type ${name}: field ${JSON.stringify(field)} uses a zod ${found.kind}; records are stored as the schema's output and parsed again when read, so a transformed value would not read back. Store the value as written and transform it after reading`,
+        { details: { type: name, field } },
+      );
+    }
+  }
   if (type.primaryKey.length === 0) throw new RecordLayerError('invalid_schema', `record type ${name}: the primary key needs at least one field`);
   for (const key of type.primaryKey) field('the primary key', key);
   for (const [indexName, definition] of Object.entries(type.indexes)) {
@@ -236,8 +261,26 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
     } else if (definition.kind !== 'version') {
       for (const f of definition.groupBy) field(`index ${indexName}`, f);
       if (definition.kind !== 'count') field(`index ${indexName}`, definition.field);
+      if (definition.kind === 'sum') checkSumField(name, indexName, definition.field, (type.schema.shape as Record<string, z.ZodType>)[definition.field]!);
     }
   }
+}
+
+// A sum index adds integers (8-byte atomic adds): its field must be a bigint, or a number zod
+// restricts to integers (z.number().int(), z.int()), optional or not (a missing value adds 0).
+function checkSumField(type: string, indexName: string, field: string, schema: z.ZodType): void {
+  let inner = schema;
+  for (let depth = 0; depth < SCHEMA_DEPTH_MAX; depth++) {
+    const def = (inner as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+    if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'default' || def.type === 'prefault' || def.type === 'readonly') && def.innerType !== undefined) inner = def.innerType;
+    else break;
+  }
+  const kind = describeType(inner);
+  if (kind === 'bigint' || (inner instanceof z.ZodNumber && inner.isInt === true)) return;
+  const what = kind === 'number' ? 'a number that may have a fraction' : `of type ${kind}`;
+  throw new RecordLayerError('invalid_schema', `record type ${type}: sum index ${indexName} adds field ${JSON.stringify(field)}, which is ${what}; a sum adds integers: declare it z.bigint() or z.number().int()`, {
+    details: { type, index: indexName, field },
+  });
 }
 
 function checkReferences(name: string, type: RecordTypeDefinition, types: SchemaTypes): void {
@@ -286,6 +329,109 @@ export function referencingIndex(type: RecordTypeDefinition, reference: Referenc
     if (definition.kind === 'value' && reference.fields.every((f, i) => definition.fields[i] === f)) return name;
   }
   return null;
+}
+
+/** How deep {@link findTransform} follows nested schemas (a bound for self-referring `z.lazy` types). */
+const SCHEMA_DEPTH_MAX = 64;
+
+/**
+ * The first transform inside `schema` (`.transform()`, `z.preprocess()`, a pipe into either, a
+ * `z.codec()`), with the path to it (`address`, `.zip`, `[]` for an array's elements), or null.
+ */
+function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>): { kind: string; path: string[] } | null {
+  if (seen.has(schema) || path.length > SCHEMA_DEPTH_MAX) return null;
+  seen.add(schema);
+  const def = (schema as unknown as { def?: Record<string, unknown> }).def ?? {};
+  const inner = (child: unknown, step = ''): { kind: string; path: string[] } | null => (child === undefined ? null : findTransform(child as z.ZodType, step === '' ? path : [...path, step], seen));
+  const first = (children: readonly unknown[], step = ''): { kind: string; path: string[] } | null => {
+    for (const child of children) {
+      const found = inner(child, step);
+      if (found !== null) return found;
+    }
+    return null;
+  };
+  switch (def['type']) {
+    case 'transform':
+      return { kind: 'transform (.transform() or z.preprocess())', path };
+    case 'pipe':
+      if (typeof def['transform'] === 'function') return { kind: 'codec', path };
+      return first([def['in'], def['out']]);
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'nonoptional':
+    case 'catch':
+    case 'promise':
+    case 'success':
+      return inner(def['innerType']);
+    case 'array':
+      return inner(def['element'], '[]');
+    case 'set':
+      return inner(def['valueType'], '[]');
+    case 'object': {
+      for (const [key, child] of Object.entries((def['shape'] ?? {}) as Record<string, unknown>)) {
+        const found = inner(child, `.${key}`);
+        if (found !== null) return found;
+      }
+      return inner(def['catchall'], '.*');
+    }
+    case 'record':
+    case 'map':
+      return first([def['keyType'], def['valueType']], '[]');
+    case 'tuple':
+      return first([...((def['items'] ?? []) as unknown[]), def['rest']], '[]');
+    case 'union':
+      return first((def['options'] ?? []) as unknown[]);
+    case 'intersection':
+      return first([def['left'], def['right']]);
+    case 'lazy':
+      return inner((def['getter'] as () => unknown)());
+    default:
+      return null;
+  }
+}
+
+/**
+ * Whether a value of `schema` may hold a plain object anywhere (itself, or inside an array or a
+ * wrapper): the fields whose unknown nested keys a write looks for. Scalars, and custom types
+ * (`Timestamp`, bytes) that zod passes through unchanged, never do; anything not known here is
+ * assumed to.
+ */
+export function mayHoldObjects(schema: z.ZodType): boolean {
+  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+  switch (def?.type) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'date':
+    case 'symbol':
+    case 'undefined':
+    case 'null':
+    case 'void':
+    case 'never':
+    case 'nan':
+    case 'literal':
+    case 'enum':
+    case 'template_literal':
+    case 'file':
+    case 'custom':
+      return false;
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+    case 'nonoptional':
+    case 'catch':
+      return def.innerType === undefined || mayHoldObjects(def.innerType);
+    case 'array':
+      return def.element === undefined || mayHoldObjects(def.element);
+    default:
+      return true;
+  }
 }
 
 // A short, stable text of a field's type: schema changes compare these.

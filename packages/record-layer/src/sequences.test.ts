@@ -80,6 +80,25 @@ describe('sequences', () => {
     expect(results.map((f) => f.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
+  it('hand out no value for a refused insert or insertMany, even when the caller catches it and commits', async () => {
+    const { db, store } = await setup();
+    await db.transact((tx) => tx.at(store).rentals.insert({ filmId: 1, receipt: 5n }));
+    await db.transact(async (tx) => {
+      // The second record's receipt (5n, given) is taken; the third repeats the first's id.
+      await expect(tx.at(store).rentals.insertMany([{ filmId: 2 }, { filmId: 3, receipt: 5n }])).rejects.toMatchObject({ code: 'unique_violation' });
+      await expect(tx.at(store).rentals.insertMany([{ filmId: 2 }, { id: 2n, filmId: 3 }])).rejects.toMatchObject({ code: 'record_exists' });
+      await expect(tx.at(store).rentals.insert({ filmId: 2, receipt: 5n })).rejects.toMatchObject({ code: 'unique_violation' });
+      await expect(tx.at(store).rentals.upsert({ id: 1n, filmId: 'x' as never })).rejects.toMatchObject({ code: 'record_invalid' });
+    });
+    expect(await db.transact((tx) => store.readSequence(tx, 'rental_id_seq'))).toBe(1n);
+    expect(await db.transact((tx) => store.readSequence(tx, 'receipt_seq'))).toBeNull();
+    const next = await db.transact((tx) => tx.at(store).rentals.insertMany([{ filmId: 2 }, { filmId: 3 }]));
+    expect(next.map((r) => [r.id, r.receipt])).toEqual([
+      [2n, 1n],
+      [3n, 2n],
+    ]);
+  });
+
   it('keep their values across a reopen of a data directory', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-sequences-'));
     directories.push(dir);
