@@ -38,6 +38,11 @@
  *    for commit (`tx.onCommit`), where each record still marked gets one entry and its version
  *    key under the commit's versionstamp, user versions in order of first write. A delete
  *    removes the mark, so a record written and deleted in one transaction leaves nothing.
+ * 5. A record's index entries are those of the record as reads see it, a field it lacks holding its
+ *    default. A record stored without a defaulted field that an index covers only predates that
+ *    index or that default (writes store the schema's output, defaults included); the index is then
+ *    built (or rebuilt, see `#checkEvolution`) over it, and the build stores the default in the
+ *    record, so later reads, and the entries later writes remove, keep that value.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
@@ -45,7 +50,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { hasDefault, indexedFields, keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
@@ -75,6 +80,8 @@ interface TypeFacts {
   readonly referencing: boolean;
   /** The fields a sequence fills, with the sequence's name. */
   readonly sequences: readonly (readonly [string, string])[];
+  /** The fields with a default, with their schema (a record stored without one reads with it). */
+  readonly defaults: readonly (readonly [string, z.ZodType])[];
   /** Encodes and decodes its records with its field table. */
   readonly codec: RecordCodec;
   /** The packed prefix `(1, type)` of its records' keys. */
@@ -95,6 +102,9 @@ const INDEXES = 2;
 const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
+
+/** A field description (schema.ts) whose value has a default when the record lacks it. */
+const DEFAULTED = /^(?:optional<|nullable<)*default</;
 
 /** Chunk number 0 packed: the last byte of a record's first key. */
 const CHUNK_ZERO = pack([0])[0]!;
@@ -181,6 +191,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
         referencing: Object.values(type.references ?? {}).some((reference) => reference.enforced !== false),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
+        defaults: Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => hasDefault(schema)),
         codec: new RecordCodec(this.#fieldTables[name] ?? Object.keys(type.schema.shape)),
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
@@ -360,11 +371,15 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         }
       }
       // A new or changed index starts empty: readable at once on a type without records, otherwise
-      // write-only with nothing built, until buildIndexes has indexed the stored records.
+      // write-only with nothing built, until buildIndexes has indexed the stored records. An index
+      // over a field that gained or lost a default counts as changed: records stored without the
+      // field now read differently, so its entries no longer match them (invariant 5).
+      const defaultChanged = (field: string): boolean =>
+        before.fields[field] !== undefined && after.fields[field] !== undefined && DEFAULTED.test(before.fields[field]) !== DEFAULTED.test(after.fields[field]);
       const changed: string[] = [];
       for (const [indexName, definition] of Object.entries(after.indexes)) {
         const old = before.indexes[indexName];
-        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition)) changed.push(indexName);
+        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition) || indexedFields(definition).some(defaultChanged)) changed.push(indexName);
       }
       const stored = changed.length > 0 && (await hasRecords());
       for (const indexName of changed) {
@@ -902,7 +917,8 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   async #write(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences = true): Promise<void> {
-    const old = stored === null ? null : stored.record;
+    // The old entries are those of the record as reads see it (invariant 5).
+    const old = stored === null ? null : this.#asRead(stored.record);
     const tx = this.#tx;
     // (Each await below is skipped when it has nothing to wait for: most writes have no write-only
     // index, no reference and no unique index.)
@@ -919,11 +935,18 @@ export class Collection<D extends RecordTypeDefinition> {
     const changes: Change[] = [];
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
+    this.#putRecord(key, next, stored?.chunks ?? 0);
+    applyChanges(tx, changes);
+  }
+
+  // Stores `record` under `key` (a delete when null) over a stored record of `oldChunks` chunks.
+  #putRecord(key: TupleItem[], record: RecordOf<D> | null, oldChunks: number): void {
+    const tx = this.#tx;
     let chunks = 0;
-    if (next !== null) {
+    if (record !== null) {
       // One header byte, then the encoded record: the header tells a reader of chunk 0 whether
       // more chunks follow, so a whole record is read with one point read.
-      const bytes = this.#facts.codec.encode(next as Record<string, unknown>);
+      const bytes = this.#facts.codec.encode(record as Record<string, unknown>);
       bytes[0] = bytes.length > RECORD_CHUNK_BYTES ? RECORD_SPLIT : RECORD_WHOLE;
       for (let offset = 0; offset < bytes.length; chunks++, offset += RECORD_CHUNK_BYTES) {
         const chunk = bytes.length <= RECORD_CHUNK_BYTES ? bytes : bytes.subarray(offset, offset + RECORD_CHUNK_BYTES);
@@ -932,19 +955,44 @@ export class Collection<D extends RecordTypeDefinition> {
     }
     // Chunks of the old record past the new one's last (all of them for a delete) go; the rest
     // were just overwritten. Point clears: a range clear costs every layer below more.
-    for (let chunk = chunks; chunk < (stored?.chunks ?? 0); chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
-    applyChanges(tx, changes);
+    for (let chunk = chunks; chunk < oldChunks; chunk++) tx.clear(packWithPrefix(this.#facts.recordPrefix, [...key, chunk]));
+  }
+
+  /**
+   * A stored record as reads see it, as far as index entries go: with the default of each field it
+   * lacks that has one (the same object when it lacks none). The other fields an index can hold
+   * (scalars) read back as stored, since what is stored is the schema's output. Cheaper than a
+   * whole read (`#fromStorage`), and never refuses: a record that no longer satisfies the schema
+   * can still be deleted.
+   */
+  #asRead(stored: RecordOf<D>): RecordOf<D> {
+    let view: Record<string, unknown> | null = null;
+    for (const [field, schema] of this.#facts.defaults) {
+      if ((stored as Record<string, unknown>)[field] !== undefined) continue;
+      const result = schema.safeParse(undefined);
+      if (!result.success || result.data === undefined) continue;
+      view ??= { ...(stored as Record<string, unknown>) };
+      view[field] = result.data;
+    }
+    return (view ?? stored) as RecordOf<D>;
   }
 
   /**
    * @internal Adds the entries of one stored record to index `indexName` (for the online index
    * build): checks uniqueness first, then writes, as a writer inserting the record would.
+   *
+   * @remarks
+   * The entries are those of the record as reads see it: a field the record lacks gets its default.
+   * That default is then stored in the record (invariant 5), so that the record's entries stay
+   * those of its reads whatever the default later becomes (a default computed by a function gives
+   * a new value on every read).
    * @throws RecordLayerError `unique_violation`, `record_invalid` (an indexed value a key cannot hold).
    */
-  async backfill(indexName: string, key: TupleItem[], stored: Uint8Array): Promise<void> {
+  async backfill(indexName: string, key: TupleItem[], bytes: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
-    const record = this.#decode(stored);
+    const stored = this.#decode(bytes);
+    const record = this.#asRead(stored);
     if (definition.kind === 'version') {
       // The record's stored version when a write since the index was declared left one; otherwise
       // it gets this build transaction's versionstamp, stored too so later writes find the entry.
@@ -956,6 +1004,17 @@ export class Collection<D extends RecordTypeDefinition> {
     await this.#checkUnique(indexName, definition, key, record);
     const changes: Change[] = [];
     this.#indexChanges(indexName, definition, key, null, record, changes);
+    if (record !== stored) {
+      let completed: Record<string, unknown> | null = null;
+      for (const field of indexedFields(definition)) {
+        const value = (record as Record<string, unknown>)[field];
+        if ((stored as Record<string, unknown>)[field] !== undefined || value === undefined) continue;
+        completed ??= { ...(stored as Record<string, unknown>) };
+        completed[field] = value;
+      }
+      // The record's chunks are slices of its bytes, so their number follows from its length.
+      if (completed !== null) this.#putRecord(key, completed as RecordOf<D>, Math.ceil(bytes.length / RECORD_CHUNK_BYTES));
+    }
     applyChanges(this.#tx, changes);
   }
 

@@ -268,6 +268,35 @@ export function sequenceFillsNumbers(type: RecordTypeDefinition, field: string):
   return describeType((type.schema.shape as Record<string, z.ZodType>)[field]!) === 'number';
 }
 
+/** The fields whose values make up the entries of an index (none for a version index). */
+export function indexedFields(definition: IndexDefinition): readonly string[] {
+  switch (definition.kind) {
+    case 'value':
+      return definition.fields;
+    case 'count':
+      return definition.groupBy;
+    case 'sum':
+    case 'min':
+    case 'max':
+      return [...definition.groupBy, definition.field];
+    case 'version':
+      return [];
+  }
+}
+
+/**
+ * Whether a field's schema gives a record that lacks the field a default value (a `.default()`
+ * among its optional, nullable and default wrappers).
+ */
+export function hasDefault(schema: z.ZodType): boolean {
+  let def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
+  while (def !== undefined && (def.type === 'optional' || def.type === 'nullable' || def.type === 'default')) {
+    if (def.type === 'default') return true;
+    def = (def.innerType as unknown as { def?: { type?: string; innerType?: z.ZodType } } | undefined)?.def;
+  }
+  return false;
+}
+
 /** The name of a value index of `type` whose fields start with the reference's fields, or null. */
 export function referencingIndex(type: RecordTypeDefinition, reference: ReferenceDefinition): string | null {
   for (const [name, definition] of Object.entries(type.indexes)) {
