@@ -21,6 +21,8 @@
  *   and reads of records (and range scans of them) must keep working after a write.
  * - `(5, sequence)` -> a sequence: a packed tuple of one integer, the last value it handed out
  *   (absent: none yet, the next is 1).
+ * - `(6)` -> the schema version: a packed tuple of one integer, one more every time an open
+ *   changes the stored schema description (absent: 0, as in stores written before it).
  *
  * Invariants:
  * 1. Every index entry of a record is written or removed in the transaction that writes or
@@ -43,6 +45,12 @@
  *    index or that default (writes store the schema's output, defaults included); the index is then
  *    built (or rebuilt, see `#checkEvolution`) over it, and the build stores the default in the
  *    record, so later reads, and the entries later writes remove, keep that value.
+ * 6. A transaction that uses a store object (`tx.at(store)`) reads the schema version key once and
+ *    fails with `schema_changed` unless it holds the version the store object was opened with (or
+ *    last changed the schema to). The read is not a snapshot read, so a transaction and an open
+ *    that changes the schema conflict: no transaction commits writes made under a schema other
+ *    than the stored one (whose indexes it would not maintain), as FoundationDB's Record Layer
+ *    checks the store header's meta-data version.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
@@ -102,6 +110,7 @@ const INDEXES = 2;
 const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
+const SCHEMA_VERSION = 6;
 
 /** A field description (schema.ts) whose value has a default when the record lacks it. */
 const DEFAULTED = /^(?:optional<|nullable<)*default</;
@@ -170,6 +179,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #facts = new Map<string, TypeFacts>();
   // Each type's field table (record-codec.ts), as the store holds it once open.
   #fieldTables: Record<string, string[]> = {};
+  // The schema version this store object was opened with (invariant 6).
+  #schemaVersion = 0;
+  // Each transaction's check of the schema version, made on its first use of the store.
+  readonly #schemaChecks = new WeakMap<Transaction, Promise<void>>();
 
   private constructor(
     /** The record types. */
@@ -218,13 +231,22 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     const store = new RecordStore(options.schema, subspace);
     await db.transact(async (tx) => {
       const key = subspace.pack([SCHEMA]);
-      const storedBytes = await tx.get(key);
+      const versionKey = subspace.pack([SCHEMA_VERSION]);
+      const [storedBytes, versionBytes] = await tx.getMany([key, versionKey]);
       const next = options.schema.describe();
       store.#writeOnly.clear();
-      const stored = storedBytes === null ? null : (packr.unpack(storedBytes) as SchemaDescription);
+      const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
       if (stored !== null) await store.#checkEvolution(tx, stored, next);
       store.#fieldTables = extendFieldTables(stored, next);
-      tx.set(key, packr.pack({ ...next, fieldTables: store.#fieldTables }));
+      // The version moves only when the description does: opening the stored schema again (another
+      // process starting) leaves every open store object working.
+      const nextBytes = packr.pack({ ...next, fieldTables: store.#fieldTables });
+      store.#schemaVersion = decodeSchemaVersion(versionBytes ?? null);
+      if (storedBytes === null || Buffer.compare(storedBytes!, nextBytes) !== 0) {
+        store.#schemaVersion++;
+        tx.set(key, nextBytes);
+        tx.set(versionKey, pack([store.#schemaVersion]));
+      }
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
@@ -478,7 +500,43 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     return this.subspace.pack([SEQUENCES, name]);
   }
 
-  /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
+  /**
+   * @internal The check that `tx` sees the schema version this store object was opened with
+   * (invariant 6): one read of the version key per transaction, started on the transaction's first
+   * use of the store and awaited by every operation that reads or writes records.
+   * @throws RecordLayerError `schema_changed` (not retryable) when another open changed the schema.
+   */
+  schemaCheck(tx: Transaction): Promise<void> {
+    let check = this.#schemaChecks.get(tx);
+    if (check === undefined) {
+      const expected = this.#schemaVersion;
+      check = tx.get(this.subspace.pack([SCHEMA_VERSION])).then((bytes) => {
+        const version = decodeSchemaVersion(bytes);
+        if (version !== expected) {
+          throw new RecordLayerError(
+            'schema_changed',
+            `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${expected}; open the store again with RecordStore.open`,
+            { details: { expected, stored: version } },
+          );
+        }
+      });
+      // Operations await it; one that never runs (a view only explained) must not leave it unhandled.
+      check.catch(() => {});
+      this.#schemaChecks.set(tx, check);
+    }
+    return check;
+  }
+
+  /**
+   * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
+   *
+   * @remarks
+   * The first use of the store in a transaction reads the stored schema version (one small read),
+   * and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
+   * schema since this store object was opened: a store object keeps working only while its schema
+   * is the stored one, so it never writes records without the indexes a newer schema added.
+   * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`).
+   */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
     for (const name of Object.keys(this.schema.types)) view[name] = this.collection(tx, name);
@@ -506,11 +564,14 @@ export class Collection<D extends RecordTypeDefinition> {
   readonly #type: D;
   readonly #facts: TypeFacts;
   readonly #fields: ReadonlySet<string>;
+  // The transaction's check of the store's schema version (invariant 6).
+  readonly #schemaChecked: Promise<void>;
 
   /** @internal Made by {@link RecordStore.bind}. */
   constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
     this.#store = store;
     this.#tx = tx;
+    this.#schemaChecked = store.schemaCheck(tx);
     this.#name = name;
     this.#type = type;
     this.#facts = store.typeFacts(name);
@@ -734,6 +795,7 @@ export class Collection<D extends RecordTypeDefinition> {
   // Reads the state of every index this store object thinks is write-only (so an index built by
   // another process since is used), then makes the query context.
   async #currentQueryContext(): Promise<QueryContext> {
+    await this.#schemaChecked;
     for (const name of [...this.#store.writeOnlyIndexes(this.#name)]) await this.#store.readIndexState(this.#tx, this.#name, name);
     return this.#queryContext();
   }
@@ -778,6 +840,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async #fillSequences(record: unknown): Promise<unknown> {
     const sequences = this.#facts.sequences;
     if (sequences.length === 0 || typeof record !== 'object' || record === null) return record;
+    await this.#schemaChecked;
     let filled: Record<string, unknown> | null = null;
     for (const [field, sequence] of sequences) {
       if ((record as Record<string, unknown>)[field] !== undefined) continue;
@@ -833,6 +896,8 @@ export class Collection<D extends RecordTypeDefinition> {
   // #readStored of several records, by their packed primary keys: their first chunks are read
   // together, and any further chunks (of a split record) afterwards.
   async #readStoredPacked(keys: readonly Uint8Array[]): Promise<(Stored<RecordOf<D>> | null)[]> {
+    // Every read and write of records comes here first: none runs under a schema that changed.
+    await this.#schemaChecked;
     const prefix = this.#facts.recordPrefix;
     // Each record's chunks are (recordPrefix, key..., chunk): its first key ends in chunk 0.
     const firstKeys = keys.map((key) => {
@@ -991,6 +1056,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async backfill(indexName: string, key: TupleItem[], bytes: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
+    await this.#schemaChecked;
     const stored = this.#decode(bytes);
     const record = this.#asRead(stored);
     if (definition.kind === 'version') {
@@ -1190,6 +1256,14 @@ function entryItems(record: object, fields: readonly string[], extra: string | n
   return items;
 }
 const EMPTY_SET: ReadonlySet<string> = new Set();
+
+/** The schema version held by the bytes of its key (absent: 0, a store from before versions). */
+function decodeSchemaVersion(bytes: Uint8Array | null): number {
+  if (bytes === null) return 0;
+  const [version] = unpack(bytes);
+  assert(typeof version === 'number' && Number.isSafeInteger(version), 'the schema version is an integer');
+  return version;
+}
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);
