@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { readInt64 } from './int64.js';
 import { RECORD_CHUNK_BYTES, RecordStore, type StoreView } from './record-store.js';
-import { defineSchema, index, recordType, type SchemaTypes } from './schema.js';
+import { defineSchema, index, recordType, type IndexDefinition, type SchemaTypes } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 const customers = recordType({
@@ -762,6 +762,76 @@ describe('schema evolution on reopen', () => {
     expect([...changed.writeOnlyIndexes('players')]).toEqual(['byName']);
     expect(await changed.buildIndexes(db)).toMatchObject({ built: ['players.byName'] });
     expect(await at(changed)((v) => v.players.findMany({ where: { name: 'p1' } }))).toMatchObject({ records: [{ id: 1 }] });
+  });
+
+  const players = (shape: Record<string, z.ZodType>, indexes: Record<string, IndexDefinition> = {}) =>
+    defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), ...shape }), primaryKey: ['id'], indexes }) });
+
+  it('accepts a required field made optional or nullable while records are stored', async () => {
+    await seed(true);
+    let s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int().nullable() }) });
+    await at(s)((v) => v.players.insert({ id: 2, score: null }));
+    expect(await at(s)((v) => v.players.findMany({}))).toMatchObject({ records: [{ id: 1, name: 'p1', score: 10 }, { id: 2, score: null }] });
+    // The way back is refused: stored records may lack the field or hold null.
+    expect((await refusedOpen(players({ name: z.string(), score: z.number().int().nullable() }))).message).toContain('field name became required');
+    expect((await refusedOpen(players({ name: z.string().optional(), score: z.number().int() }))).message).toContain('field score is no longer nullable');
+    s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int().nullable() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+  });
+
+  it('refuses narrowing an enum or a literal, or changing a union, while records are stored; accepts widening them', async () => {
+    const v = (kind: z.ZodType, tag: z.ZodType, value: z.ZodType) => players({ kind, tag, value });
+    const start = v(z.enum(['x', 'y']), z.literal('a'), z.union([z.string(), z.number()]));
+    let s = await RecordStore.open(db, { path: ['game'], schema: start });
+    await at(s)((view) => view.players.insert({ id: 1, kind: 'y', tag: 'a', value: 3 }));
+    expect((await refusedOpen(v(z.enum(['x']), z.literal('a'), z.union([z.string(), z.number()])))).message).toContain(
+      'field kind narrowed its values from enum["x", "y"] to enum["x"]: stored records may hold "y"',
+    );
+    expect((await refusedOpen(v(z.enum(['x', 'y']), z.literal('b'), z.union([z.string(), z.number()])))).message).toContain('field tag narrowed its values');
+    expect((await refusedOpen(v(z.enum(['x', 'y']), z.literal('a'), z.union([z.string(), z.boolean()])))).message).toContain('no member accepts the values of number');
+    s = await RecordStore.open(db, { path: ['game'], schema: v(z.enum(['x', 'y', 'z']), z.literal(['a', 'b']), z.union([z.string(), z.number(), z.boolean()])) });
+    expect(await at(s)((view) => view.players.get({ id: 1 }))).toEqual({ id: 1, kind: 'y', tag: 'a', value: 3 });
+    // Without records any change is accepted.
+    await at(s)((view) => view.players.delete({ id: 1 }));
+    await RecordStore.open(db, { path: ['game'], schema: v(z.enum(['q']), z.literal('c'), z.union([z.boolean()])) });
+  });
+
+  it('refuses adding a dropped field back with a type its stored values do not satisfy', async () => {
+    await seed(true);
+    await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string() }) });
+    const error = await refusedOpen(players({ name: z.string(), score: z.string().optional() }));
+    expect(error.message).toContain('field score was dropped while records held it as number; added back, it changed type from number to string');
+    // Back with its type (optional: records written while it was dropped lack it), it reads again.
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string(), score: z.number().int().optional() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+  });
+
+  it('rebuilds an index over an optional field given a default, whose old entries held null', async () => {
+    const ix = { byLevel: index.value(['level']), perLevel: index.count({ groupBy: ['level'] }) };
+    let s = await RecordStore.open(db, { path: ['game'], schema: players({ level: z.string().optional() }, ix) });
+    await at(s)((v) => v.players.insertMany([{ id: 1 }, { id: 2, level: 'gold' }]));
+    s = await RecordStore.open(db, { path: ['game'], schema: players({ level: z.string().default('bronze') }, ix) });
+    expect([...s.writeOnlyIndexes('players')].sort()).toEqual(['byLevel', 'perLevel']);
+    await s.buildIndexes(db);
+    expect(await at(s)((v) => v.players.count({ where: { level: 'bronze' } }))).toBe(1n);
+    await at(s)((v) => v.players.update({ id: 1 }, { level: 'gold' }));
+    expect(await at(s)((v) => v.players.count({ where: { level: 'gold' } }))).toBe(2n);
+    expect(await at(s)((v) => v.players.count({ where: { level: 'bronze' } }))).toBe(0n);
+    expect((await at(s)((v) => v.players.findMany({ where: { level: null } }))).records).toEqual([]);
+  });
+
+  it('opens stores whose schema was stored in format 1 (without field types), and accepts a required field made optional', async () => {
+    await seed(true);
+    // The description as format 1 wrote it: field types as text only.
+    const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
+    const schemaKey = (await RecordStore.open(db, { path: ['game'], schema: base() })).subspace.pack([0]);
+    const current = packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!) as { types: Record<string, Record<string, unknown>> };
+    delete current.types.players!.fieldTypes;
+    await db.transact((tx) => tx.set(schemaKey, packr.pack({ ...current, formatVersion: 1 })));
+    expect((await refusedOpen(players({ name: z.string(), score: z.string() }))).message).toContain('field score changed type from number to string');
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+    expect(packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!)).toMatchObject({ formatVersion: 2, types: { players: { fieldTypes: { name: { kind: 'optional' } } } } });
   });
 
   it('refuses dropping a record type whose records are stored', async () => {

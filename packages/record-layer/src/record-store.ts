@@ -58,7 +58,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { hasDefault, indexedFields, keyItem, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, parseFieldType, type FieldType, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
 import { aggregate, explain, findMany, streamQuery, type AggregateQuery, type Explanation, type FindManyQuery, type FindManyResult, type PageBudget, type QueryContext, type StreamOptions } from './query.js';
@@ -221,8 +221,15 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * A new (or changed) index on a type that has records is accepted write-only: queries do not use
    * it until {@link RecordStore.buildIndexes} has indexed the stored records. On a type without
    * records it is readable at once.
-   * @throws RecordLayerError `schema_incompatible` for an unsafe change (a changed primary key or
-   * field type, or a new required field, on a type that already has records).
+   * A field's type may change only to one that accepts every value the old one did (required to
+   * optional or nullable, optional to defaulted, enum and literal values or union members widened)
+   * while records are stored; a dropped field added back must accept the values it held. An index
+   * over a field that gains or loses a default is rebuilt like a changed one. An open that changes
+   * the stored schema makes every other store object of the directory fail with `schema_changed`
+   * (see {@link RecordStore.bind}); opening the stored schema again changes nothing.
+   * @throws RecordLayerError `schema_incompatible` naming the type, the field and why, for an unsafe
+   * change on a type that already has records (a changed primary key, a new required field, a field
+   * type that may refuse stored values, a type removed).
    */
   static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
@@ -238,9 +245,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
       if (stored !== null) await store.#checkEvolution(tx, stored, next);
       store.#fieldTables = extendFieldTables(stored, next);
+      const droppedFields = extendDroppedFields(stored, next);
       // The version moves only when the description does: opening the stored schema again (another
       // process starting) leaves every open store object working.
-      const nextBytes = packr.pack({ ...next, fieldTables: store.#fieldTables });
+      const nextBytes = packr.pack({ ...next, fieldTables: store.#fieldTables, ...(droppedFields === null ? {} : { droppedFields }) });
       store.#schemaVersion = decodeSchemaVersion(versionBytes ?? null);
       if (storedBytes === null || Buffer.compare(storedBytes!, nextBytes) !== 0) {
         store.#schemaVersion++;
@@ -362,6 +370,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   }
 
   async #checkEvolution(tx: Transaction, stored: SchemaDescription, next: SchemaDescription): Promise<void> {
+    const droppedBefore = stored.droppedFields ?? {};
     const refuse = (type: string, why: string): never => {
       throw new RecordLayerError('schema_incompatible', `record type ${type}: ${why}`, { details: { type } });
     };
@@ -382,14 +391,26 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       if (JSON.stringify(before.primaryKey) !== JSON.stringify(after.primaryKey)) {
         refuse(name, `the primary key changed from (${before.primaryKey.join(', ')}) to (${after.primaryKey.join(', ')}); stored records are keyed by the old one`);
       }
-      for (const [field, type] of Object.entries(after.fields)) {
+      for (const [field, text] of Object.entries(after.fields)) {
         const old = before.fields[field];
+        const type = after.fieldTypes?.[field] ?? parseFieldType(text);
         if (old === undefined) {
-          if (!type.startsWith('optional<') && !type.startsWith('default<') && (await hasRecords())) {
+          if (!text.startsWith('optional<') && !text.startsWith('default<') && (await hasRecords())) {
             refuse(name, `new field ${field} is required, but stored records do not have it; make it optional or give it a default`);
           }
-        } else if (old !== type && (await hasRecords())) {
-          refuse(name, `field ${field} changed type from ${old} to ${type}, which stored records may not satisfy`);
+          // A field added back keeps the position it had (record-codec.ts): the records written
+          // before it was dropped still hold its values there, and must read under the new type.
+          const dropped = droppedBefore[name]?.[field];
+          const why = dropped === undefined || type === null ? null : fieldTypeChange(dropped, type);
+          if (why !== null && (await hasRecords())) {
+            refuse(name, `field ${field} was dropped while records held it as ${fieldTypeText(dropped!)}; added back, it ${why}: add it back as ${fieldTypeText(dropped!)}, or under another name`);
+          }
+        } else {
+          // Stores written before field types were kept (format 1) have only the text, whose enum
+          // and literal values and union members are unknown: those compare as unchanged.
+          const oldType = before.fieldTypes?.[field] ?? parseFieldType(old);
+          const why = oldType === null || type === null ? (old === text ? null : `changed type from ${old} to ${text}, which stored records may not satisfy`) : fieldTypeChange(oldType, type);
+          if (why !== null && (await hasRecords())) refuse(name, `field ${field} ${why}`);
         }
       }
       // A new or changed index starts empty: readable at once on a type without records, otherwise
@@ -1256,6 +1277,28 @@ function entryItems(record: object, fields: readonly string[], extra: string | n
   return items;
 }
 const EMPTY_SET: ReadonlySet<string> = new Set();
+
+/**
+ * The dropped fields of each type of `next` with their last types: the stored ones, those `next`
+ * drops, less those it adds back (null when there are none). A type `next` lacks goes with its
+ * dropped fields (a type is only removed without records). The type of a field dropped in a store
+ * written before format 2 is read from its text when it was still in the stored types.
+ */
+function extendDroppedFields(stored: SchemaDescription | null, next: SchemaDescription): Record<string, Record<string, FieldType>> | null {
+  const out: Record<string, Record<string, FieldType>> = {};
+  for (const [name, type] of Object.entries(next.types)) {
+    const dropped: Record<string, FieldType> = { ...(stored?.droppedFields?.[name] ?? {}) };
+    const before = stored?.types[name];
+    for (const [field, text] of Object.entries(before?.fields ?? {})) {
+      if (type.fields[field] !== undefined) continue;
+      const last = before!.fieldTypes?.[field] ?? parseFieldType(text);
+      if (last !== null) dropped[field] = last;
+    }
+    for (const field of Object.keys(type.fields)) delete dropped[field];
+    if (Object.keys(dropped).length > 0) out[name] = dropped;
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
 
 /** The schema version held by the bytes of its key (absent: 0, a store from before versions). */
 function decodeSchemaVersion(bytes: Uint8Array | null): number {
