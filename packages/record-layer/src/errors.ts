@@ -20,6 +20,7 @@ export const RECORD_LAYER_ERROR_CODES = {
   invalid_schema: row(7210, 'The schema definition is malformed'),
   foreign_key_violation: row(7211, 'The write would leave a reference without the record it names'),
   pg_schema_not_found: row(7212, 'The PostgreSQL database has no schema of this name'),
+  schema_changed: row(7213, "The store's schema changed since this store object was opened; open the store again"),
 } as const satisfies Record<string, ErrorDefinition>;
 
 /** A stable snake_case code from {@link RECORD_LAYER_ERROR_CODES}. */

@@ -38,6 +38,7 @@ export {
   type RecordInput,
   type SchemaTypes,
   type SchemaDescription,
+  type FieldType,
   type AnyObjectSchema,
 } from './schema.js';
 export { Timestamp, timestamp } from './timestamp.js';

@@ -3,7 +3,9 @@
 // and max indexes in bounded transactions so that each equals the same index written record by
 // record into an empty store; a duplicate met by a unique build fails with unique_violation naming
 // the values and leaves the index write-only; an interrupted build resumes from its stored progress
-// in a reopened store, with writes in between; a new index on an empty type is readable at once.
+// in a reopened store, with writes in between; a new index on an empty type is readable at once;
+// and index entries of records stored without a field that has a default hold the default, as reads
+// do, through the build and every later write.
 import { open, type Database } from '@strata/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -158,5 +160,83 @@ describe('online index build', () => {
     await at(store)((v) => v.players.insertMany(players(5)));
     expect(await at(store)((v) => v.players.count())).toBe(5n);
     expect(await store.buildIndexes(db)).toEqual({ built: [], pending: [], transactions: 0, records: 0 });
+  });
+});
+
+describe('indexes over fields with defaults', () => {
+  // Records stored before a field with a default existed read with the default; their index entries
+  // must hold it too, or the index disagrees with every read of them.
+  const v1 = defineSchema({ users: recordType({ schema: z.object({ id: z.number().int(), name: z.string() }), primaryKey: ['id'] }) });
+  const withStatus = (status: z.ZodType, ix: Record<string, IndexDefinition>) =>
+    defineSchema({ users: recordType({ schema: z.object({ id: z.number().int(), name: z.string(), status }), primaryKey: ['id'], indexes: ix }) });
+  const byStatus = { byStatus: index.value(['status']), perStatus: index.count({ groupBy: ['status'] }) };
+  const ids = (records: { id: number }[]): number[] => records.map((r) => r.id);
+
+  async function seed(): Promise<void> {
+    const s = await RecordStore.open(db, { path: ['app'], schema: v1 });
+    await at(s)((v) => v.users.insertMany([{ id: 1, name: 'a' }, { id: 2, name: 'b' }]));
+  }
+
+  /** The stored fields of record `id` of `s`, read raw (not through the schema). */
+  async function storedFields(s: RecordStore<SchemaTypes>, id: number): Promise<unknown> {
+    const { begin, end } = s.subspace.range([1, 'users', id]);
+    const rows = await db.transact((tx) => tx.getRangeAll(begin, end));
+    return s.typeFacts('users').codec.decode(Buffer.concat(rows.map((r) => r.value)));
+  }
+
+  it('builds value and count indexes with the default for records stored before the field, and later writes keep them exact', async () => {
+    await seed();
+    const s = await RecordStore.open(db, { path: ['app'], schema: withStatus(z.string().default('active'), byStatus) });
+    expect(await s.buildIndexes(db)).toMatchObject({ built: ['users.byStatus', 'users.perStatus'] });
+    await at(s)((v) => v.users.insert({ id: 3, name: 'c' }));
+    expect(ids((await at(s)((v) => v.users.findMany({ where: { status: 'active' } }))).records)).toEqual([1, 2, 3]);
+    expect((await at(s)((v) => v.users.findMany({ where: { status: null } }))).records).toEqual([]);
+    expect(await at(s)((v) => v.users.count({ where: { status: 'active' } }))).toBe(3n);
+    // The build stored the default in the records it indexed.
+    expect(await storedFields(s, 1)).toEqual({ id: 1, name: 'a', status: 'active' });
+    await at(s)((v) => v.users.update({ id: 1 }, { status: 'gone' }));
+    await at(s)((v) => v.users.delete({ id: 2 }));
+    expect(ids((await at(s)((v) => v.users.findMany({ where: { status: 'active' } }))).records)).toEqual([3]);
+    expect(ids((await at(s)((v) => v.users.findMany({ where: { status: 'gone' } }))).records)).toEqual([1]);
+    expect(await at(s)((v) => v.users.count({ where: { status: 'active' } }))).toBe(1n);
+    expect(await at(s)((v) => v.users.count({ where: { status: 'gone' } }))).toBe(1n);
+    expect(await indexEntries(s)).toEqual(['["users","byStatus","active",3]', '["users","byStatus","gone",1]', '["users","perStatus","active"]=1', '["users","perStatus","gone"]=1']);
+  });
+
+  it('keeps the value a default computed by a function gave the index, on reads and on later writes', async () => {
+    await seed();
+    let next = 0;
+    const s = await RecordStore.open(db, { path: ['app'], schema: withStatus(z.string().default(() => `s${next++}`), { byStatus: index.value(['status']) }) });
+    await s.buildIndexes(db);
+    const first = await at(s)((v) => v.users.get({ id: 1 }));
+    expect(await at(s)((v) => v.users.get({ id: 1 }))).toEqual(first);
+    expect(ids((await at(s)((v) => v.users.findMany({ where: { status: first!.status } }))).records)).toEqual([1]);
+    // An update removes the entry the build wrote, not one for a fresh default.
+    await at(s)((v) => v.users.update({ id: 1 }, { name: 'renamed' }));
+    await at(s)((v) => v.users.delete({ id: 2 }));
+    expect(await indexEntries(s)).toEqual([JSON.stringify(['users', 'byStatus', first!.status, 1])]);
+  });
+
+  it('checks a unique index against the default: records stored before the field share it', async () => {
+    await seed();
+    const s = await RecordStore.open(db, { path: ['app'], schema: withStatus(z.string().default('active'), { byStatus: index.value(['status'], { unique: true }) }) });
+    const error = await refusal(s.buildIndexes(db));
+    expect(error.code).toBe('unique_violation');
+    expect(error.details).toMatchObject({ index: 'byStatus', values: ['active'] });
+  });
+
+  it('a write removes the entries of a record stored without a defaulted field under the default', async () => {
+    // A record stored without the field (as one written before it existed), whose entries hold the
+    // default, as every read of it does.
+    const s = await RecordStore.open(db, { path: ['app'], schema: withStatus(z.string().default('active'), byStatus) });
+    await at(s)((v) => v.users.insert({ id: 1, name: 'a' }));
+    const recordKey = s.subspace.pack([1, 'users', 1, 0]);
+    const bytes = s.typeFacts('users').codec.encode({ id: 1, name: 'a' });
+    await db.transact((tx) => tx.set(recordKey, bytes));
+    expect(await at(s)((v) => v.users.get({ id: 1 }))).toEqual({ id: 1, name: 'a', status: 'active' });
+    await at(s)((v) => v.users.update({ id: 1 }, { status: 'gone' }));
+    expect(await indexEntries(s)).toEqual(['["users","byStatus","gone",1]', '["users","perStatus","gone"]=1']);
+    await at(s)((v) => v.users.delete({ id: 1 }));
+    expect(await indexEntries(s)).toEqual([]);
   });
 });

@@ -4,7 +4,8 @@
 // unknown field, existing or missing record, unique violation) names what is wrong and leaves every
 // key of the store unchanged; two concurrent writers of one unique value cannot both commit; large
 // records are split into chunks and shrink without stale chunks; and reopening with a changed
-// schema accepts the safe changes and refuses the unsafe ones with schema_incompatible.
+// schema accepts the safe changes and refuses the unsafe ones with schema_incompatible; and a
+// store object whose schema another open changed fails every operation with schema_changed.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { readInt64 } from './int64.js';
 import { RECORD_CHUNK_BYTES, RecordStore, type StoreView } from './record-store.js';
-import { defineSchema, index, recordType, type SchemaTypes } from './schema.js';
+import { defineSchema, index, recordType, type IndexDefinition, type SchemaTypes } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 const customers = recordType({
@@ -818,7 +819,7 @@ describe('schema evolution on reopen', () => {
     expect(await at(s)((v) => v.players.findMany({ orderBy: { id: 'asc' } }))).toMatchObject({ records: [{ id: 1, name: 'p1', score: 10 }, { id: 2, name: 'p2', rank: 4 }] });
   });
 
-  it('an open store reads records written under a newer schema without the fields it does not know', async () => {
+  it('a store object opened before a newer schema is refused; opened again with its schema, it reads records without the newer fields', async () => {
     await seed(true);
     const older = await RecordStore.open(db, { path: ['game'], schema: base() });
     const newer = await RecordStore.open(db, {
@@ -826,8 +827,10 @@ describe('schema evolution on reopen', () => {
       schema: defineSchema({ players: recordType({ schema: v1.schema.extend({ nick: z.string().optional() }), primaryKey: ['id'] }) }),
     });
     await at(newer)((v) => v.players.insert({ id: 2, name: 'p2', score: 3, nick: 'two' }));
-    expect(await at(older)((v) => v.players.get({ id: 2 }))).toStrictEqual({ id: 2, name: 'p2', score: 3 });
-    expect(await at(newer)((v) => v.players.get({ id: 2 }))).toStrictEqual({ id: 2, name: 'p2', score: 3, nick: 'two' });
+    expect((await refusal(at(older)((v) => v.players.get({ id: 2 })))).code).toBe('schema_changed');
+    const reopened = await RecordStore.open(db, { path: ['game'], schema: base() });
+    expect(await at(reopened)((v) => v.players.get({ id: 2 }))).toStrictEqual({ id: 2, name: 'p2', score: 3 });
+    expect((await refusal(at(newer)((v) => v.players.get({ id: 2 })))).code).toBe('schema_changed');
   });
 
   it('reads and updates records stored as msgpack maps (the format before field tables)', async () => {
@@ -883,10 +886,182 @@ describe('schema evolution on reopen', () => {
     expect(await at(changed)((v) => v.players.findMany({ where: { name: 'p1' } }))).toMatchObject({ records: [{ id: 1 }] });
   });
 
+  const players = <S extends Record<string, z.ZodType>>(shape: S, indexes: Record<string, IndexDefinition> = {}) =>
+    defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), ...shape }), primaryKey: ['id' as never], indexes }) });
+
+  it('accepts a required field made optional or nullable while records are stored', async () => {
+    await seed(true);
+    let s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int().nullable() }) });
+    await at(s)((v) => v.players.insert({ id: 2, score: null }));
+    expect(await at(s)((v) => v.players.findMany({}))).toMatchObject({ records: [{ id: 1, name: 'p1', score: 10 }, { id: 2, score: null }] });
+    // The way back is refused: stored records may lack the field or hold null.
+    expect((await refusedOpen(players({ name: z.string(), score: z.number().int().nullable() }))).message).toContain('field name became required');
+    expect((await refusedOpen(players({ name: z.string().optional(), score: z.number().int() }))).message).toContain('field score is no longer nullable');
+    s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int().nullable() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+  });
+
+  it('refuses narrowing an enum or a literal, or changing a union, while records are stored; accepts widening them', async () => {
+    const v = (kind: z.ZodType, tag: z.ZodType, value: z.ZodType) => players({ kind, tag, value });
+    const start = v(z.enum(['x', 'y']), z.literal('a'), z.union([z.string(), z.number()]));
+    let s = await RecordStore.open(db, { path: ['game'], schema: start });
+    await at(s)((view) => view.players.insert({ id: 1, kind: 'y', tag: 'a', value: 3 }));
+    expect((await refusedOpen(v(z.enum(['x']), z.literal('a'), z.union([z.string(), z.number()])))).message).toContain(
+      'field kind narrowed its values from enum["x", "y"] to enum["x"]: stored records may hold "y"',
+    );
+    expect((await refusedOpen(v(z.enum(['x', 'y']), z.literal('b'), z.union([z.string(), z.number()])))).message).toContain('field tag narrowed its values');
+    expect((await refusedOpen(v(z.enum(['x', 'y']), z.literal('a'), z.union([z.string(), z.boolean()])))).message).toContain('no member accepts the values of number');
+    s = await RecordStore.open(db, { path: ['game'], schema: v(z.enum(['x', 'y', 'z']), z.literal(['a', 'b']), z.union([z.string(), z.number(), z.boolean()])) });
+    expect(await at(s)((view) => view.players.get({ id: 1 }))).toEqual({ id: 1, kind: 'y', tag: 'a', value: 3 });
+    // Without records any change is accepted.
+    await at(s)((view) => view.players.delete({ id: 1 }));
+    await RecordStore.open(db, { path: ['game'], schema: v(z.enum(['q']), z.literal('c'), z.union([z.boolean()])) });
+  });
+
+  it('refuses adding a dropped field back with a type its stored values do not satisfy', async () => {
+    await seed(true);
+    await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string() }) });
+    const error = await refusedOpen(players({ name: z.string(), score: z.string().optional() }));
+    expect(error.message).toContain('field score was dropped while records held it as number; added back, it changed type from number to string');
+    // Back with its type (optional: records written while it was dropped lack it), it reads again.
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string(), score: z.number().int().optional() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+  });
+
+  it('rebuilds an index over an optional field given a default, whose old entries held null', async () => {
+    const ix = { byLevel: index.value(['level']), perLevel: index.count({ groupBy: ['level'] }) };
+    const before = await RecordStore.open(db, { path: ['game'], schema: players({ level: z.string().optional() }, ix) });
+    await at(before)((v) => v.players.insertMany([{ id: 1 }, { id: 2, level: 'gold' }]));
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ level: z.string().default('bronze') }, ix) });
+    expect([...s.writeOnlyIndexes('players')].sort()).toEqual(['byLevel', 'perLevel']);
+    await s.buildIndexes(db);
+    expect(await at(s)((v) => v.players.count({ where: { level: 'bronze' } }))).toBe(1n);
+    await at(s)((v) => v.players.update({ id: 1 }, { level: 'gold' }));
+    expect(await at(s)((v) => v.players.count({ where: { level: 'gold' } }))).toBe(2n);
+    expect(await at(s)((v) => v.players.count({ where: { level: 'bronze' } }))).toBe(0n);
+    expect((await at(s)((v) => v.players.findMany({ where: { level: null } }))).records).toEqual([]);
+  });
+
+  it('opens stores whose schema was stored in format 1 (without field types), and accepts a required field made optional', async () => {
+    await seed(true);
+    // The description as format 1 wrote it: field types as text only.
+    const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
+    const schemaKey = (await RecordStore.open(db, { path: ['game'], schema: base() })).subspace.pack([0]);
+    const current = packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!) as { types: Record<string, Record<string, unknown>> };
+    delete current.types.players!.fieldTypes;
+    await db.transact((tx) => tx.set(schemaKey, packr.pack({ ...current, formatVersion: 1 })));
+    expect((await refusedOpen(players({ name: z.string(), score: z.string() }))).message).toContain('field score changed type from number to string');
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toEqual({ id: 1, name: 'p1', score: 10 });
+    expect(packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!)).toMatchObject({ formatVersion: 2, types: { players: { fieldTypes: { name: { kind: 'optional' } } } } });
+  });
+
   it('refuses dropping a record type whose records are stored', async () => {
     await seed(true);
     const error = await refusedOpen(defineSchema({ other: recordType({ schema: z.object({ k: z.string() }), primaryKey: ['k'] }) }));
     expect(error.message).toContain('removed');
+  });
+});
+
+describe('a store object whose schema another open changed', () => {
+  // As FoundationDB's Record Layer checks the store header in every transaction: a store object
+  // opened with an older schema must not keep writing records without the indexes a newer open
+  // added (they would disagree with the records for good).
+  const shape = { id: z.number().int(), team: z.string() };
+  const v1 = defineSchema({ p: recordType({ schema: z.object(shape), primaryKey: ['id'] }) });
+  const v2 = defineSchema({ p: recordType({ schema: z.object(shape), primaryKey: ['id'], indexes: { byTeam: index.value(['team']), perTeam: index.count({ groupBy: ['team'] }) } }) });
+
+  async function rawKeys(): Promise<string[]> {
+    const rows = await db.transact((tx) => tx.getRangeAll(new Uint8Array([0x00]), new Uint8Array([0xff])));
+    return rows.map((r) => `${Buffer.from(r.key).toString('hex')}=${Buffer.from(r.value).toString('hex')}`);
+  }
+
+  it('fails every read and write with schema_changed, not retried, writing nothing; the new store keeps its indexes exact', async () => {
+    const a = await RecordStore.open(db, { path: ['t'], schema: v1 });
+    await at(a)((v) => v.p.insertMany([{ id: 1, team: 'red' }, { id: 2, team: 'red' }]));
+    const b = await RecordStore.open(db, { path: ['t'], schema: v2 });
+    expect(await b.buildIndexes(db)).toMatchObject({ built: ['p.byTeam', 'p.perTeam'] });
+    const keys = await rawKeys();
+    let attempts = 0;
+    const error = await refusal(
+      db.transact(async (tx) => {
+        attempts++;
+        await tx.at(a).p.update({ id: 1 }, { team: 'blue' });
+      }),
+    );
+    expect(attempts).toBe(1);
+    expect(error.code).toBe('schema_changed');
+    expect(error.errno).toBe(7213);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('open the store again');
+    for (const operation of [
+      (v: StoreView<typeof v1.types>): Promise<unknown> => v.p.insert({ id: 3, team: 'red' }),
+      (v: StoreView<typeof v1.types>): Promise<unknown> => v.p.get({ id: 1 }),
+      (v: StoreView<typeof v1.types>): Promise<unknown> => v.p.delete({ id: 2 }),
+      (v: StoreView<typeof v1.types>): Promise<unknown> => v.p.findMany({}),
+      (v: StoreView<typeof v1.types>): Promise<unknown> => v.p.findMany({ where: { team: 'red' }, allowFullScan: true }),
+    ]) {
+      expect((await refusal(at(a)(operation))).code).toBe('schema_changed');
+    }
+    expect(await rawKeys()).toEqual(keys);
+    // The store object that changed the schema knows the new version; one opened again works too.
+    await at(b)((v) => v.p.update({ id: 1 }, { team: 'blue' }));
+    const again = await RecordStore.open(db, { path: ['t'], schema: v2 });
+    await at(again)((v) => v.p.insert({ id: 3, team: 'red' }));
+    expect((await at(b)((v) => v.p.findMany({ where: { team: 'red' } }))).records.map((r) => r.id)).toEqual([2, 3]);
+    expect(await at(b)((v) => v.p.count({ where: { team: 'red' } }))).toBe(2n);
+    expect(await at(b)((v) => v.p.count({ where: { team: 'blue' } }))).toBe(1n);
+  });
+
+  it('opening the stored schema again leaves every open store object working', async () => {
+    const first = await RecordStore.open(db, { path: ['t'], schema: v2 });
+    await at(first)((v) => v.p.insert({ id: 1, team: 'red' }));
+    const versionKey = first.subspace.pack([6]);
+    const version = await db.transact((tx) => tx.get(versionKey));
+    await RecordStore.open(db, { path: ['t'], schema: v2 });
+    expect(await db.transact((tx) => tx.get(versionKey))).toEqual(version);
+    await at(first)((v) => v.p.insert({ id: 2, team: 'red' }));
+    expect(await at(first)((v) => v.p.count({ where: { team: 'red' } }))).toBe(2n);
+  });
+
+  it('a transaction that used the store before a schema change conflicts, and its retry fails with schema_changed', async () => {
+    const a = await RecordStore.open(db, { path: ['t'], schema: v1 });
+    await at(a)((v) => v.p.insert({ id: 1, team: 'red' }));
+    const tx = db.createTransaction();
+    expect(await tx.at(a).p.get({ id: 1 })).toEqual({ id: 1, team: 'red' });
+    await tx.at(a).p.insert({ id: 2, team: 'red' });
+    await RecordStore.open(db, { path: ['t'], schema: v2 });
+    const failed = await tx.commit().then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect((failed as StrataError).code).toBe('not_committed');
+    let attempts = 0;
+    const retried = await refusal(
+      db.transact((t) => {
+        attempts++;
+        return t.at(a).p.insert({ id: 2, team: 'red' });
+      }),
+    );
+    expect(retried.code).toBe('schema_changed');
+    expect(attempts).toBe(1);
+  });
+
+  it('reads the schema version once per transaction, however many operations and views use the store', async () => {
+    const s = await RecordStore.open(db, { path: ['t'], schema: v2 });
+    const versionKey = Buffer.from(s.subspace.pack([6])).toString('hex');
+    const reads: string[] = [];
+    await db.transact(async (tx) => {
+      const get = tx.get.bind(tx);
+      tx.get = (key, ...rest) => {
+        reads.push(Buffer.from(key).toString('hex'));
+        return get(key, ...rest);
+      };
+      await tx.at(s).p.insert({ id: 1, team: 'red' });
+      await tx.at(s).p.get({ id: 1 });
+      await tx.at(s).p.findMany({ where: { team: 'red' } });
+    });
+    expect(reads.filter((key) => key === versionKey)).toHaveLength(1);
   });
 });
 

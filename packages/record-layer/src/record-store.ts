@@ -21,6 +21,8 @@
  *   and reads of records (and range scans of them) must keep working after a write.
  * - `(5, sequence)` -> a sequence: a packed tuple of one integer, the last value it handed out
  *   (absent: none yet, the next is 1).
+ * - `(6)` -> the schema version: a packed tuple of one integer, one more every time an open
+ *   changes the stored schema description (absent: 0, as in stores written before it).
  *
  * Invariants:
  * 1. Every index entry of a record is written or removed in the transaction that writes or
@@ -40,6 +42,17 @@
  *    for commit (`tx.onCommit`), where each record still marked gets one entry and its version
  *    key under the commit's versionstamp, user versions in order of first write. A delete
  *    removes the mark, so a record written and deleted in one transaction leaves nothing.
+ * 5. A record's index entries are those of the record as reads see it, a field it lacks holding its
+ *    default. A record stored without a defaulted field that an index covers only predates that
+ *    index or that default (writes store the schema's output, defaults included); the index is then
+ *    built (or rebuilt, see `#checkEvolution`) over it, and the build stores the default in the
+ *    record, so later reads, and the entries later writes remove, keep that value.
+ * 6. A transaction that uses a store object (`tx.at(store)`) reads the schema version key once and
+ *    fails with `schema_changed` unless it holds the version the store object was opened with (or
+ *    last changed the schema to). The read is not a snapshot read, so a transaction and an open
+ *    that changes the schema conflict: no transaction commits writes made under a schema other
+ *    than the stored one (whose indexes it would not maintain), as FoundationDB's Record Layer
+ *    checks the store header's meta-data version.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
@@ -47,7 +60,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { doubleFields, keyItem, mayHoldObjects, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { doubleFields, fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, type FieldType, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -83,6 +96,8 @@ interface TypeFacts {
   readonly referencing: boolean;
   /** The fields a sequence fills, with the sequence's name. */
   readonly sequences: readonly (readonly [string, string])[];
+  /** The fields with a default, with their schema (a record stored without one reads with it). */
+  readonly defaults: readonly (readonly [string, z.ZodType])[];
   /** Encodes and decodes its records with its field table. */
   readonly codec: RecordCodec;
   /** The packed prefix `(1, type)` of its records' keys. */
@@ -105,6 +120,10 @@ const INDEXES = 2;
 const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
+const SCHEMA_VERSION = 6;
+
+/** A field description (schema.ts) whose value has a default when the record lacks it. */
+const DEFAULTED = /^(?:optional<|nullable<)*default</;
 
 /** Chunk number 0 packed: the last byte of a record's first key. */
 const CHUNK_ZERO = pack([0])[0]!;
@@ -170,6 +189,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #facts = new Map<string, TypeFacts>();
   // Each type's field table (record-codec.ts), as the store holds it once open.
   #fieldTables: Record<string, string[]> = {};
+  // The schema version this store object was opened with (invariant 6).
+  #schemaVersion = 0;
+  // Each transaction's check of the schema version, made on its first use of the store.
+  readonly #schemaChecks = new WeakMap<Transaction, Promise<void>>();
 
   private constructor(
     /** The record types. */
@@ -192,6 +215,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         versioned: indexes.some(([, definition]) => definition.kind === 'version'),
         referencing: Object.values(type.references ?? {}).some((reference) => reference.enforced !== false),
         sequences: Object.entries(type.sequences ?? {}) as [string, string][],
+        defaults: Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => hasDefault(schema)),
         codec: new RecordCodec(this.#fieldTables[name] ?? Object.keys(type.schema.shape)),
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
@@ -209,8 +233,15 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * A new (or changed) index on a type that has records is accepted write-only: queries do not use
    * it until {@link RecordStore.buildIndexes} has indexed the stored records. On a type without
    * records it is readable at once.
-   * @throws RecordLayerError `schema_incompatible` for an unsafe change (a changed primary key or
-   * field type, or a new required field, on a type that already has records).
+   * A field's type may change only to one that accepts every value the old one did (required to
+   * optional or nullable, optional to defaulted, enum and literal values or union members widened)
+   * while records are stored; a dropped field added back must accept the values it held. An index
+   * over a field that gains or loses a default is rebuilt like a changed one. An open that changes
+   * the stored schema makes every other store object of the directory fail with `schema_changed`
+   * (see {@link RecordStore.bind}); opening the stored schema again changes nothing.
+   * @throws RecordLayerError `schema_incompatible` naming the type, the field and why, for an unsafe
+   * change on a type that already has records (a changed primary key, a new required field, a field
+   * type that may refuse stored values, a type removed).
    */
   static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
@@ -219,13 +250,23 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     const store = new RecordStore(options.schema, subspace);
     await db.transact(async (tx) => {
       const key = subspace.pack([SCHEMA]);
-      const storedBytes = await tx.get(key);
+      const versionKey = subspace.pack([SCHEMA_VERSION]);
+      const [storedBytes, versionBytes] = await tx.getMany([key, versionKey]);
       const next = options.schema.describe();
       store.#writeOnly.clear();
-      const stored = storedBytes === null ? null : (packr.unpack(storedBytes) as SchemaDescription);
+      const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
       if (stored !== null) await store.#checkEvolution(tx, stored, next);
       store.#fieldTables = extendFieldTables(stored, next);
-      tx.set(key, packr.pack({ ...next, fieldTables: store.#fieldTables }));
+      const droppedFields = extendDroppedFields(stored, next);
+      // The version moves only when the description does: opening the stored schema again (another
+      // process starting) leaves every open store object working.
+      const nextBytes = packr.pack({ ...next, fieldTables: store.#fieldTables, ...(droppedFields === null ? {} : { droppedFields }) });
+      store.#schemaVersion = decodeSchemaVersion(versionBytes ?? null);
+      if (storedBytes === null || Buffer.compare(storedBytes!, nextBytes) !== 0) {
+        store.#schemaVersion++;
+        tx.set(key, nextBytes);
+        tx.set(versionKey, pack([store.#schemaVersion]));
+      }
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
@@ -341,6 +382,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   }
 
   async #checkEvolution(tx: Transaction, stored: SchemaDescription, next: SchemaDescription): Promise<void> {
+    const droppedBefore = stored.droppedFields ?? {};
     const refuse = (type: string, why: string): never => {
       throw new RecordLayerError('schema_incompatible', `record type ${type}: ${why}`, { details: { type } });
     };
@@ -361,14 +403,26 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       if (JSON.stringify(before.primaryKey) !== JSON.stringify(after.primaryKey)) {
         refuse(name, `the primary key changed from (${before.primaryKey.join(', ')}) to (${after.primaryKey.join(', ')}); stored records are keyed by the old one`);
       }
-      for (const [field, type] of Object.entries(after.fields)) {
+      for (const [field, text] of Object.entries(after.fields)) {
         const old = before.fields[field];
+        const type = after.fieldTypes?.[field] ?? parseFieldType(text);
         if (old === undefined) {
-          if (!type.startsWith('optional<') && !type.startsWith('default<') && (await hasRecords())) {
+          if (!text.startsWith('optional<') && !text.startsWith('default<') && (await hasRecords())) {
             refuse(name, `new field ${field} is required, but stored records do not have it; make it optional or give it a default`);
           }
-        } else if (old !== type && (await hasRecords())) {
-          refuse(name, `field ${field} changed type from ${old} to ${type}, which stored records may not satisfy`);
+          // A field added back keeps the position it had (record-codec.ts): the records written
+          // before it was dropped still hold its values there, and must read under the new type.
+          const dropped = droppedBefore[name]?.[field];
+          const why = dropped === undefined || type === null ? null : fieldTypeChange(dropped, type);
+          if (why !== null && (await hasRecords())) {
+            refuse(name, `field ${field} was dropped while records held it as ${fieldTypeText(dropped!)}; added back, it ${why}: add it back as ${fieldTypeText(dropped!)}, or under another name`);
+          }
+        } else {
+          // Stores written before field types were kept (format 1) have only the text, whose enum
+          // and literal values and union members are unknown: those compare as unchanged.
+          const oldType = before.fieldTypes?.[field] ?? parseFieldType(old);
+          const why = oldType === null || type === null ? (old === text ? null : `changed type from ${old} to ${text}, which stored records may not satisfy`) : fieldTypeChange(oldType, type);
+          if (why !== null && (await hasRecords())) refuse(name, `field ${field} ${why}`);
         }
       }
       // A field whose numbers change key form (see doubleFields) leaves stored keys in the old one.
@@ -385,11 +439,15 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       }
       // A new or changed index starts empty: readable at once on a type without records, otherwise
       // write-only with nothing built, until buildIndexes has indexed the stored records. An index
-      // over a field whose numbers changed key form is built again too.
+      // over a field whose numbers changed key form, or that gained or lost a default, counts as
+      // changed: records stored without the field now read differently, so its entries no longer
+      // match them (invariant 5).
+      const defaultChanged = (field: string): boolean =>
+        before.fields[field] !== undefined && after.fields[field] !== undefined && DEFAULTED.test(before.fields[field]) !== DEFAULTED.test(after.fields[field]);
       const changed: string[] = [];
       for (const [indexName, definition] of Object.entries(after.indexes)) {
         const old = before.indexes[indexName];
-        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition) || indexFields(definition).some((field) => reformed.has(field))) changed.push(indexName);
+        if (old === undefined || JSON.stringify(old) !== JSON.stringify(definition) || indexedFields(definition).some((field) => defaultChanged(field) || reformed.has(field))) changed.push(indexName);
       }
       const stored = changed.length > 0 && (await hasRecords());
       for (const indexName of changed) {
@@ -488,7 +546,43 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     return this.subspace.pack([SEQUENCES, name]);
   }
 
-  /** The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns). */
+  /**
+   * @internal The check that `tx` sees the schema version this store object was opened with
+   * (invariant 6): one read of the version key per transaction, started on the transaction's first
+   * use of the store and awaited by every operation that reads or writes records.
+   * @throws RecordLayerError `schema_changed` (not retryable) when another open changed the schema.
+   */
+  schemaCheck(tx: Transaction): Promise<void> {
+    let check = this.#schemaChecks.get(tx);
+    if (check === undefined) {
+      const expected = this.#schemaVersion;
+      check = tx.get(this.subspace.pack([SCHEMA_VERSION])).then((bytes) => {
+        const version = decodeSchemaVersion(bytes);
+        if (version !== expected) {
+          throw new RecordLayerError(
+            'schema_changed',
+            `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${expected}; open the store again with RecordStore.open`,
+            { details: { expected, stored: version } },
+          );
+        }
+      });
+      // Operations await it; one that never runs (a view only explained) must not leave it unhandled.
+      check.catch(() => {});
+      this.#schemaChecks.set(tx, check);
+    }
+    return check;
+  }
+
+  /**
+   * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
+   *
+   * @remarks
+   * The first use of the store in a transaction reads the stored schema version (one small read),
+   * and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
+   * schema since this store object was opened: a store object keeps working only while its schema
+   * is the stored one, so it never writes records without the indexes a newer schema added.
+   * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`).
+   */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
     for (const name of Object.keys(this.schema.types)) view[name] = this.collection(tx, name);
@@ -516,11 +610,14 @@ export class Collection<D extends RecordTypeDefinition> {
   readonly #type: D;
   readonly #facts: TypeFacts;
   readonly #fields: ReadonlySet<string>;
+  // The transaction's check of the store's schema version (invariant 6).
+  readonly #schemaChecked: Promise<void>;
 
   /** @internal Made by {@link RecordStore.bind}. */
   constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
     this.#store = store;
     this.#tx = tx;
+    this.#schemaChecked = store.schemaCheck(tx);
     this.#name = name;
     this.#type = type;
     this.#facts = store.typeFacts(name);
@@ -773,6 +870,7 @@ export class Collection<D extends RecordTypeDefinition> {
   // Reads the state of every index this store object thinks is write-only (so an index built by
   // another process since is used), then makes the query context.
   async #currentQueryContext(): Promise<QueryContext> {
+    await this.#schemaChecked;
     for (const name of [...this.#store.writeOnlyIndexes(this.#name)]) await this.#store.readIndexState(this.#tx, this.#name, name);
     return this.#queryContext();
   }
@@ -819,6 +917,7 @@ export class Collection<D extends RecordTypeDefinition> {
   async #fillSequences(record: unknown, taken: Map<string, bigint>): Promise<unknown> {
     const sequences = this.#facts.sequences;
     if (sequences.length === 0 || typeof record !== 'object' || record === null) return record;
+    await this.#schemaChecked;
     let filled: Record<string, unknown> | null = null;
     for (const [field, sequence] of sequences) {
       if ((record as Record<string, unknown>)[field] !== undefined) continue;
@@ -900,6 +999,8 @@ export class Collection<D extends RecordTypeDefinition> {
   // #readStored of several records, by their packed primary keys: their first chunks are read
   // together, and any further chunks (of a split record) afterwards.
   async #readStoredPacked(keys: readonly Uint8Array[]): Promise<(Stored<RecordOf<D>> | null)[]> {
+    // Every read and write of records comes here first: none runs under a schema that changed.
+    await this.#schemaChecked;
     const prefix = this.#facts.recordPrefix;
     // Each record's chunks are (recordPrefix, key..., chunk): its first key ends in chunk 0.
     const firstKeys = keys.map((key) => {
@@ -1027,7 +1128,8 @@ export class Collection<D extends RecordTypeDefinition> {
    * have written, which the reads here cannot see yet.
    */
   async #plan(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences: boolean, batch: InsertBatch | null, changes: Change[]): Promise<void> {
-    const old = stored === null ? null : stored.record;
+    // The old entries are those of the record as reads see it (invariant 5).
+    const old = stored === null ? null : this.#asRead(stored.record);
     // (Each await below is skipped when it has nothing to wait for: most writes have no write-only
     // index, no reference and no unique index.)
     const indexes = this.#store.writeOnlyIndexes(this.#name).size === 0 ? this.#facts.indexes : await this.#maintained(key);
@@ -1045,14 +1147,41 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   /**
+   * A stored record as reads see it, as far as index entries go: with the default of each field it
+   * lacks that has one (the same object when it lacks none). The other fields an index can hold
+   * (scalars) read back as stored, since what is stored is the schema's output. Cheaper than a
+   * whole read (`#fromStorage`), and never refuses: a record that no longer satisfies the schema
+   * can still be deleted.
+   */
+  #asRead(stored: RecordOf<D>): RecordOf<D> {
+    let view: Record<string, unknown> | null = null;
+    for (const [field, schema] of this.#facts.defaults) {
+      if ((stored as Record<string, unknown>)[field] !== undefined) continue;
+      const result = schema.safeParse(undefined);
+      if (!result.success || result.data === undefined) continue;
+      view ??= { ...(stored as Record<string, unknown>) };
+      view[field] = result.data;
+    }
+    return (view ?? stored) as RecordOf<D>;
+  }
+
+  /**
    * @internal Adds the entries of one stored record to index `indexName` (for the online index
    * build): checks uniqueness first, then writes, as a writer inserting the record would.
+   *
+   * @remarks
+   * The entries are those of the record as reads see it: a field the record lacks gets its default.
+   * That default is then stored in the record (invariant 5), so that the record's entries stay
+   * those of its reads whatever the default later becomes (a default computed by a function gives
+   * a new value on every read).
    * @throws RecordLayerError `unique_violation`, `record_invalid` (an indexed value a key cannot hold).
    */
-  async backfill(indexName: string, key: TupleItem[], stored: Uint8Array): Promise<void> {
+  async backfill(indexName: string, key: TupleItem[], bytes: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
-    const record = this.#decode(stored);
+    await this.#schemaChecked;
+    const stored = this.#decode(bytes);
+    const record = this.#asRead(stored);
     if (definition.kind === 'version') {
       // The record's stored version when a write since the index was declared left one; otherwise
       // it gets this build transaction's versionstamp, stored too so later writes find the entry.
@@ -1064,6 +1193,17 @@ export class Collection<D extends RecordTypeDefinition> {
     await this.#checkUnique(indexName, definition, key, record);
     const changes: Change[] = [];
     this.#indexChanges(indexName, definition, key, null, record, changes);
+    if (record !== stored) {
+      let completed: Record<string, unknown> | null = null;
+      for (const field of indexedFields(definition)) {
+        const value = (record as Record<string, unknown>)[field];
+        if ((stored as Record<string, unknown>)[field] !== undefined || value === undefined) continue;
+        completed ??= { ...(stored as Record<string, unknown>) };
+        completed[field] = value;
+      }
+      // The record's chunks are slices of its bytes, so their number follows from its length.
+      if (completed !== null) this.#writeRecord(key, Math.ceil(bytes.length / RECORD_CHUNK_BYTES), this.#encode(completed as RecordOf<D>));
+    }
     applyChanges(this.#tx, changes);
   }
 
@@ -1228,22 +1368,6 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 }
 
-/** The fields whose values an index's keys hold. */
-function indexFields(definition: IndexDefinition): readonly string[] {
-  switch (definition.kind) {
-    case 'value':
-      return definition.fields;
-    case 'count':
-    case 'sum':
-      return definition.groupBy;
-    case 'min':
-    case 'max':
-      return [...definition.groupBy, definition.field];
-    case 'version':
-      return [];
-  }
-}
-
 /** Names a record across the transaction's user version claims. */
 function stampId(type: string, key: readonly TupleItem[]): string {
   return `${type}\u0000${Buffer.from(pack(key as TupleItem[])).toString('latin1')}`;
@@ -1335,6 +1459,36 @@ function entryItems(record: object, fields: readonly string[], extra: string | n
   return items;
 }
 const EMPTY_SET: ReadonlySet<string> = new Set();
+
+/**
+ * The dropped fields of each type of `next` with their last types: the stored ones, those `next`
+ * drops, less those it adds back (null when there are none). A type `next` lacks goes with its
+ * dropped fields (a type is only removed without records). The type of a field dropped in a store
+ * written before format 2 is read from its text when it was still in the stored types.
+ */
+function extendDroppedFields(stored: SchemaDescription | null, next: SchemaDescription): Record<string, Record<string, FieldType>> | null {
+  const out: Record<string, Record<string, FieldType>> = {};
+  for (const [name, type] of Object.entries(next.types)) {
+    const dropped: Record<string, FieldType> = { ...(stored?.droppedFields?.[name] ?? {}) };
+    const before = stored?.types[name];
+    for (const [field, text] of Object.entries(before?.fields ?? {})) {
+      if (type.fields[field] !== undefined) continue;
+      const last = before!.fieldTypes?.[field] ?? parseFieldType(text);
+      if (last !== null) dropped[field] = last;
+    }
+    for (const field of Object.keys(type.fields)) delete dropped[field];
+    if (Object.keys(dropped).length > 0) out[name] = dropped;
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** The schema version held by the bytes of its key (absent: 0, a store from before versions). */
+function decodeSchemaVersion(bytes: Uint8Array | null): number {
+  if (bytes === null) return 0;
+  const [version] = unpack(bytes);
+  assert(typeof version === 'number' && Number.isSafeInteger(version), 'the schema version is an integer');
+  return version;
+}
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);

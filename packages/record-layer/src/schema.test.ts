@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Double } from '@strata/tuple';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, doubleFields, index, keyAsDouble, keyItem, mayHoldObjects, recordType, type RecordTypeDefinition } from './schema.js';
+import { SCHEMA_FORMAT_VERSION, Schema, defineSchema, doubleFields, fieldTypeChange, index, keyAsDouble, keyItem, mayHoldObjects, parseFieldType, recordType, type RecordTypeDefinition } from './schema.js';
 import { Timestamp, timestamp } from './timestamp.js';
 
 function failure(fn: () => unknown): RecordLayerError {
@@ -195,7 +195,8 @@ describe('Schema.describe', () => {
   it('records field types, primary key, indexes and the format version', () => {
     const description = schema.describe();
     expect(description.formatVersion).toBe(SCHEMA_FORMAT_VERSION);
-    expect(description.types.events).toEqual({
+    const { fieldTypes, ...rest } = description.types.events!;
+    expect(rest).toEqual({
       primaryKey: ['id', 'seq'],
       fields: {
         id: 'string',
@@ -217,6 +218,53 @@ describe('Schema.describe', () => {
       },
       doubles: ['seq', 'level'],
     });
+    // The detailed types say what the texts (the format 1 description) say, for these fields.
+    for (const [field, text] of Object.entries(rest.fields)) expect(parseFieldType(text), field).toEqual(fieldTypes![field]);
+  });
+
+  it('keeps the values of enums and literals and the members of unions, and compares them', () => {
+    const types = (shape: Record<string, z.ZodType>) => defineSchema({ t: recordType({ schema: z.object({ id: z.string(), ...shape }), primaryKey: ['id'] }) }).describe().types.t!.fieldTypes!;
+    const before = types({ kind: z.enum(['x', 'y']), one: z.literal('a'), either: z.union([z.string(), z.number()]), n: z.string() });
+    expect(before.kind).toEqual({ kind: 'enum', values: ['"x"', '"y"'] });
+    expect(before.one).toEqual({ kind: 'literal', values: ['"a"'] });
+    expect(before.either).toEqual({ kind: 'union', members: [{ kind: 'string' }, { kind: 'number' }] });
+    const after = types({
+      kind: z.enum(['x']),
+      one: z.literal(['a', 1]),
+      either: z.union([z.string(), z.boolean()]),
+      n: z.string().optional(),
+    });
+    expect(fieldTypeChange(before.kind!, after.kind!)).toContain('narrowed its values from enum["x", "y"] to enum["x"]: stored records may hold "y"');
+    expect(fieldTypeChange(after.kind!, before.kind!)).toBeNull();
+    expect(fieldTypeChange(before.one!, after.one!)).toBeNull();
+    expect(fieldTypeChange(after.one!, before.one!)).toContain('may hold 1');
+    expect(fieldTypeChange(before.either!, after.either!)).toContain('no member accepts the values of number');
+    expect(fieldTypeChange(before.either!, types({ either: z.union([z.number(), z.boolean(), z.string()]) }).either!)).toBeNull();
+    // Required to optional, nullable or defaulted is safe; the way back is not.
+    expect(fieldTypeChange(before.n!, after.n!)).toBeNull();
+    expect(fieldTypeChange(before.n!, types({ n: z.string().nullable() }).n!)).toBeNull();
+    expect(fieldTypeChange(before.n!, types({ n: z.string().default('') }).n!)).toBeNull();
+    expect(fieldTypeChange(after.n!, before.n!)).toContain('became required');
+    expect(fieldTypeChange(types({ n: z.string().nullable() }).n!, before.n!)).toContain('no longer nullable');
+    // Inside arrays and objects too.
+    const nested = (element: z.ZodType, inner: z.ZodType) => types({ list: z.array(element), o: z.object({ a: inner }) });
+    const v1 = nested(z.enum(['x', 'y']), z.string());
+    const v2 = nested(z.enum(['x']), z.string().optional());
+    expect(fieldTypeChange(v1.list!, v2.list!)).toContain('narrowed');
+    expect(fieldTypeChange(v1.o!, v2.o!)).toBeNull();
+    expect(fieldTypeChange(v2.o!, v1.o!)).toContain('nested field a that became required');
+    expect(fieldTypeChange(v1.o!, types({ o: z.object({ a: z.string(), b: z.number() }) }).o!)).toContain('nested field b that is new and required');
+  });
+
+  it('reads the texts of format 1 descriptions, with values and members unknown', () => {
+    expect(parseFieldType('optional<array<object{a:string,b:nullable<enum>}>>')).toEqual({
+      kind: 'optional',
+      inner: { kind: 'array', element: { kind: 'object', fields: { a: { kind: 'string' }, b: { kind: 'nullable', inner: { kind: 'enum' } } } } },
+    });
+    expect(parseFieldType('object{}')).toEqual({ kind: 'object', fields: {} });
+    expect(parseFieldType('optional<string')).toBeNull();
+    // Unknown values compare as unchanged, as format 1 compared them.
+    expect(fieldTypeChange(parseFieldType('enum')!, { kind: 'enum', values: ['"x"'] })).toBeNull();
   });
 
   it('is stable and detached from the schema', () => {

@@ -186,8 +186,12 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
     const types: SchemaDescription['types'] = {};
     for (const [name, type] of Object.entries(this.types)) {
       const fields: Record<string, string> = {};
-      for (const [field, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) fields[field] = describeType(schema);
-      types[name] = { primaryKey: [...type.primaryKey], fields, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition>, doubles: [...doubleFields(type)] };
+      const fieldTypes: Record<string, FieldType> = {};
+      for (const [field, schema] of Object.entries(type.schema.shape as Record<string, z.ZodType>)) {
+        fields[field] = describeType(schema);
+        fieldTypes[field] = fieldType(schema);
+      }
+      types[name] = { primaryKey: [...type.primaryKey], fields, fieldTypes, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition>, doubles: [...doubleFields(type)] };
     }
     return { formatVersion: SCHEMA_FORMAT_VERSION, types };
   }
@@ -204,8 +208,31 @@ export function defineSchema<T extends SchemaTypes>(types: T): Schema<T> {
   return new Schema(types);
 }
 
-/** The format of {@link SchemaDescription}s this version writes. */
-export const SCHEMA_FORMAT_VERSION = 1;
+/**
+ * The format of {@link SchemaDescription}s this version writes. Format 2 added `fieldTypes` and
+ * `droppedFields`; format 1 descriptions (without them) are still read.
+ */
+export const SCHEMA_FORMAT_VERSION = 2;
+
+/**
+ * The stored type of a field, detailed enough to tell whether a new type accepts every value the
+ * old one did (see {@link fieldTypeChange}): the kind (zod's type name), the type a wrapper
+ * (`optional`, `nullable`, `default`) or an array holds, an object's fields, the values of an enum
+ * or a literal, and a union's members. Constraints (`.email()`, `.min()`) are not kept.
+ */
+export interface FieldType {
+  readonly kind: string;
+  /** The type an `optional`, `nullable` or `default` wraps. */
+  readonly inner?: FieldType;
+  /** The type of an array's elements. */
+  readonly element?: FieldType;
+  /** An object's fields. */
+  readonly fields?: Readonly<Record<string, FieldType>>;
+  /** An enum's or a literal's values, as text (`"a"`, `1`, `2n`, `null`); absent when unknown. */
+  readonly values?: readonly string[];
+  /** A union's members; absent when unknown. */
+  readonly members?: readonly FieldType[];
+}
 
 /** The stored description of a schema: enough to tell whether a new schema is a safe change. */
 export interface SchemaDescription {
@@ -214,7 +241,10 @@ export interface SchemaDescription {
     string,
     {
       primaryKey: string[];
+      /** Each field's type as short text (the only description of format 1). */
       fields: Record<string, string>;
+      /** Each field's type in detail (format 2 on; absent from earlier stores). */
+      fieldTypes?: Record<string, FieldType>;
       indexes: Record<string, IndexDefinition>;
       /**
        * The fields whose numbers keys hold as doubles ({@link doubleFields}). Absent from stores
@@ -223,6 +253,12 @@ export interface SchemaDescription {
       doubles?: string[];
     }
   >;
+  /**
+   * The last type of each field dropped from a type whose records may still hold it (a dropped
+   * field keeps its position, record-codec.ts): a field added back must accept those values.
+   * Written by the store; absent from `describe()` and from stores written before format 2.
+   */
+  droppedFields?: Record<string, Record<string, FieldType>>;
   /**
    * The field table of each type as stored (record-codec.ts): every field its records may hold, by
    * position, dropped fields included. Written by the store; absent from `describe()` and from
@@ -321,6 +357,35 @@ function checkSequences(name: string, type: RecordTypeDefinition): void {
 /** Whether a sequence fills field `field` of `type` with numbers (rather than bigints). */
 export function sequenceFillsNumbers(type: RecordTypeDefinition, field: string): boolean {
   return describeType((type.schema.shape as Record<string, z.ZodType>)[field]!) === 'number';
+}
+
+/** The fields whose values make up the entries of an index (none for a version index). */
+export function indexedFields(definition: IndexDefinition): readonly string[] {
+  switch (definition.kind) {
+    case 'value':
+      return definition.fields;
+    case 'count':
+      return definition.groupBy;
+    case 'sum':
+    case 'min':
+    case 'max':
+      return [...definition.groupBy, definition.field];
+    case 'version':
+      return [];
+  }
+}
+
+/**
+ * Whether a field's schema gives a record that lacks the field a default value (a `.default()`
+ * among its optional, nullable and default wrappers).
+ */
+export function hasDefault(schema: z.ZodType): boolean {
+  let def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
+  while (def !== undefined && (def.type === 'optional' || def.type === 'nullable' || def.type === 'default')) {
+    if (def.type === 'default') return true;
+    def = (def.innerType as unknown as { def?: { type?: string; innerType?: z.ZodType } } | undefined)?.def;
+  }
+  return false;
 }
 
 /** The name of a value index of `type` whose fields start with the reference's fields, or null. */
@@ -442,6 +507,133 @@ function describeType(schema: z.ZodType): string {
   if (type === 'array' && def?.element) return `array<${describeType(def.element)}>`;
   if (schema instanceof z.ZodObject) return `object{${Object.entries(schema.shape as Record<string, z.ZodType>).map(([k, v]) => `${k}:${describeType(v)}`).join(',')}}`;
   return type;
+}
+
+// A field's type in detail (see FieldType).
+function fieldType(schema: z.ZodType): FieldType {
+  const def = (schema as unknown as { def?: Record<string, unknown> }).def;
+  const kind = typeof def?.type === 'string' ? def.type : 'unknown';
+  if ((kind === 'optional' || kind === 'nullable' || kind === 'default') && def?.innerType) return { kind, inner: fieldType(def.innerType as z.ZodType) };
+  if (kind === 'array' && def?.element) return { kind, element: fieldType(def.element as z.ZodType) };
+  if (schema instanceof z.ZodObject) {
+    return { kind: 'object', fields: Object.fromEntries(Object.entries(schema.shape as Record<string, z.ZodType>).map(([k, v]) => [k, fieldType(v)])) };
+  }
+  if (kind === 'enum' && typeof def?.entries === 'object' && def.entries !== null) return { kind, values: sortedValues(Object.values(def.entries)) };
+  if (kind === 'literal' && Array.isArray(def?.values)) return { kind, values: sortedValues(def.values) };
+  if (kind === 'union' && Array.isArray(def?.options)) return { kind, members: (def.options as z.ZodType[]).map(fieldType) };
+  return { kind };
+}
+
+function sortedValues(values: readonly unknown[]): string[] {
+  return [...new Set(values.map(valueText))].sort();
+}
+
+function valueText(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  return String(value);
+}
+
+/**
+ * The {@link FieldType} a format 1 description's text stands for (see `describeType`), with enum
+ * and literal values and union members unknown; `null` when the text does not parse.
+ */
+export function parseFieldType(text: string): FieldType | null {
+  let at = 0;
+  const type = (): FieldType | null => {
+    if (text.startsWith('object{', at)) {
+      at += 'object{'.length;
+      const fields: Record<string, FieldType> = {};
+      while (text[at] !== '}') {
+        const colon = text.indexOf(':', at);
+        if (colon < 0) return null;
+        const name = text.slice(at, colon);
+        at = colon + 1;
+        const inner = type();
+        if (inner === null) return null;
+        fields[name] = inner;
+        if (text[at] === ',') at++;
+        else if (text[at] !== '}') return null;
+      }
+      at++;
+      return { kind: 'object', fields };
+    }
+    const match = /^[a-z_]+/.exec(text.slice(at));
+    if (match === null) return null;
+    const kind = match[0];
+    at += kind.length;
+    if (text[at] !== '<') return { kind };
+    at++;
+    const inner = type();
+    if (inner === null || text[at] !== '>') return null;
+    at++;
+    if (kind === 'array') return { kind, element: inner };
+    if (kind === 'optional' || kind === 'nullable' || kind === 'default') return { kind, inner };
+    return null;
+  };
+  const parsed = type();
+  return parsed !== null && at === text.length ? parsed : null;
+}
+
+/** A field type as short text, with the values and members it holds (for messages). */
+export function fieldTypeText(type: FieldType): string {
+  if (type.inner !== undefined) return `${type.kind}<${fieldTypeText(type.inner)}>`;
+  if (type.element !== undefined) return `array<${fieldTypeText(type.element)}>`;
+  if (type.fields !== undefined) return `object{${Object.entries(type.fields).map(([k, v]) => `${k}:${fieldTypeText(v)}`).join(',')}}`;
+  if (type.values !== undefined) return `${type.kind}[${type.values.join(', ')}]`;
+  if (type.members !== undefined) return `union<${type.members.map(fieldTypeText).join(' | ')}>`;
+  return type.kind;
+}
+
+/**
+ * Why a field's type cannot change from `before` to `after` while records are stored: a reason
+ * naming the values of `before` that `after` refuses, or `null` when `after` accepts every value
+ * `before` did (required to optional or nullable, an enum's or a literal's values or a union's
+ * members widened, an object's field made optional). Unknown values or members (a format 1
+ * description) compare as the same.
+ */
+export function fieldTypeChange(before: FieldType, after: FieldType): string | null {
+  const peel = (type: FieldType): { missing: boolean; nullable: boolean; base: FieldType } => {
+    let missing = false;
+    let nullable = false;
+    let base = type;
+    while (base.inner !== undefined) {
+      if (base.kind === 'nullable') nullable = true;
+      else missing = true;
+      base = base.inner;
+    }
+    return { missing, nullable, base };
+  };
+  const b = peel(before);
+  const a = peel(after);
+  if (b.missing && !a.missing) return `became required (was ${fieldTypeText(before)}), but stored records may lack it`;
+  if (b.nullable && !a.nullable) return `is no longer nullable (was ${fieldTypeText(before)}), but stored records may hold null`;
+  const x = b.base;
+  const y = a.base;
+  if (x.kind !== y.kind) return `changed type from ${fieldTypeText(x)} to ${fieldTypeText(y)}, which stored records may not satisfy`;
+  if (x.values !== undefined && y.values !== undefined) {
+    const lost = x.values.filter((value) => !y.values!.includes(value));
+    if (lost.length > 0) return `narrowed its values from ${fieldTypeText(x)} to ${fieldTypeText(y)}: stored records may hold ${lost.join(', ')}`;
+  }
+  if (x.members !== undefined && y.members !== undefined) {
+    for (const member of x.members) {
+      if (!y.members.some((candidate) => fieldTypeChange(member, candidate) === null)) {
+        return `changed its union members from ${fieldTypeText(x)} to ${fieldTypeText(y)}: no member accepts the values of ${fieldTypeText(member)}`;
+      }
+    }
+  }
+  if (x.element !== undefined && y.element !== undefined) {
+    const why = fieldTypeChange(x.element, y.element);
+    if (why !== null) return `has array elements that ${why}`;
+  }
+  if (x.fields !== undefined && y.fields !== undefined) {
+    for (const [name, type] of Object.entries(y.fields)) {
+      const old = x.fields[name];
+      const why = old === undefined ? (peel(type).missing ? null : 'is new and required, but stored records lack it') : fieldTypeChange(old, type);
+      if (why !== null) return `has a nested field ${name} that ${why}`;
+    }
+  }
+  return null;
 }
 
 const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
