@@ -189,10 +189,16 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #facts = new Map<string, TypeFacts>();
   // Each type's field table (record-codec.ts), as the store holds it once open.
   #fieldTables: Record<string, string[]> = {};
-  // The schema version this store object was opened with (invariant 6).
+  // The schema version this store object was opened with (invariant 6), and its stored bytes (null
+  // for version 0, never stored).
   #schemaVersion = 0;
-  // Each transaction's check of the schema version, made on its first use of the store.
-  readonly #schemaChecks = new WeakMap<Transaction, Promise<void>>();
+  #schemaVersionBytes: Uint8Array | null = null;
+  // Each transaction's check of the schema version, made on its first use of the store: it resolves
+  // to the error that every operation of the transaction throws (a changed schema, or the read's
+  // own failure), or null. Resolved rather than rejected, so that a transaction that never awaits
+  // it (a view only explained) leaves no rejection unhandled, with one promise a check.
+  readonly #schemaChecks = new WeakMap<Transaction, Promise<Error | null>>();
+  #versionKey: Uint8Array | null = null;
 
   private constructor(
     /** The record types. */
@@ -262,11 +268,14 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       // process starting) leaves every open store object working.
       const nextBytes = packr.pack({ ...next, fieldTables: store.#fieldTables, ...(droppedFields === null ? {} : { droppedFields }) });
       store.#schemaVersion = decodeSchemaVersion(versionBytes ?? null);
+      store.#schemaVersionBytes = versionBytes ?? null;
       if (storedBytes === null || Buffer.compare(storedBytes!, nextBytes) !== 0) {
         store.#schemaVersion++;
+        store.#schemaVersionBytes = pack([store.#schemaVersion]);
         tx.set(key, nextBytes);
-        tx.set(versionKey, pack([store.#schemaVersion]));
+        tx.set(versionKey, store.#schemaVersionBytes);
       }
+      store.#versionKey = versionKey;
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
@@ -550,28 +559,29 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * @internal The check that `tx` sees the schema version this store object was opened with
    * (invariant 6): one read of the version key per transaction, started on the transaction's first
    * use of the store and awaited by every operation that reads or writes records.
-   * @throws RecordLayerError `schema_changed` (not retryable) when another open changed the schema.
+   * It resolves to the error the transaction's operations throw: `schema_changed` (not retryable)
+   * when another open changed the schema, or the read's own failure; null when the schema is the
+   * one this store object was opened with.
    */
-  schemaCheck(tx: Transaction): Promise<void> {
+  schemaCheck(tx: Transaction): Promise<Error | null> {
     let check = this.#schemaChecks.get(tx);
     if (check === undefined) {
-      const expected = this.#schemaVersion;
-      check = tx.get(this.subspace.pack([SCHEMA_VERSION])).then((bytes) => {
-        const version = decodeSchemaVersion(bytes);
-        if (version !== expected) {
-          throw new RecordLayerError(
-            'schema_changed',
-            `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${expected}; open the store again with RecordStore.open`,
-            { details: { expected, stored: version } },
-          );
-        }
-      });
-      // Operations await it; one that never runs (a view only explained) must not leave it unhandled.
-      check.catch(() => {});
+      check = tx.get(this.#versionKey!).then(this.#compareSchemaVersion, (error: unknown) => (error instanceof Error ? error : new Error(String(error))));
       this.#schemaChecks.set(tx, check);
     }
     return check;
   }
+
+  readonly #compareSchemaVersion = (bytes: Uint8Array | null): Error | null => {
+    const expected = this.#schemaVersionBytes;
+    if (bytes === null ? expected === null : expected !== null && Buffer.compare(bytes, expected) === 0) return null;
+    const version = decodeSchemaVersion(bytes);
+    return new RecordLayerError(
+      'schema_changed',
+      `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${this.#schemaVersion}; open the store again with RecordStore.open`,
+      { details: { expected: this.#schemaVersion, stored: version } },
+    );
+  };
 
   /**
    * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
@@ -611,7 +621,7 @@ export class Collection<D extends RecordTypeDefinition> {
   readonly #facts: TypeFacts;
   readonly #fields: ReadonlySet<string>;
   // The transaction's check of the store's schema version (invariant 6).
-  readonly #schemaChecked: Promise<void>;
+  readonly #schemaChecked: Promise<Error | null>;
 
   /** @internal Made by {@link RecordStore.bind}. */
   constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
@@ -635,7 +645,7 @@ export class Collection<D extends RecordTypeDefinition> {
    * `record_exists`, `unique_violation`.
    */
   async insert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const sequences = new Map<string, bigint>();
+    const sequences = this.#facts.sequences.length === 0 ? null : new Map<string, bigint>();
     const parsed = this.#validate(await this.#fillSequences(record, sequences));
     const key = this.#primaryKey(parsed);
     if ((await this.#readStored(key)) !== null) throw this.#exists(key);
@@ -665,9 +675,13 @@ export class Collection<D extends RecordTypeDefinition> {
    */
   async insertMany(records: readonly RecordInput<D>[], options: InsertManyOptions = {}): Promise<RecordOf<D>[]> {
     if (!Array.isArray(records)) throw new RecordLayerError('record_invalid', `insertMany takes an array of ${this.#name} records`, { details: { type: this.#name } });
-    const sequences = new Map<string, bigint>();
-    const filled: unknown[] = [];
-    for (const record of records) filled.push(await this.#fillSequences(record, sequences)); // in order: values follow the records
+    const sequences = this.#facts.sequences.length === 0 ? null : new Map<string, bigint>();
+    let filled: readonly unknown[] = records;
+    if (sequences !== null) {
+      const withValues: unknown[] = [];
+      for (const record of records) withValues.push(await this.#fillSequences(record, sequences)); // in order: values follow the records
+      filled = withValues;
+    }
     const parsed = filled.map((record) => this.#validate(record));
     const keys = parsed.map((record) => this.#primaryKey(record));
     const packedKeys = keys.map((key) => pack(key));
@@ -691,7 +705,7 @@ export class Collection<D extends RecordTypeDefinition> {
     // Encoding can still refuse a value (msgpack has no symbols), so every record is encoded (and
     // copied: the encoder reuses its buffer) before the first write.
     const encoded = parsed.map((record) => this.#encode(record).slice());
-    this.#setSequences(sequences);
+    if (sequences !== null) this.#setSequences(sequences);
     for (let i = 0; i < parsed.length; i++) this.#writeRecord(keys[i]!, 0, encoded[i]!);
     applyChanges(this.#tx, changes);
     return parsed;
@@ -722,7 +736,7 @@ export class Collection<D extends RecordTypeDefinition> {
 
   /** Inserts the record, or replaces the one with the same primary key. */
   async upsert(record: RecordInput<D>): Promise<RecordOf<D>> {
-    const sequences = new Map<string, bigint>();
+    const sequences = this.#facts.sequences.length === 0 ? null : new Map<string, bigint>();
     const parsed = this.#validate(await this.#fillSequences(record, sequences));
     const key = this.#primaryKey(parsed);
     await this.#write(key, await this.#readStored(key), parsed, sequences);
@@ -870,7 +884,8 @@ export class Collection<D extends RecordTypeDefinition> {
   // Reads the state of every index this store object thinks is write-only (so an index built by
   // another process since is used), then makes the query context.
   async #currentQueryContext(): Promise<QueryContext> {
-    await this.#schemaChecked;
+    const schemaChanged = await this.#schemaChecked;
+    if (schemaChanged !== null) throw schemaChanged;
     for (const name of [...this.#store.writeOnlyIndexes(this.#name)]) await this.#store.readIndexState(this.#tx, this.#name, name);
     return this.#queryContext();
   }
@@ -913,11 +928,13 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // The record with each sequence-fed field it leaves out (undefined) set to its sequence's next
   // value. Nothing is written: `taken` gets the last value taken from each sequence, for
-  // #setSequences to store with the write, so a refused write hands out no value.
-  async #fillSequences(record: unknown, taken: Map<string, bigint>): Promise<unknown> {
+  // #setSequences to store with the write, so a refused write hands out no value (null when the
+  // type has no sequence).
+  async #fillSequences(record: unknown, taken: Map<string, bigint> | null): Promise<unknown> {
     const sequences = this.#facts.sequences;
-    if (sequences.length === 0 || typeof record !== 'object' || record === null) return record;
-    await this.#schemaChecked;
+    if (taken === null || typeof record !== 'object' || record === null) return record;
+    const schemaChanged = await this.#schemaChecked;
+    if (schemaChanged !== null) throw schemaChanged;
     let filled: Record<string, unknown> | null = null;
     for (const [field, sequence] of sequences) {
       if ((record as Record<string, unknown>)[field] !== undefined) continue;
@@ -1000,7 +1017,8 @@ export class Collection<D extends RecordTypeDefinition> {
   // together, and any further chunks (of a split record) afterwards.
   async #readStoredPacked(keys: readonly Uint8Array[]): Promise<(Stored<RecordOf<D>> | null)[]> {
     // Every read and write of records comes here first: none runs under a schema that changed.
-    await this.#schemaChecked;
+    const schemaChanged = await this.#schemaChecked;
+    if (schemaChanged !== null) throw schemaChanged;
     const prefix = this.#facts.recordPrefix;
     // Each record's chunks are (recordPrefix, key..., chunk): its first key ends in chunk 0.
     const firstKeys = keys.map((key) => {
@@ -1179,7 +1197,8 @@ export class Collection<D extends RecordTypeDefinition> {
   async backfill(indexName: string, key: TupleItem[], bytes: Uint8Array): Promise<void> {
     const definition = this.#type.indexes[indexName];
     assert(definition !== undefined, `index ${indexName} of ${this.#name} exists`);
-    await this.#schemaChecked;
+    const schemaChanged = await this.#schemaChecked;
+    if (schemaChanged !== null) throw schemaChanged;
     const stored = this.#decode(bytes);
     const record = this.#asRead(stored);
     if (definition.kind === 'version') {
