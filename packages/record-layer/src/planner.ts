@@ -15,7 +15,7 @@ import { strinc } from '@strata/core';
 import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { doubleFields, keyItem, type RecordTypeDefinition } from './schema.js';
+import { keyItem, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
 
 /** Most key ranges one plan may read (an `in` on several fields multiplies them). */
@@ -154,6 +154,8 @@ export interface PlannerTarget {
   readonly recordsPrefix: readonly TupleItem[];
   /** The tuple prefix of an index's entries (inside `subspace`). */
   indexPrefix(name: string): readonly TupleItem[];
+  /** The fields whose numbers the store's keys hold as doubles (see `keyItem`). */
+  readonly doubles: ReadonlySet<string>;
   /**
    * Indexes of the type that are still being built (write-only): left out of `definition`, so the
    * planner never uses them, and named when a query is refused.
@@ -197,7 +199,7 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
     }
     checkField(target, key);
     if (!isPlainObject(value)) {
-      items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value), double: doubleFields(target.definition).has(key) });
+      items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value), double: target.doubles.has(key) });
       continue;
     }
     const operators = Object.entries(value);
@@ -211,11 +213,11 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
         case 'lt':
         case 'lte':
           if (op !== 'eq' && operand === null) throw invalid(`${path}.${key}.${op} cannot be null`);
-          items.push({ kind: 'compare', field: key, op, value: item(target, key, operand), double: doubleFields(target.definition).has(key) });
+          items.push({ kind: 'compare', field: key, op, value: item(target, key, operand), double: target.doubles.has(key) });
           break;
         case 'in':
           if (!Array.isArray(operand)) throw invalid(`${path}.${key}.in must be an array`);
-          items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)), double: doubleFields(target.definition).has(key) });
+          items.push({ kind: 'in', field: key, values: operand.map((v) => item(target, key, v)), double: target.doubles.has(key) });
           break;
         case 'startsWith': {
           if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
@@ -679,7 +681,7 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
     const schema = target.definition.schema.shape[field] as { safeParse(v: unknown): { success: boolean } };
     if (!schema.safeParse(value).success) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
   }
-  return keyItem(value, field, doubleFields(target.definition).has(field));
+  return keyItem(value, field, target.doubles.has(field));
 }
 
 // Whether a field's values are strings (a string, an enum or string literals, optional, nullable or

@@ -5,6 +5,7 @@
 // bounded transactions; and that count/sum/min/max read from aggregate indexes agree with a
 // brute-force computation after random inserts, updates and deletes (seed printed; SEED=<n> replays).
 import { open, seededRandom, type Database } from '@strata/core';
+import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
@@ -447,5 +448,32 @@ describe('numbers that may hold fractions', () => {
       items: recordType({ schema: z.object({ id: z.number(), n: z.number() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
     });
     await expect(RecordStore.open(db, { path, schema: fractionalIds })).rejects.toMatchObject({ code: 'schema_incompatible', message: expect.stringContaining('primary key field id') });
+  });
+
+  it('keeps the keys of a store written before numbers were keyed by field', async () => {
+    const path = ['query-fraction-legacy'];
+    // Such a store keyed every integral number as an integer: as an integer field is keyed now.
+    const integers = defineSchema({
+      items: recordType({ schema: z.object({ id: z.number().int(), n: z.number().int() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
+    });
+    const first = await RecordStore.open(db, { path, schema: integers });
+    await db.transact((tx) => tx.at(first).items.insertMany([{ id: 1, n: 5 }, { id: 2, n: -1 }]));
+    const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
+    const schemaKey = first.subspace.pack([0]);
+    const description = packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!) as { types: Record<string, Record<string, unknown>> };
+    delete description.types.items!.doubles;
+    await db.transact((tx) => tx.set(schemaKey, packr.pack(description)));
+    // Opened with fields that may hold fractions, it keeps their integral form: its keys stay valid,
+    // nothing is rebuilt, and its primary key still opens.
+    const fractions = defineSchema({
+      items: recordType({ schema: z.object({ id: z.number(), n: z.number() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
+    });
+    for (let open = 0; open < 2; open++) {
+      const store = await RecordStore.open(db, { path, schema: fractions });
+      expect([...store.writeOnlyIndexes('items')]).toEqual([]);
+      expect(await db.transact((tx) => tx.at(store).items.get({ id: 1 }))).toEqual({ id: 1, n: 5 });
+      expect((await db.transact((tx) => tx.at(store).items.findMany({ where: { n: { gt: 0 } } }))).records.map((r) => r.id)).toEqual([1]);
+    }
+    expect(packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!)).toMatchObject({ types: { items: { doubles: [], integral: ['id', 'n'] } } });
   });
 });

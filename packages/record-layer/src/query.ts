@@ -35,7 +35,7 @@ import {
   type PlannerTarget,
   type Where,
 } from './planner.js';
-import { doubleFields, keyItem, type IndexDefinition } from './schema.js';
+import { keyItem, type IndexDefinition } from './schema.js';
 
 /**
  * Most records a query may gather and sort in memory (an order no index gives, a union of `or`
@@ -353,7 +353,7 @@ async function sortedPage(
 ): Promise<FindManyResult<Record<string, unknown>>> {
   const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
   const byKey = new Map<string, { record: Record<string, unknown>; key: TupleItem[] }>();
-  const doubles = doubleFields(context.definition);
+  const doubles = context.doubles;
   for (const source of sources) {
     const { records } = await scan(context, source, null, SORT_RECORDS_MAX + 1, undefined);
     for (const record of records) {

@@ -949,6 +949,7 @@ describe('schema evolution on reopen', () => {
     const schemaKey = (await RecordStore.open(db, { path: ['game'], schema: base() })).subspace.pack([0]);
     const current = packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!) as { types: Record<string, Record<string, unknown>> };
     delete current.types.players!.fieldTypes;
+    delete current.types.players!.doubles;
     await db.transact((tx) => tx.set(schemaKey, packr.pack({ ...current, formatVersion: 1 })));
     expect((await refusedOpen(players({ name: z.string(), score: z.string() }))).message).toContain('field score changed type from number to string');
     const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int() }) });

@@ -55,12 +55,12 @@
  *    checks the store header's meta-data version.
  */
 import type { Database, Transaction, TransactionBinding } from '@strata/core';
-import { DirectoryLayer, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Double, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { doubleFields, fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, type FieldType, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, settleKeyForms, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, type FieldType, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -104,7 +104,7 @@ interface TypeFacts {
   readonly recordPrefix: Uint8Array;
   /** The packed prefix `(2, type, index)` of each index's entries. */
   readonly indexPrefixes: ReadonlyMap<string, Uint8Array>;
-  /** The fields whose numbers keys hold as doubles (see {@link doubleFields}). */
+  /** The fields whose numbers keys hold as doubles (see `settleKeyForms`). */
   readonly doubles: ReadonlySet<string>;
 }
 
@@ -189,6 +189,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   readonly #facts = new Map<string, TypeFacts>();
   // Each type's field table (record-codec.ts), as the store holds it once open.
   #fieldTables: Record<string, string[]> = {};
+  // Each type's fields whose numbers keys hold as doubles, as the store holds them once open.
+  #doubles: Record<string, string[]> = {};
   // The schema version this store object was opened with (invariant 6), and its stored bytes (null
   // for version 0, never stored).
   #schemaVersion = 0;
@@ -225,7 +227,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         codec: new RecordCodec(this.#fieldTables[name] ?? Object.keys(type.schema.shape)),
         recordPrefix: packWithPrefix(this.subspace.prefix, [RECORDS, name]),
         indexPrefixes: new Map(indexes.map(([index]) => [index, packWithPrefix(this.subspace.prefix, [INDEXES, name, index])])),
-        doubles: doubleFields(type),
+        doubles: new Set(this.#doubles[name] ?? []),
       };
       this.#facts.set(name, facts);
     }
@@ -261,6 +263,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       const next = options.schema.describe();
       store.#writeOnly.clear();
       const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
+      settleKeyForms(stored, next);
+      store.#doubles = Object.fromEntries(Object.entries(next.types).map(([name, type]) => [name, type.doubles ?? []]));
       if (stored !== null) await store.#checkEvolution(tx, stored, next);
       store.#fieldTables = extendFieldTables(stored, next);
       const droppedFields = extendDroppedFields(stored, next);
@@ -902,6 +906,7 @@ export class Collection<D extends RecordTypeDefinition> {
     return {
       typeName: name,
       definition,
+      doubles: this.#facts.doubles,
       building,
       subspace: this.#store.subspace,
       recordsPrefix: [RECORDS, name],
@@ -1284,7 +1289,11 @@ export class Collection<D extends RecordTypeDefinition> {
             details: { type: typeName, reference: name, index: indexName },
           });
         }
-        const { begin, end } = this.#store.subspace.range([INDEXES, typeName, indexName, ...key]);
+        // The referencing index holds the reference fields in their own key forms, which may differ
+        // from this primary key's (a z.number() referring to a z.number().int(), say).
+        const forms = this.#store.typeFacts(typeName).doubles;
+        const items = key.map((item, i) => keyItem(item instanceof Double ? item.value : item, reference.fields[i]!, forms.has(reference.fields[i]!)));
+        const { begin, end } = this.#store.subspace.range([INDEXES, typeName, indexName, ...items]);
         for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
           const items = this.#store.subspace.unpack(entry.key) as TupleItem[];
           const child = items.slice(items.length - type.primaryKey.length);

@@ -110,6 +110,33 @@ describe('references between record types', () => {
     });
   });
 
+  it('finds the records that name one when the two sides key their numbers in different forms', async () => {
+    // A z.number() key is keyed as a double, a z.number().int() reference as an integer, and back.
+    for (const [parentId, childRef] of [
+      [z.number(), z.number().int()],
+      [z.number().int(), z.number()],
+    ] as const) {
+      const mixed = defineSchema({
+        parents: recordType({ schema: z.object({ id: parentId }), primaryKey: ['id'] }),
+        children: recordType({
+          schema: z.object({ id: z.number().int(), parentId: childRef }),
+          primaryKey: ['id'],
+          indexes: { byParent: index.value(['parentId']) },
+          references: { parent: { type: 'parents', fields: ['parentId'] } },
+        }),
+      });
+      const db = await open();
+      databases.push(db);
+      const store = await RecordStore.open(db, { path: ['mixed'], schema: mixed });
+      await db.transact(async (tx) => {
+        await tx.at(store).parents.insert({ id: 1 });
+        await tx.at(store).children.insert({ id: 10, parentId: 1 });
+      });
+      await expect(db.transact((tx) => tx.at(store).children.insert({ id: 11, parentId: 2 }))).rejects.toMatchObject({ code: 'foreign_key_violation' });
+      await expect(db.transact((tx) => tx.at(store).parents.delete({ id: 1 }))).rejects.toMatchObject({ code: 'foreign_key_violation', details: { child: [10] } });
+    }
+  });
+
   it('lets a record name itself and be deleted, and leaves unenforced references unchecked', async () => {
     const { db, store } = await setup();
     await db.transact((tx) => tx.at(store).employees.insert({ id: 1 }));

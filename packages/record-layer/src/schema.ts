@@ -247,10 +247,16 @@ export interface SchemaDescription {
       fieldTypes?: Record<string, FieldType>;
       indexes: Record<string, IndexDefinition>;
       /**
-       * The fields whose numbers keys hold as doubles ({@link doubleFields}). Absent from stores
-       * written before: their keys held every integral number as an integer.
+       * The fields whose numbers the store's keys hold as doubles: {@link doubleFields}, less
+       * `integral`. Absent from stores written before numbers were keyed by field.
        */
       doubles?: string[];
+      /**
+       * Fields that may hold fractions whose keys keep every integral number as an integer, the
+       * form of every number before: the fields of a store written then, kept in that form so that
+       * its keys stay valid (their order puts integers before fractions). None when absent.
+       */
+      integral?: string[];
     }
   >;
   /**
@@ -634,6 +640,25 @@ export function fieldTypeChange(before: FieldType, after: FieldType): string | n
     }
   }
   return null;
+}
+
+/**
+ * Settles the key form of each number field of `next` (a description from {@link Schema.describe})
+ * against the `stored` one: a field takes the double form of {@link doubleFields} unless a store
+ * written before numbers were keyed by field holds it already (then it keeps the integral form,
+ * `integral`, for as long as it may hold fractions). Sets `doubles` and `integral` of each type of
+ * `next`.
+ */
+export function settleKeyForms(stored: SchemaDescription | null, next: SchemaDescription): void {
+  for (const [name, type] of Object.entries(next.types)) {
+    const desired = type.doubles ?? [];
+    const before = stored?.types[name];
+    const integral =
+      before === undefined ? [] : before.doubles === undefined ? desired.filter((field) => before.fields[field] !== undefined) : (before.integral ?? []).filter((field) => desired.includes(field));
+    type.doubles = desired.filter((field) => !integral.includes(field));
+    if (integral.length > 0) type.integral = integral;
+    else delete type.integral;
+  }
 }
 
 const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
