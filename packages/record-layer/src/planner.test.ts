@@ -113,6 +113,9 @@ describe('planner', () => {
     expect(apart.message).toContain("add index.value(['total'])");
     expect(apart.message).toContain('a range on total and an order by customerId cannot come from one index');
     expect(apart.details).toMatchObject({ suggestedIndex: ['total'] });
+    // With an equality field, the equality and the order make the index (the range filters).
+    const withEquality = await refusal({ where: { note: 'x', total: { gt: 1n } }, orderBy: { sku: 'asc' } });
+    expect(withEquality.message).toContain("add index.value(['note', 'sku'])");
     // When the filter's index exists, it is not suggested again.
     const served = await refusal({ where: { customerId: { gt: 1n } }, orderBy: { sku: 'asc' } });
     expect(served.message).toContain('byCustomer serves the filter, but a range on customerId and an order by sku cannot come from one index; pass allowFullScan: true');
@@ -154,5 +157,7 @@ describe('planner', () => {
     expect((await refusal({ where: { status: undefined } })).message).toContain('where.status is undefined');
     expect((await refusal({ where: { and: [{ customerId: undefined }] } })).message).toContain('where.and[0].customerId is undefined');
     expect((await refusal({ where: { createdAt: { gte: undefined } } })).message).toContain('where.createdAt.gte is undefined');
+    expect((await refusal({ where: { or: [{}, { status: 'open' }] } })).message).toContain('where.or[0] is empty');
+    expect((await refusal({ where: { and: [{}] } })).message).toContain('where.and[0] is empty');
   });
 });

@@ -15,7 +15,7 @@ import { strinc } from '@strata/core';
 import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { keyItem, type RecordTypeDefinition } from './schema.js';
+import { keyItem, wrappers, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
 
 /** Most key ranges one plan may read (an `in` on several fields multiplies them). */
@@ -50,7 +50,9 @@ export type FieldCondition<V = Scalar> = V | null | FieldOperators<V>;
 
 /**
  * A filter: each named field must satisfy its condition, every `and` member must hold and, when
- * `or` is given, at least one of its members.
+ * `or` is given, at least one of its members. A field given as `undefined`, a condition object
+ * without an operator, an operator given `undefined` and an empty `and`/`or` member are refused
+ * (`invalid_query`) rather than dropped, which would match every record.
  */
 export type Where<R = Record<string, unknown>> = { [K in keyof R]?: FieldCondition<R[K]> } & {
   and?: readonly Where<R>[];
@@ -191,7 +193,11 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
     if (value === undefined) throw invalid(`${path}.${key} is undefined: leave the field out to match any value, or use null to match records without one`);
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(value)) throw invalid(`${path}.${key} must be an array of conditions`);
-      const members = value.map((member, i) => normalizeObject(target, member, `${path}.${key}[${i}]`));
+      const members = value.map((member, i) => {
+        // An empty member says nothing: in an or it would match every record.
+        if (isPlainObject(member) && Object.keys(member).length === 0) throw invalid(`${path}.${key}[${i}] is empty: give it a condition, or leave it out`);
+        return normalizeObject(target, member, `${path}.${key}[${i}]`);
+      });
       if (key === 'and') items.push(...members);
       else if (members.length === 0) throw invalid(`${path}.or needs at least one condition`);
       else items.push(members.length === 1 ? members[0]! : { kind: 'or', items: members });
@@ -222,8 +228,8 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
         case 'startsWith': {
           if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
           // A prefix of another kind than the field's would silently match nothing.
-          const schema = target.definition.schema.shape[key] as z.ZodType;
-          if (typeof operand === 'string' ? !holdsStrings(schema) : !schema.safeParse(operand).success) {
+          const kind = fieldKind(target.definition.schema.shape[key] as z.ZodType);
+          if (typeof operand === 'string' ? kind !== 'string' : kind !== 'unknown') {
             throw invalid(`${path}.${key}.startsWith takes ${typeof operand === 'string' ? 'a string' : 'bytes'}, but ${target.typeName}.${key} does not hold ${typeof operand === 'string' ? 'strings' : 'bytes'}`);
           }
           items.push({ kind: 'startsWith', field: key, prefix: operand });
@@ -618,12 +624,14 @@ export function printItem(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (value instanceof Double) return String(value.value);
   if (value instanceof Uint8Array) return `0x${Buffer.from(value).toString('hex')}`;
-  return JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? `${inner}n` : inner)) ?? String(value);
 }
 
 // The value index a refused query needs: its equality (and `in`) fields, then the order's fields,
-// or the range's field when there is no order, or when the order starts with another field (a range
-// on one field and an order by another cannot come from one index: `orderConflict`).
+// or the range's field when there is no order. When the order starts with another field than the
+// range's, the equality fields and the order serve it (the range left to the residual filter); with
+// no equality field, only the range's field can be enforced, and a range on one field and an order
+// by another cannot come from one index (`orderConflict`).
 function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): { fields: string[]; orderConflict: string | null } {
   const fields: string[] = [];
   const add = (field: string): void => {
@@ -631,6 +639,10 @@ function suggestFields(leaves: readonly Leaf[], terms: readonly OrderTerm[]): { 
   };
   for (const leaf of leaves) if ((leaf.kind === 'compare' && leaf.op === 'eq') || leaf.kind === 'in') add(leaf.field);
   const range = leaves.find((l) => l.kind === 'startsWith' || (l.kind === 'compare' && l.op !== 'eq'));
+  if (range !== undefined && terms.length > 0 && terms[0]!.field !== range.field && fields.length > 0) {
+    for (const term of terms) add(term.field);
+    return { fields, orderConflict: null };
+  }
   if (range === undefined || terms.length === 0 || terms[0]!.field === range.field) {
     if (range !== undefined) add(range.field);
     for (const term of terms) add(term.field);
@@ -684,14 +696,33 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
   return keyItem(value, field, target.doubles.has(field));
 }
 
-// Whether a field's values are strings (a string, an enum or string literals, optional, nullable or
-// with a default).
-function holdsStrings(schema: z.ZodType): boolean {
-  const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; options?: z.ZodType[]; values?: unknown[] } }).def;
-  if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'default') && def.innerType !== undefined) return holdsStrings(def.innerType);
-  if (def.type === 'union' && def.options !== undefined) return def.options.every(holdsStrings);
-  if (def.type === 'literal' && def.values !== undefined) return def.values.every((value) => typeof value === 'string');
-  return def.type === 'string' || def.type === 'enum' || def.type === 'template_literal';
+// The kind of value a field holds, seen through its wrappers: 'string' (a string, an enum, string
+// literals, or a union of those), 'other' for any other known kind, 'unknown' for custom types
+// (bytes, Timestamp) and anything else.
+function fieldKind(schema: z.ZodType): 'string' | 'other' | 'unknown' {
+  const layers = wrappers(schema);
+  const def = (layers[layers.length - 1] as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[] } }).def;
+  switch (def.type) {
+    case 'string':
+    case 'enum':
+    case 'template_literal':
+      return 'string';
+    case 'literal':
+      return def.values !== undefined && def.values.every((value) => typeof value === 'string') ? 'string' : 'other';
+    case 'union': {
+      const kinds = new Set((def.options ?? []).map(fieldKind));
+      return kinds.size === 1 ? [...kinds][0]! : 'unknown';
+    }
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'date':
+    case 'object':
+    case 'array':
+      return 'other';
+    default:
+      return 'unknown';
+  }
 }
 
 function sortDistinct(values: readonly TupleItem[]): TupleItem[] {

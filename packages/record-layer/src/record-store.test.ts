@@ -977,6 +977,21 @@ describe('a store object whose schema another open changed', () => {
     return rows.map((r) => `${Buffer.from(r.key).toString('hex')}=${Buffer.from(r.value).toString('hex')}`);
   }
 
+  it('retries a transaction that read the store before the open that made the store object', async () => {
+    const older = await RecordStore.open(db, { path: ['stale-read'], schema: v1 });
+    await at(older)((v) => v.p.insert({ id: 1, team: 'red' }));
+    let attempts = 0;
+    let newer: RecordStore<typeof v2.types> | null = null;
+    const found = await db.transact(async (tx) => {
+      attempts++;
+      await tx.get(older.subspace.pack([0])); // the read version is taken here
+      newer ??= await RecordStore.open(db, { path: ['stale-read'], schema: v2 });
+      return tx.at(newer).p.get({ id: 1 });
+    });
+    expect(found).toEqual({ id: 1, team: 'red' });
+    expect(attempts).toBe(2);
+  });
+
   it('fails every read and write with schema_changed, not retried, writing nothing; the new store keeps its indexes exact', async () => {
     const a = await RecordStore.open(db, { path: ['t'], schema: v1 });
     await at(a)((v) => v.p.insertMany([{ id: 1, team: 'red' }, { id: 2, team: 'red' }]));

@@ -54,7 +54,7 @@
  *    than the stored one (whose indexes it would not maintain), as FoundationDB's Record Layer
  *    checks the store header's meta-data version.
  */
-import type { Database, Transaction, TransactionBinding } from '@strata/core';
+import { StrataError, type Database, type Transaction, type TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Double, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
@@ -248,8 +248,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * the stored schema makes every other store object of the directory fail with `schema_changed`
    * (see {@link RecordStore.bind}); opening the stored schema again changes nothing.
    * @throws RecordLayerError `schema_incompatible` naming the type, the field and why, for an unsafe
-   * change on a type that already has records (a changed primary key, a new required field, a field
-   * type that may refuse stored values, a type removed).
+   * change on a type that already has records (a changed primary key, a primary key field whose
+   * numbers change key form, a new required field, a field type that may refuse stored values, a
+   * nested field dropped, a type removed).
    */
   static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
@@ -580,6 +581,13 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     const expected = this.#schemaVersionBytes;
     if (bytes === null ? expected === null : expected !== null && Buffer.compare(bytes, expected) === 0) return null;
     const version = decodeSchemaVersion(bytes);
+    // A transaction that read before the open that made this store object committed sees an older
+    // version: a retry, at a newer read version, sees this one.
+    if (version < this.#schemaVersion) {
+      return new StrataError('not_committed', `the transaction reads the store as it was before version ${this.#schemaVersion} of its schema, which this store object was opened with: retry it`, {
+        details: { expected: this.#schemaVersion, stored: version },
+      });
+    }
     return new RecordLayerError(
       'schema_changed',
       `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${this.#schemaVersion}; open the store again with RecordStore.open`,
@@ -715,14 +723,19 @@ export class Collection<D extends RecordTypeDefinition> {
     return parsed;
   }
 
-  /** The record with this primary key (an object holding the primary key fields), or `null`. */
+  /**
+   * The record with this primary key (an object holding the primary key fields), or `null`.
+   * @throws RecordLayerError `invalid_query` for a missing primary key field, or a value its field's
+   * schema refuses (which no record could have).
+   */
   async get(key: Partial<RecordOf<D>>): Promise<RecordOf<D> | null> {
     return this.#read(this.#primaryKey(key as Record<string, unknown>, 'get'));
   }
 
   /**
    * Changes some fields of a record; the result is validated as a whole.
-   * @throws RecordLayerError `record_not_found`, `record_invalid`, `unknown_field`, `unique_violation`.
+   * @throws RecordLayerError `record_not_found`, `record_invalid`, `unknown_field`, `unique_violation`;
+   * `invalid_query` for a key as {@link Collection.get} refuses it.
    */
   async update(key: Partial<RecordOf<D>>, changes: Partial<RecordInput<D>>): Promise<RecordOf<D>> {
     const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'update');
@@ -747,7 +760,11 @@ export class Collection<D extends RecordTypeDefinition> {
     return parsed;
   }
 
-  /** Deletes the record with this primary key; `false` if there was none. */
+  /**
+   * Deletes the record with this primary key; `false` if there was none.
+   * @throws RecordLayerError `foreign_key_violation` while records refer to it; `invalid_query` for
+   * a key as {@link Collection.get} refuses it.
+   */
   async delete(key: Partial<RecordOf<D>>): Promise<boolean> {
     const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'delete');
     const old = await this.#readStored(primaryKey);

@@ -254,6 +254,8 @@ describe('Schema.describe', () => {
     expect(fieldTypeChange(v1.o!, v2.o!)).toBeNull();
     expect(fieldTypeChange(v2.o!, v1.o!)).toContain('nested field a that became required');
     expect(fieldTypeChange(v1.o!, types({ o: z.object({ a: z.string(), b: z.number() }) }).o!)).toContain('nested field b that is new and required');
+    // A nested field dropped leaves its values in stored records.
+    expect(fieldTypeChange(types({ o: z.object({ a: z.string(), b: z.number() }) }).o!, v1.o!)).toContain('drops nested field b');
   });
 
   it('reads the texts of format 1 descriptions, with values and members unknown', () => {
@@ -309,6 +311,12 @@ describe('keyItem', () => {
       primaryKey: ['id'],
     });
     expect([...doubleFields(type)]).toEqual(['price', 'level', 'raw']);
+    // Through every wrapper that keeps a value's kind.
+    const wrapped = recordType({
+      schema: z.object({ id: z.string(), a: z.number().readonly(), b: z.number().catch(0), c: z.number().prefault(1), d: keyAsDouble(z.custom<number>((v) => typeof v === 'number')).readonly(), e: z.number().int().readonly() }),
+      primaryKey: ['id'],
+    });
+    expect([...doubleFields(wrapped)]).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('turns a Timestamp into its microseconds and a Date into milliseconds times 1000', () => {

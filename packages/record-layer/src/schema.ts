@@ -311,12 +311,8 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
 // A sum index adds integers (8-byte atomic adds): its field must be a bigint, or a number zod
 // restricts to integers (z.number().int(), z.int()), optional or not (a missing value adds 0).
 function checkSumField(type: string, indexName: string, field: string, schema: z.ZodType): void {
-  let inner = schema;
-  for (let depth = 0; depth < SCHEMA_DEPTH_MAX; depth++) {
-    const def = (inner as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
-    if ((def.type === 'optional' || def.type === 'nullable' || def.type === 'default' || def.type === 'prefault' || def.type === 'readonly') && def.innerType !== undefined) inner = def.innerType;
-    else break;
-  }
+  const layers = wrappers(schema);
+  const inner = layers[layers.length - 1]!;
   const kind = describeType(inner);
   if (kind === 'bigint' || (inner instanceof z.ZodNumber && inner.isInt === true)) return;
   const what = kind === 'number' ? 'a number that may have a fraction' : `of type ${kind}`;
@@ -382,16 +378,14 @@ export function indexedFields(definition: IndexDefinition): readonly string[] {
 }
 
 /**
- * Whether a field's schema gives a record that lacks the field a default value (a `.default()`
- * among its optional, nullable and default wrappers).
+ * Whether a field's schema gives a record that lacks the field a default value (a `.default()` or
+ * `.prefault()` among its {@link wrappers}).
  */
 export function hasDefault(schema: z.ZodType): boolean {
-  let def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
-  while (def !== undefined && (def.type === 'optional' || def.type === 'nullable' || def.type === 'default')) {
-    if (def.type === 'default') return true;
-    def = (def.innerType as unknown as { def?: { type?: string; innerType?: z.ZodType } } | undefined)?.def;
-  }
-  return false;
+  return wrappers(schema).some((layer) => {
+    const type = (layer as unknown as { def?: { type?: string } }).def?.type;
+    return type === 'default' || type === 'prefault';
+  });
 }
 
 /** The name of a value index of `type` whose fields start with the reference's fields, or null. */
@@ -633,6 +627,11 @@ export function fieldTypeChange(before: FieldType, after: FieldType): string | n
     if (why !== null) return `has array elements that ${why}`;
   }
   if (x.fields !== undefined && y.fields !== undefined) {
+    // Stored records keep a dropped nested field's values, and unlike a record's own fields it has
+    // no record of its last type that a field added back under its name could be checked against.
+    for (const name of Object.keys(x.fields)) {
+      if (y.fields[name] === undefined) return `drops nested field ${name}, whose values stored records keep (a field added back under its name might refuse them)`;
+    }
     for (const [name, type] of Object.entries(y.fields)) {
       const old = x.fields[name];
       const why = old === undefined ? (peel(type).missing ? null : 'is new and required, but stored records lack it') : fieldTypeChange(old, type);
@@ -692,9 +691,26 @@ export function keyAsDouble<S extends z.ZodType<number>>(schema: S): S {
 }
 
 function holdsFractions(schema: z.ZodType): boolean {
-  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
-  if ((def?.type === 'optional' || def?.type === 'nullable' || def?.type === 'default') && def.innerType !== undefined) return holdsFractions(def.innerType);
-  return keyedAsDoubles.has(schema) || (schema instanceof z.ZodNumber && schema.isInt !== true);
+  const layers = wrappers(schema);
+  const inner = layers[layers.length - 1]!;
+  return layers.some((layer) => keyedAsDoubles.has(layer)) || (inner instanceof z.ZodNumber && inner.isInt !== true);
+}
+
+const VALUE_WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
+
+/**
+ * A field's schema and the schemas its wrappers hold, outermost first, through the wrappers that
+ * keep the kind of a value (optional, nullable, default, prefault, readonly, catch, nonoptional):
+ * the last is the schema that decides the value's kind.
+ */
+export function wrappers(schema: z.ZodType): z.ZodType[] {
+  const layers = [schema];
+  for (let depth = 0; depth < SCHEMA_DEPTH_MAX; depth++) {
+    const def = (layers[layers.length - 1] as unknown as { def?: { type?: string; innerType?: z.ZodType } }).def;
+    if (def?.type === undefined || !VALUE_WRAPPERS.has(def.type) || def.innerType === undefined) break;
+    layers.push(def.innerType);
+  }
+  return layers;
 }
 
 /**

@@ -84,7 +84,8 @@ describe('sequences', () => {
     const { db, store } = await setup();
     await db.transact((tx) => tx.at(store).rentals.insert({ filmId: 1, receipt: 5n }));
     await db.transact(async (tx) => {
-      // The second record's receipt (5n, given) is taken; the third repeats the first's id.
+      // The second record's receipt (5n, given) is taken; in the next batch, the second record
+      // gives the id the sequence hands the first (2n).
       await expect(tx.at(store).rentals.insertMany([{ filmId: 2 }, { filmId: 3, receipt: 5n }])).rejects.toMatchObject({ code: 'unique_violation' });
       await expect(tx.at(store).rentals.insertMany([{ filmId: 2 }, { id: 2n, filmId: 3 }])).rejects.toMatchObject({ code: 'record_exists' });
       await expect(tx.at(store).rentals.insert({ filmId: 2, receipt: 5n })).rejects.toMatchObject({ code: 'unique_violation' });
