@@ -683,7 +683,9 @@ const keyedAsDoubles = new WeakSet<z.ZodType>();
 /**
  * Marks a number schema that zod does not know as one (a `z.custom<number>` that admits NaN and
  * ±Infinity, say) to be keyed as doubles, as a `z.number()` without `.int()` is (see
- * {@link doubleFields}); returns it.
+ * {@link doubleFields}); returns it. The mark is on this schema object: wrappers around it
+ * (`.optional()`, `.nullable()`, `.default()`...) keep it, but a refinement or `.describe()` makes
+ * a new schema, so mark the result of those.
  */
 export function keyAsDouble<S extends z.ZodType<number>>(schema: S): S {
   keyedAsDoubles.add(schema);
