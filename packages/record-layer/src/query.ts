@@ -400,33 +400,30 @@ interface CursorState {
 }
 
 // Names the plan a cursor belongs to: the index and direction in words, then a 32-bit FNV-1a digest
-// of what decides the result (the ranges' keys, the filter, the order), so that a cursor handed to
-// a query with other values is refused instead of silently skipping or repeating records.
+// of what decides the result (the ranges' keys, and the filter they leave to check), so that a
+// cursor handed to a query with other values is refused instead of silently skipping or repeating
+// records. Made for every page that returns a cursor: plain loops, no text unless a filter is left.
 function planFingerprint(plan: Plan): string {
   let hash = 0x811c9dc5;
-  const mix = (byte: number): void => {
-    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  const bytes = (value: Uint8Array): void => {
+    for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value[i]!, 0x01000193);
+    hash = Math.imul(hash ^ 0xff, 0x01000193);
   };
   const text = (value: string): void => {
-    for (let i = 0; i < value.length; i++) {
-      const code = value.charCodeAt(i);
-      mix(code & 0xff);
-      mix(code >>> 8);
-    }
-    mix(0);
+    for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 0x01000193);
+    hash = Math.imul(hash ^ 0xffff, 0x01000193);
   };
   const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
   for (const source of sources) {
     text(source.index);
     for (const range of source.ranges) {
-      for (const byte of range.begin) mix(byte);
-      mix(0);
-      for (const byte of range.end) mix(byte);
-      mix(0);
+      bytes(range.begin);
+      bytes(range.end);
     }
+    if (source.residual !== null) text(describeCondition(source.residual));
   }
-  text(plan.where === null ? '' : describeCondition(plan.where));
-  const digest = hash.toString(16).padStart(8, '0');
+  if (plan.sortInMemory && plan.where !== null) text(describeCondition(plan.where));
+  const digest = (hash >>> 0).toString(16).padStart(8, '0');
   if (plan.sortInMemory) return `memory:${plan.orderBy.map((t) => `${t.field}:${t.direction}`).join(',')}:${digest}`;
   const source = plan.source as IndexPlan;
   return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${digest}`;

@@ -195,11 +195,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   // for version 0, never stored).
   #schemaVersion = 0;
   #schemaVersionBytes: Uint8Array | null = null;
-  // Each transaction's check of the schema version, made on its first use of the store: it resolves
-  // to the error that every operation of the transaction throws (a changed schema, or the read's
-  // own failure), or null. Resolved rather than rejected, so that a transaction that never awaits
-  // it (a view only explained) leaves no rejection unhandled, with one promise a check.
-  readonly #schemaChecks = new WeakMap<Transaction, Promise<Error | null>>();
+  // The key of the schema version (invariant 6), read by each transaction's check.
   #versionKey: Uint8Array | null = null;
 
   private constructor(
@@ -562,19 +558,16 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
 
   /**
    * @internal The check that `tx` sees the schema version this store object was opened with
-   * (invariant 6): one read of the version key per transaction, started on the transaction's first
-   * use of the store and awaited by every operation that reads or writes records.
-   * It resolves to the error the transaction's operations throw: `schema_changed` (not retryable)
-   * when another open changed the schema, or the read's own failure; null when the schema is the
-   * one this store object was opened with.
+   * (invariant 6): one read of the version key, started when the store is bound into the
+   * transaction (`tx.at(store)` binds it once per transaction) and awaited by every operation that
+   * reads or writes records. It resolves to the error the transaction's operations throw:
+   * `schema_changed` (not retryable) when another open changed the schema, or the read's own
+   * failure; null when the schema is the one this store object was opened with. Resolved rather
+   * than rejected, so that a transaction that never awaits it (a view only explained) leaves no
+   * rejection unhandled, with one promise a check.
    */
   schemaCheck(tx: Transaction): Promise<Error | null> {
-    let check = this.#schemaChecks.get(tx);
-    if (check === undefined) {
-      check = tx.get(this.#versionKey!).then(this.#compareSchemaVersion, (error: unknown) => (error instanceof Error ? error : new Error(String(error))));
-      this.#schemaChecks.set(tx, check);
-    }
-    return check;
+    return tx.get(this.#versionKey!).then(this.#compareSchemaVersion, (error: unknown) => (error instanceof Error ? error : new Error(String(error))));
   }
 
   readonly #compareSchemaVersion = (bytes: Uint8Array | null): Error | null => {
@@ -599,7 +592,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
    *
    * @remarks
-   * The first use of the store in a transaction reads the stored schema version (one small read),
+   * Binding the store into a transaction reads the stored schema version (one small read),
    * and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
    * schema since this store object was opened: a store object keeps working only while its schema
    * is the stored one, so it never writes records without the indexes a newer schema added.
@@ -607,7 +600,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
-    for (const name of Object.keys(this.schema.types)) view[name] = this.collection(tx, name);
+    const check = this.schemaCheck(tx);
+    for (const name of Object.keys(this.schema.types)) view[name] = new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.type(name), check);
     return view as StoreView<T>;
   }
 
@@ -617,7 +611,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * @throws RecordLayerError `unknown_record_type`.
    */
   collection(tx: Transaction, name: string): Collection<RecordTypeDefinition> {
-    return new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.type(name));
+    return new Collection(this as unknown as RecordStore<SchemaTypes>, tx, name, this.schema.type(name), this.schemaCheck(tx));
   }
 }
 
@@ -635,11 +629,11 @@ export class Collection<D extends RecordTypeDefinition> {
   // The transaction's check of the store's schema version (invariant 6).
   readonly #schemaChecked: Promise<Error | null>;
 
-  /** @internal Made by {@link RecordStore.bind}. */
-  constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D) {
+  /** @internal Made by {@link RecordStore.bind}, with the transaction's check of the schema version. */
+  constructor(store: RecordStore<SchemaTypes>, tx: Transaction, name: string, type: D, schemaChecked: Promise<Error | null>) {
     this.#store = store;
     this.#tx = tx;
-    this.#schemaChecked = store.schemaCheck(tx);
+    this.#schemaChecked = schemaChecked;
     this.#name = name;
     this.#type = type;
     this.#facts = store.typeFacts(name);

@@ -88,6 +88,24 @@ const tenKeys = (): Record<string, string> => Object.fromEntries(Array.from({ le
 
 // ---------------------------------------------------------------------------------------------
 
+describe('at', () => {
+  it('binds each binding once per transaction and hands out the same view', async () => {
+    const bound: unknown[] = [];
+    const binding = { bind: (tx: unknown) => (bound.push(tx), { tx }) };
+    const other = { bind: (tx: unknown) => ({ tx, other: true }) };
+    await db.transact((tx) => {
+      const view = tx.at(binding);
+      expect(tx.at(binding)).toBe(view);
+      expect(tx.at(other)).not.toBe(view);
+      expect(view.tx).toBe(tx);
+    });
+    // A new transaction (a retry makes one too) binds again.
+    await db.transact((tx) => void tx.at(binding));
+    expect(bound.length).toBe(2);
+    expect(bound[0]).not.toBe(bound[1]);
+  });
+});
+
 describe('get, set, clear, clearRange', () => {
   it('get returns null for a missing key and the committed value after a commit', async () => {
     expect(await readValue('a')).toBeNull();

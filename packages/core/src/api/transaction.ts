@@ -176,6 +176,8 @@ export class Transaction {
   readonly #readPoints: KeyString[] = [];
   readonly #writeRanges: KeyString[] = [];
   readonly #writePoints: KeyString[] = [];
+  // The views tx.at made, by binding (made on first use).
+  #views: Map<TransactionBinding<unknown>, unknown> | null = null;
   readonly #watches: PendingWatch[] = [];
   #commitHooks: (() => void | Promise<void>)[] = [];
   #readVersion: number | Promise<number> | null = null;
@@ -198,14 +200,22 @@ export class Transaction {
   }
 
   /**
-   * The transaction seen through `binding`, for example a subspace with typed encoders.
+   * The transaction seen through `binding`, for example a subspace with typed encoders. The view
+   * is made once per transaction and binding (`binding.bind(tx)` on first use), so a layer may keep
+   * per-transaction state in it and repeated calls cost a map lookup.
    * @example
    * ```ts
    * const user = await tx.at(users).get([42]); // typed by the subspace's encoders
    * ```
    */
   at<T>(binding: TransactionBinding<T>): T {
-    return binding.bind(this);
+    const views = (this.#views ??= new Map());
+    let view = views.get(binding) as T | undefined;
+    if (view === undefined) {
+      view = binding.bind(this);
+      views.set(binding, view);
+    }
+    return view;
   }
 
   // -------------------------------------------------------------------------------------------
