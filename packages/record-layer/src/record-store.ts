@@ -60,7 +60,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { fieldTypeChange, settleKeyForms, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, type FieldType, referencingIndex, sequenceFillsNumbers, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
