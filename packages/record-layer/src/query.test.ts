@@ -426,13 +426,19 @@ describe('numbers that may hold fractions', () => {
     expect(ids(after.records)).toEqual(ids(sorted(left.filter((r) => r.price >= -4.25 && r.price <= 4.25), (r) => r.price)));
   });
 
-  it('rebuilds an index, and refuses a primary key, whose numbers change key form', async () => {
-    const path = ['query-fraction-forms'];
+  // A store of two records whose numbers are all integer fields, keyed as integers.
+  async function integerStore(path: string[]) {
     const integers = defineSchema({
       items: recordType({ schema: z.object({ id: z.number().int(), n: z.number().int() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
     });
-    const first = await RecordStore.open(db, { path, schema: integers });
-    await db.transact((tx) => tx.at(first).items.insertMany([{ id: 1, n: 5 }, { id: 2, n: -1 }]));
+    const store = await RecordStore.open(db, { path, schema: integers });
+    await db.transact((tx) => tx.at(store).items.insertMany([{ id: 1, n: 5 }, { id: 2, n: -1 }]));
+    return store;
+  }
+
+  it('rebuilds an index, and refuses a primary key, whose numbers change key form', async () => {
+    const path = ['query-fraction-forms'];
+    await integerStore(path);
     // n may now hold fractions: byN is built again in the double form, write-only until built.
     const fractions = defineSchema({
       items: recordType({ schema: z.object({ id: z.number().int(), n: z.number() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
@@ -453,11 +459,7 @@ describe('numbers that may hold fractions', () => {
   it('keeps the keys of a store written before numbers were keyed by field', async () => {
     const path = ['query-fraction-legacy'];
     // Such a store keyed every integral number as an integer: as an integer field is keyed now.
-    const integers = defineSchema({
-      items: recordType({ schema: z.object({ id: z.number().int(), n: z.number().int() }), primaryKey: ['id'], indexes: { byN: index.value(['n']) } }),
-    });
-    const first = await RecordStore.open(db, { path, schema: integers });
-    await db.transact((tx) => tx.at(first).items.insertMany([{ id: 1, n: 5 }, { id: 2, n: -1 }]));
+    const first = await integerStore(path);
     const packr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true, copyBuffers: true });
     const schemaKey = first.subspace.pack([0]);
     const description = packr.unpack((await db.transact((tx) => tx.get(schemaKey)))!) as { types: Record<string, Record<string, unknown>> };

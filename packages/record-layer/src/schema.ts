@@ -415,22 +415,14 @@ function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>):
     }
     return null;
   };
-  switch (def['type']) {
+  const type = def['type'] as string | undefined;
+  if (type !== undefined && (VALUE_WRAPPERS.has(type) || type === 'promise' || type === 'success')) return inner(def['innerType']);
+  switch (type) {
     case 'transform':
       return { kind: 'transform (.transform() or z.preprocess())', path };
     case 'pipe':
       if (typeof def['transform'] === 'function') return { kind: 'codec', path };
       return first([def['in'], def['out']]);
-    case 'optional':
-    case 'nullable':
-    case 'default':
-    case 'prefault':
-    case 'readonly':
-    case 'nonoptional':
-    case 'catch':
-    case 'promise':
-    case 'success':
-      return inner(def['innerType']);
     case 'array':
       return inner(def['element'], '[]');
     case 'set':
@@ -465,7 +457,8 @@ function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>):
  * assumed to.
  */
 export function mayHoldObjects(schema: z.ZodType): boolean {
-  const def = (schema as unknown as { def?: { type?: string; innerType?: z.ZodType; element?: z.ZodType } }).def;
+  const layers = wrappers(schema);
+  const def = (layers[layers.length - 1] as unknown as { def?: { type?: string; element?: z.ZodType } }).def;
   switch (def?.type) {
     case 'string':
     case 'number':
@@ -484,14 +477,6 @@ export function mayHoldObjects(schema: z.ZodType): boolean {
     case 'file':
     case 'custom':
       return false;
-    case 'optional':
-    case 'nullable':
-    case 'default':
-    case 'prefault':
-    case 'readonly':
-    case 'nonoptional':
-    case 'catch':
-      return def.innerType === undefined || mayHoldObjects(def.innerType);
     case 'array':
       return def.element === undefined || mayHoldObjects(def.element);
     default:
