@@ -216,9 +216,10 @@ export const SCHEMA_FORMAT_VERSION = 2;
 
 /**
  * The stored type of a field, detailed enough to tell whether a new type accepts every value the
- * old one did (what a store compares when it opens with a changed schema): the kind (zod's type name), the type a wrapper
- * (`optional`, `nullable`, `default`) or an array holds, an object's fields, the values of an enum
- * or a literal, and a union's members. Constraints (`.email()`, `.min()`) are not kept.
+ * old one did (what a store compares when it opens with a changed schema): the kind (zod's type
+ * name), the type a wrapper (`optional`, `nullable`, `default`) or an array holds, an object's
+ * fields, the values of an enum or a literal, and a union's members. Constraints (`.email()`,
+ * `.min()`) are not kept.
  */
 export interface FieldType {
   readonly kind: string;
