@@ -889,6 +889,13 @@ describe('schema evolution on reopen', () => {
   const players = <S extends Record<string, z.ZodType>>(shape: S, indexes: Record<string, IndexDefinition> = {}) =>
     defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), ...shape }), primaryKey: ['id' as never], indexes }) });
 
+  it('accepts a new field a record may lack, whatever wraps its optional', async () => {
+    await seed(true);
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string(), score: z.number().int(), nick: z.string().optional().nullable() }) });
+    expect(await at(s)((v) => v.players.get({ id: 1 }))).toMatchObject({ id: 1, name: 'p1' });
+    expect((await refusedOpen(players({ name: z.string(), score: z.number().int(), nick: z.string().optional().nullable(), rank: z.number().nullable() }))).message).toContain('new field rank is required');
+  });
+
   it('accepts a required field made optional or nullable while records are stored', async () => {
     await seed(true);
     let s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string().optional(), score: z.number().int().nullable() }) });

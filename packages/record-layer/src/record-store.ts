@@ -60,7 +60,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -417,7 +417,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         const old = before.fields[field];
         const type = after.fieldTypes?.[field] ?? parseFieldType(text);
         if (old === undefined) {
-          if (!text.startsWith('optional<') && !text.startsWith('default<') && (await hasRecords())) {
+          const mayBeMissing = type === null ? text.startsWith('optional<') || text.startsWith('default<') : peelFieldType(type).missing;
+          if (!mayBeMissing && (await hasRecords())) {
             refuse(name, `new field ${field} is required, but stored records do not have it; make it optional or give it a default`);
           }
           // A field added back keeps the position it had (record-codec.ts): the records written

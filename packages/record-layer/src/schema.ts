@@ -572,6 +572,22 @@ export function fieldTypeText(type: FieldType): string {
 }
 
 /**
+ * A field type without its wrappers (`base`), and what they allow: a record without the field
+ * (`missing`: optional or defaulted) and null (`nullable`).
+ */
+export function peelFieldType(type: FieldType): { missing: boolean; nullable: boolean; base: FieldType } {
+  let missing = false;
+  let nullable = false;
+  let base = type;
+  while (base.inner !== undefined) {
+    if (base.kind === 'nullable') nullable = true;
+    else missing = true;
+    base = base.inner;
+  }
+  return { missing, nullable, base };
+}
+
+/**
  * Why a field's type cannot change from `before` to `after` while records are stored: a reason
  * naming the values of `before` that `after` refuses, or `null` when `after` accepts every value
  * `before` did (required to optional or nullable, an enum's or a literal's values or a union's
@@ -579,19 +595,8 @@ export function fieldTypeText(type: FieldType): string {
  * description) compare as the same.
  */
 export function fieldTypeChange(before: FieldType, after: FieldType): string | null {
-  const peel = (type: FieldType): { missing: boolean; nullable: boolean; base: FieldType } => {
-    let missing = false;
-    let nullable = false;
-    let base = type;
-    while (base.inner !== undefined) {
-      if (base.kind === 'nullable') nullable = true;
-      else missing = true;
-      base = base.inner;
-    }
-    return { missing, nullable, base };
-  };
-  const b = peel(before);
-  const a = peel(after);
+  const b = peelFieldType(before);
+  const a = peelFieldType(after);
   if (b.missing && !a.missing) return `became required (was ${fieldTypeText(before)}), but stored records may lack it`;
   if (b.nullable && !a.nullable) return `is no longer nullable (was ${fieldTypeText(before)}), but stored records may hold null`;
   const x = b.base;
@@ -620,7 +625,7 @@ export function fieldTypeChange(before: FieldType, after: FieldType): string | n
     }
     for (const [name, type] of Object.entries(y.fields)) {
       const old = x.fields[name];
-      const why = old === undefined ? (peel(type).missing ? null : 'is new and required, but stored records lack it') : fieldTypeChange(old, type);
+      const why = old === undefined ? (peelFieldType(type).missing ? null : 'is new and required, but stored records lack it') : fieldTypeChange(old, type);
       if (why !== null) return `has a nested field ${name} that ${why}`;
     }
   }
