@@ -9,7 +9,7 @@
 // checker catches each kind of disagreement. Replay with SEED=<n>: the seed fixes the operations and
 // retry jitter; client interleaving may still vary, because commits wait on real callbacks.
 import { nodeRuntime, open, seededRandom, type Database, type Transaction } from '@strata/core';
-import { DirectoryLayer, Versionstamp, pack, unpack, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Double, Versionstamp, pack, unpack, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -36,6 +36,8 @@ const item = z.object({
   sku: z.string(),
   qty: z.bigint(),
   price: z.number().int(),
+  // A number that may hold fractions: keyed as a double (schema.ts, doubleFields).
+  weight: z.number(),
   note: z.string().optional(),
 });
 type Item = z.output<typeof item>;
@@ -51,6 +53,8 @@ const indexes = {
   minPriceByRegion: index.min('price', { groupBy: ['region'] }),
   maxPriceByCategory: index.max('price', { groupBy: ['category'] }),
   maxPrice: index.max('price'),
+  byWeight: index.value(['weight']),
+  heaviestByRegion: index.max('weight', { groupBy: ['region'] }),
   byVersion: index.version(),
 };
 const schema = defineSchema({ items: recordType({ schema: item, primaryKey: ['shard', 'id'], indexes }) });
@@ -72,6 +76,7 @@ function randomItem(random: () => number, key?: { shard: string; id: number }): 
     sku: `sku-${Math.floor(random() * SKUS)}`,
     qty: BigInt(Math.floor(random() * 2001) - 1000),
     price: Math.floor(random() * 101) - 50,
+    weight: (Math.floor(random() * 41) - 20) / 4,
   };
   if (random() < 0.5) record.note = pick(['fragile', 'heavy', '']);
   return record;
@@ -80,7 +85,7 @@ function randomItem(random: () => number, key?: { shard: string; id: number }): 
 function randomChanges(random: () => number): Partial<Item> {
   const fresh = randomItem(random);
   const changes: Partial<Item> = {};
-  for (const field of ['region', 'category', 'sku', 'qty', 'price', 'note'] as const) {
+  for (const field of ['region', 'category', 'sku', 'qty', 'price', 'weight', 'note'] as const) {
     if (random() < 0.35) (changes as Record<string, unknown>)[field] = fresh[field];
   }
   return changes;
@@ -157,7 +162,11 @@ async function snapshot(db: Database, label: string): Promise<Snapshot> {
   return { records, index, versions };
 }
 
-const value = (record: Item, field: string): TupleItem => (record as Record<string, unknown>)[field] as TupleItem ?? null;
+// A field's value as keys hold it: the weight (which may hold fractions) as a double, -0 as 0.
+const value = (record: Item, field: string): TupleItem => {
+  const raw = ((record as Record<string, unknown>)[field] as TupleItem) ?? null;
+  return field === 'weight' ? new Double((raw as number) === 0 ? 0 : (raw as number)) : raw;
+};
 
 /** Checks every index against a recomputation from the records; returns counts for the log. */
 function checkIndexes(state: Snapshot, label: string): void {
