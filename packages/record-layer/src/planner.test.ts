@@ -7,9 +7,10 @@ import { open, type Database } from '@strata/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { PRIMARY_KEY_INDEX } from './planner.js';
+import { PRIMARY_KEY_INDEX, normalizeWhere } from './planner.js';
 import { RecordStore } from './record-store.js';
 import { defineSchema, index, recordType } from './schema.js';
+import { timestamp } from './timestamp.js';
 
 const orders = recordType({
   schema: z.object({
@@ -150,6 +151,18 @@ describe('planner', () => {
     expect(prefix.code).toBe('invalid_query');
     expect(prefix.message).toContain('orders.customerId does not hold strings');
     expect((await refusal({ where: { sku: { startsWith: new Uint8Array([65]) } } as never })).message).toContain('orders.sku does not hold bytes');
+    // By the kinds a field may hold: a Timestamp or a string|number union holds no bytes; a
+    // length-checked bytes field takes a shorter prefix.
+    const kinds = recordType({
+      schema: z.object({ id: z.bigint(), at: timestamp(), either: z.union([z.string(), z.number()]), hash: z.instanceof(Uint8Array).refine((b) => b.length === 4) }),
+      primaryKey: ['id'],
+    });
+    const target = { typeName: 'kinds', definition: kinds, doubles: new Set<string>() } as unknown as Parameters<typeof normalizeWhere>[0];
+    const bytes = new Uint8Array([1]);
+    expect(() => normalizeWhere(target, { at: { startsWith: bytes } })).toThrow('kinds.at does not hold bytes');
+    expect(() => normalizeWhere(target, { either: { startsWith: bytes } })).toThrow('kinds.either does not hold bytes');
+    expect(normalizeWhere(target, { either: { startsWith: 'a' } })).toMatchObject({ kind: 'startsWith', field: 'either' });
+    expect(normalizeWhere(target, { hash: { startsWith: bytes } })).toMatchObject({ kind: 'startsWith', field: 'hash' });
     // A condition that says nothing is refused rather than dropped: dropped, it would match every record.
     const empty = await refusal({ where: { status: {} } as never });
     expect(empty.code).toBe('invalid_query');
@@ -159,5 +172,6 @@ describe('planner', () => {
     expect((await refusal({ where: { createdAt: { gte: undefined } } })).message).toContain('where.createdAt.gte is undefined');
     expect((await refusal({ where: { or: [{}, { status: 'open' }] } })).message).toContain('where.or[0] is empty');
     expect((await refusal({ where: { and: [{}] } })).message).toContain('where.and[0] is empty');
+    expect((await refusal({ where: { or: [{ and: [] }, { status: 'open' }] } })).message).toContain('where.or[0].and needs at least one condition');
   });
 });

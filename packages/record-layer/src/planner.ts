@@ -51,8 +51,8 @@ export type FieldCondition<V = Scalar> = V | null | FieldOperators<V>;
 /**
  * A filter: each named field must satisfy its condition, every `and` member must hold and, when
  * `or` is given, at least one of its members. A field given as `undefined`, a condition object
- * without an operator, an operator given `undefined` and an empty `and`/`or` member are refused
- * (`invalid_query`) rather than dropped, which would match every record.
+ * without an operator, an operator given `undefined`, an empty `and` or `or` and an empty member of
+ * either are refused (`invalid_query`) rather than dropped, which would match every record.
  */
 export type Where<R = Record<string, unknown>> = { [K in keyof R]?: FieldCondition<R[K]> } & {
   and?: readonly Where<R>[];
@@ -198,8 +198,8 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
         if (isPlainObject(member) && Object.keys(member).length === 0) throw invalid(`${path}.${key}[${i}] is empty: give it a condition, or leave it out`);
         return normalizeObject(target, member, `${path}.${key}[${i}]`);
       });
+      if (members.length === 0) throw invalid(`${path}.${key} needs at least one condition`);
       if (key === 'and') items.push(...members);
-      else if (members.length === 0) throw invalid(`${path}.or needs at least one condition`);
       else items.push(members.length === 1 ? members[0]! : { kind: 'or', items: members });
       continue;
     }
@@ -228,8 +228,8 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
         case 'startsWith': {
           if (typeof operand !== 'string' && !(operand instanceof Uint8Array)) throw invalid(`${path}.${key}.startsWith takes a string or bytes`);
           // A prefix of another kind than the field's would silently match nothing.
-          const kind = fieldKind(target.definition.schema.shape[key] as z.ZodType);
-          if (typeof operand === 'string' ? kind !== 'string' : kind !== 'unknown') {
+          const kinds = fieldKinds(target.definition.schema.shape[key] as z.ZodType);
+          if (!kinds.has(typeof operand === 'string' ? 'string' : 'unknown')) {
             throw invalid(`${path}.${key}.startsWith takes ${typeof operand === 'string' ? 'a string' : 'bytes'}, but ${target.typeName}.${key} does not hold ${typeof operand === 'string' ? 'strings' : 'bytes'}`);
           }
           items.push({ kind: 'startsWith', field: key, prefix: operand });
@@ -696,32 +696,33 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
   return keyItem(value, field, target.doubles.has(field));
 }
 
-// The kind of value a field holds, seen through its wrappers: 'string' (a string, an enum, string
-// literals, or a union of those), 'other' for any other known kind, 'unknown' for custom types
-// (bytes, Timestamp) and anything else.
-function fieldKind(schema: z.ZodType): 'string' | 'other' | 'unknown' {
+// The kinds of value a field may hold, seen through its wrappers and unions: 'string' (a string, an
+// enum, string literals), 'other' (any other kind known here, a Timestamp included) and 'unknown'
+// (other custom types, bytes among them).
+function fieldKinds(schema: z.ZodType): Set<'string' | 'other' | 'unknown'> {
   const layers = wrappers(schema);
-  const def = (layers[layers.length - 1] as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[] } }).def;
+  const inner = layers[layers.length - 1]!;
+  const def = (inner as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[] } }).def;
   switch (def.type) {
     case 'string':
     case 'enum':
     case 'template_literal':
-      return 'string';
+      return new Set(['string']);
     case 'literal':
-      return def.values !== undefined && def.values.every((value) => typeof value === 'string') ? 'string' : 'other';
-    case 'union': {
-      const kinds = new Set((def.options ?? []).map(fieldKind));
-      return kinds.size === 1 ? [...kinds][0]! : 'unknown';
-    }
+      return new Set((def.values ?? []).map((value) => (typeof value === 'string' ? 'string' : 'other')));
+    case 'union':
+      return new Set((def.options ?? []).flatMap((option) => [...fieldKinds(option)]));
     case 'number':
     case 'bigint':
     case 'boolean':
     case 'date':
     case 'object':
     case 'array':
-      return 'other';
+      return new Set(['other']);
+    case 'custom':
+      return new Set([inner.safeParse(new Timestamp(0n)).success ? 'other' : 'unknown']);
     default:
-      return 'unknown';
+      return new Set(['unknown']);
   }
 }
 

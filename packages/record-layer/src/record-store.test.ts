@@ -889,6 +889,22 @@ describe('schema evolution on reopen', () => {
   const players = <S extends Record<string, z.ZodType>>(shape: S, indexes: Record<string, IndexDefinition> = {}) =>
     defineSchema({ players: recordType({ schema: z.object({ id: z.number().int(), ...shape }), primaryKey: ['id' as never], indexes }) });
 
+  it('sees a default, and a type, behind readonly, catch and prefault', async () => {
+    const ix = { byV: index.value(['v']) };
+    const before = await RecordStore.open(db, { path: ['game'], schema: players({ v: z.number().int().optional().readonly() }, ix) });
+    await at(before)((v) => v.players.insert({ id: 1 }));
+    // A default behind readonly: byV's entry of record 1 (null) no longer matches its read (3).
+    const s = await RecordStore.open(db, { path: ['game'], schema: players({ v: z.number().int().default(3).readonly() }, ix) });
+    expect([...s.writeOnlyIndexes('players')]).toEqual(['byV']);
+    await s.buildIndexes(db);
+    await at(s)((v) => v.players.update({ id: 1 }, { v: 4 }));
+    expect((await at(s)((v) => v.players.findMany({ where: { v: null } }))).records).toEqual([]);
+    expect((await at(s)((v) => v.players.findMany({ where: { v: 4 } }))).records.map((r) => r.id)).toEqual([1]);
+    // A new field with a prefault may be missing; a readonly field's type is compared too.
+    await RecordStore.open(db, { path: ['game'], schema: players({ v: z.number().int().default(3).readonly(), w: z.number().prefault(0) }, ix) });
+    expect((await refusedOpen(players({ v: z.string().default('3').readonly() }, ix))).message).toContain('field v changed type from number to string');
+  });
+
   it('accepts a new field a record may lack, whatever wraps its optional', async () => {
     await seed(true);
     const s = await RecordStore.open(db, { path: ['game'], schema: players({ name: z.string(), score: z.number().int(), nick: z.string().optional().nullable() }) });

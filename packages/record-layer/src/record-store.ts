@@ -49,7 +49,8 @@
  *    record, so later reads, and the entries later writes remove, keep that value.
  * 6. A transaction that uses a store object (`tx.at(store)`) reads the schema version key once and
  *    fails with `schema_changed` unless it holds the version the store object was opened with (or
- *    last changed the schema to). The read is not a snapshot read, so a transaction and an open
+ *    last changed the schema to); with `not_committed` (retried) when its snapshot predates the
+ *    open that stored that version. The read is not a snapshot read, so a transaction and an open
  *    that changes the schema conflict: no transaction commits writes made under a schema other
  *    than the stored one (whose indexes it would not maintain), as FoundationDB's Record Layer
  *    checks the store header's meta-data version.
@@ -122,7 +123,7 @@ const VERSIONS = 4;
 const SEQUENCES = 5;
 const SCHEMA_VERSION = 6;
 
-/** A field description (schema.ts) whose value has a default when the record lacks it. */
+/** A field description text (schema.ts) whose value has a default when the record lacks it: how a store written before the `defaulted` lists tells. */
 const DEFAULTED = /^(?:optional<|nullable<)*default</;
 
 /** Chunk number 0 packed: the last byte of a record's first key. */
@@ -197,6 +198,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   #schemaVersionBytes: Uint8Array | null = null;
   // The key of the schema version (invariant 6), read by each transaction's check.
   #versionKey: Uint8Array | null = null;
+  // A version at which the schema version this store object was opened with is stored: the open's
+  // commit version when it wrote it, its read version otherwise. A transaction reading before it
+  // may see an older one, which a retry does not.
+  #openedAt = 0;
 
   private constructor(
     /** The record types. */
@@ -253,7 +258,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     const directory = await directories.createOrOpen(db, options.path, { layer: 'strata-records' });
     const subspace = new Subspace(directory.prefix);
     const store = new RecordStore(options.schema, subspace);
+    // The open's transaction, and whether it changed the schema version (see #openedAt).
+    let opening: { tx: Transaction; readVersion: number; wrote: boolean } | null = null;
     await db.transact(async (tx) => {
+      opening = { tx, readVersion: await tx.getReadVersion(), wrote: false };
       const key = subspace.pack([SCHEMA]);
       const versionKey = subspace.pack([SCHEMA_VERSION]);
       const [storedBytes, versionBytes] = await tx.getMany([key, versionKey]);
@@ -275,6 +283,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         store.#schemaVersionBytes = pack([store.#schemaVersion]);
         tx.set(key, nextBytes);
         tx.set(versionKey, store.#schemaVersionBytes);
+        opening.wrote = true;
       }
       store.#versionKey = versionKey;
       const { begin, end } = subspace.range([INDEX_STATES]);
@@ -283,6 +292,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         if (options.schema.types[type]?.indexes[indexName] !== undefined) store.markWriteOnly(type, indexName);
       }
     });
+    const opened = opening as unknown as { tx: Transaction; readVersion: number; wrote: boolean };
+    store.#openedAt = opened.wrote ? opened.tx.getCommittedVersion() : opened.readVersion;
     return store;
   }
 
@@ -453,8 +464,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       // over a field whose numbers changed key form, or that gained or lost a default, counts as
       // changed: records stored without the field now read differently, so its entries no longer
       // match them (invariant 5).
+      const defaulted = (description: typeof before, field: string): boolean => description.defaulted?.includes(field) ?? DEFAULTED.test(description.fields[field]!);
       const defaultChanged = (field: string): boolean =>
-        before.fields[field] !== undefined && after.fields[field] !== undefined && DEFAULTED.test(before.fields[field]) !== DEFAULTED.test(after.fields[field]);
+        before.fields[field] !== undefined && after.fields[field] !== undefined && defaulted(before, field) !== defaulted(after, field);
       const changed: string[] = [];
       for (const [indexName, definition] of Object.entries(after.indexes)) {
         const old = before.indexes[indexName];
@@ -562,32 +574,45 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * (invariant 6): one read of the version key, started when the store is bound into the
    * transaction (`tx.at(store)` binds it once per transaction) and awaited by every operation that
    * reads or writes records. It resolves to the error the transaction's operations throw:
-   * `schema_changed` (not retryable) when another open changed the schema, or the read's own
+   * `schema_changed` (not retryable) when another open changed the schema, `not_committed` when
+   * the transaction's snapshot predates the open that made this store object, or the read's own
    * failure; null when the schema is the one this store object was opened with. Resolved rather
    * than rejected, so that a transaction that never awaits it (a view only explained) leaves no
    * rejection unhandled, with one promise a check.
    */
   schemaCheck(tx: Transaction): Promise<Error | null> {
-    return tx.get(this.#versionKey!).then(this.#compareSchemaVersion, (error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    return tx.get(this.#versionKey!).then(
+      (bytes) => this.#compareSchemaVersion(bytes, tx),
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
   }
 
-  readonly #compareSchemaVersion = (bytes: Uint8Array | null): Error | null => {
+  #compareSchemaVersion(bytes: Uint8Array | null, tx: Transaction): Error | null | Promise<Error | null> {
     const expected = this.#schemaVersionBytes;
     if (bytes === null ? expected === null : expected !== null && Buffer.compare(bytes, expected) === 0) return null;
     const version = decodeSchemaVersion(bytes);
-    // A transaction that read before the open that made this store object committed sees an older
-    // version: a retry, at a newer read version, sees this one.
+    // A transaction that read before the open that made this store object sees an older version: a
+    // retry, at a newer read version, sees this one. Any other older version (another database, a
+    // removed directory) stays: no retry would help.
     if (version < this.#schemaVersion) {
-      return new StrataError('not_committed', `the transaction reads the store as it was before version ${this.#schemaVersion} of its schema, which this store object was opened with: retry it`, {
-        details: { expected: this.#schemaVersion, stored: version },
-      });
+      return tx.getReadVersion().then((readVersion) =>
+        readVersion < this.#openedAt
+          ? new StrataError('not_committed', `the transaction reads the store as it was before version ${this.#schemaVersion} of its schema, which this store object was opened with: retry it`, {
+              details: { expected: this.#schemaVersion, stored: version },
+            })
+          : this.#schemaChanged(version),
+      );
     }
+    return this.#schemaChanged(version);
+  }
+
+  #schemaChanged(version: number): RecordLayerError {
     return new RecordLayerError(
       'schema_changed',
       `the schema of the store in this directory changed (version ${version}) since this store object was opened with version ${this.#schemaVersion}; open the store again with RecordStore.open`,
       { details: { expected: this.#schemaVersion, stored: version } },
     );
-  };
+  }
 
   /**
    * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
@@ -597,7 +622,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
    * schema since this store object was opened: a store object keeps working only while its schema
    * is the stored one, so it never writes records without the indexes a newer schema added.
-   * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`).
+   * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`); StrataError
+   * `not_committed` (retried by `db.transact`) when the transaction's snapshot predates the open
+   * that made this store object.
    */
   bind(tx: Transaction): StoreView<T> {
     const view: Record<string, Collection<RecordTypeDefinition>> = {};
@@ -608,7 +635,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
 
   /**
    * @internal The collection of record type `name` in `tx`, for code that names types at run time
-   * (the PostgreSQL copy and verify).
+   * (the PostgreSQL copy and verify). Each call starts its own schema check (one read).
    * @throws RecordLayerError `unknown_record_type`.
    */
   collection(tx: Transaction, name: string): Collection<RecordTypeDefinition> {

@@ -217,6 +217,7 @@ describe('Schema.describe', () => {
         perFlag: { kind: 'count', groupBy: ['flag'] },
       },
       doubles: ['seq', 'level'],
+      defaulted: ['level'],
     });
     // The detailed types say what the texts (the format 1 description) say, for these fields.
     for (const [field, text] of Object.entries(rest.fields)) expect(parseFieldType(text), field).toEqual(fieldTypes![field]);

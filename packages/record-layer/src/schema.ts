@@ -191,7 +191,8 @@ export class Schema<T extends SchemaTypes = SchemaTypes> {
         fields[field] = describeType(schema);
         fieldTypes[field] = fieldType(schema);
       }
-      types[name] = { primaryKey: [...type.primaryKey], fields, fieldTypes, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition>, doubles: [...doubleFields(type)] };
+      const defaulted = Object.entries(type.schema.shape as Record<string, z.ZodType>).filter(([, schema]) => hasDefault(schema)).map(([field]) => field);
+      types[name] = { primaryKey: [...type.primaryKey], fields, fieldTypes, indexes: structuredClone(type.indexes) as Record<string, IndexDefinition>, doubles: [...doubleFields(type)], defaulted };
     }
     return { formatVersion: SCHEMA_FORMAT_VERSION, types };
   }
@@ -252,6 +253,11 @@ export interface SchemaDescription {
        * `integral`. Absent from stores written before numbers were keyed by field.
        */
       doubles?: string[];
+      /**
+       * The fields a record that lacks them reads with a default ({@link hasDefault}). Absent from
+       * stores written before: their field texts tell.
+       */
+      defaulted?: string[];
       /**
        * Fields that may hold fractions whose keys keep every integral number as an integer, the
        * form of every number before: the fields of a store written then, kept in that form so that
@@ -500,6 +506,10 @@ function fieldType(schema: z.ZodType): FieldType {
   const def = (schema as unknown as { def?: Record<string, unknown> }).def;
   const kind = typeof def?.type === 'string' ? def.type : 'unknown';
   if ((kind === 'optional' || kind === 'nullable' || kind === 'default') && def?.innerType) return { kind, inner: fieldType(def.innerType as z.ZodType) };
+  // A prefault gives a missing field a value as a default does; readonly and catch leave the values
+  // a field holds as they are.
+  if (kind === 'prefault' && def?.innerType) return { kind: 'default', inner: fieldType(def.innerType as z.ZodType) };
+  if ((kind === 'readonly' || kind === 'catch') && def?.innerType) return fieldType(def.innerType as z.ZodType);
   if (kind === 'array' && def?.element) return { kind, element: fieldType(def.element as z.ZodType) };
   if (schema instanceof z.ZodObject) {
     return { kind: 'object', fields: Object.fromEntries(Object.entries(schema.shape as Record<string, z.ZodType>).map(([k, v]) => [k, fieldType(v)])) };
@@ -655,7 +665,8 @@ const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
 
 /**
  * The fields of `type` whose numbers keys hold as doubles: `z.number()` fields that may hold
- * fractions (declared without `.int()`), optional, nullable or with a default. The tuple encoding
+ * fractions (declared without `.int()`), or marked with {@link keyAsDouble}, through any
+ * {@link wrappers}. The tuple encoding
  * packs an integral number as an integer and a fractional one as a double, and sorts every integer
  * before every double; one form for all of a field's numbers keeps its keys in numeric order.
  * Integer fields keep the integer form (shorter).

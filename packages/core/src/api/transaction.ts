@@ -31,8 +31,8 @@ export interface KeyValue {
 
 /**
  * Something a transaction can be seen through, such as a subspace with typed encoders: `tx.at(x)`
- * returns `x.bind(tx)`. This is how layers give transactions a typed face without reaching into
- * the core.
+ * returns `x.bind(tx)`, made on the first call in the transaction and handed out again after. This
+ * is how layers give transactions a typed face without reaching into the core.
  */
 export interface TransactionBinding<T> {
   /** The view of `tx` this binding provides. */
