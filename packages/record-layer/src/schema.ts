@@ -254,8 +254,8 @@ export interface SchemaDescription {
        */
       doubles?: string[];
       /**
-       * The fields a record that lacks them reads with a default ({@link hasDefault}). Absent from
-       * stores written before: their field texts tell.
+       * The fields a record that lacks them reads with a default (`.default()` or `.prefault()`).
+       * Absent from stores written before: their field texts tell.
        */
       defaulted?: string[];
       /**
@@ -665,8 +665,8 @@ const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
 
 /**
  * The fields of `type` whose numbers keys hold as doubles: `z.number()` fields that may hold
- * fractions (declared without `.int()`), or marked with {@link keyAsDouble}, through any
- * {@link wrappers}. The tuple encoding
+ * fractions (declared without `.int()`), or marked with {@link keyAsDouble}, through the wrappers
+ * that keep a value's kind (optional, nullable, default, prefault, readonly, catch). The tuple encoding
  * packs an integral number as an integer and a fractional one as a double, and sorts every integer
  * before every double; one form for all of a field's numbers keeps its keys in numeric order.
  * Integer fields keep the integer form (shorter).
