@@ -61,7 +61,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, wrappers, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -1019,13 +1019,18 @@ export class Collection<D extends RecordTypeDefinition> {
     // may hold objects: a record of scalars pays nothing.
     for (const field of this.#facts.nestedFields) {
       const dropped = droppedKey((record as Record<string, unknown>)[field], (result.data as Record<string, unknown>)[field]);
-      if (dropped !== null) throw this.#unknownField(fieldPath([field, ...dropped]));
+      if (dropped === null) continue;
+      // Inside a union, zod takes the first member that accepts the value: the key may belong to
+      // another member, which the message says.
+      const union = unionOnPath(this.#type.schema.shape[field] as z.ZodType, dropped);
+      const note = union === null ? '' : `: the first member of the union at ${JSON.stringify(fieldPath([field, ...union]))} that accepts the value does not declare it`;
+      throw this.#unknownField(fieldPath([field, ...dropped]), undefined, note);
     }
     return result.data as RecordOf<D>;
   }
 
-  #unknownField(field: string, cause?: unknown): RecordLayerError {
-    return new RecordLayerError('unknown_field', `${this.#name} has no field ${JSON.stringify(field)}`, { details: { type: this.#name, field }, cause });
+  #unknownField(field: string, cause?: unknown, note = ''): RecordLayerError {
+    return new RecordLayerError('unknown_field', `${this.#name} has no field ${JSON.stringify(field)}${note}`, { details: { type: this.#name, field }, cause });
   }
 
   #primaryKey(record: Record<string, unknown>, operation?: string): TupleItem[] {
@@ -1482,6 +1487,26 @@ function droppedKey(given: unknown, kept: unknown): (string | number)[] | null {
 }
 
 /** A field's path as users write it: `address.zip`, `tags[0].extra`. */
+/**
+ * The part of `path` (keys and array indexes inside a field) that leads to the first union the
+ * field's schema meets along it, or null when it meets none.
+ */
+function unionOnPath(schema: z.ZodType, path: readonly (string | number)[]): (string | number)[] | null {
+  let current: z.ZodType | undefined = schema;
+  for (let i = 0; current !== undefined; i++) {
+    const layers = wrappers(current);
+    const inner = layers[layers.length - 1]!;
+    const def = (inner as unknown as { def: { type: string; element?: z.ZodType; shape?: Record<string, z.ZodType> } }).def;
+    if (def.type === 'union') return path.slice(0, i);
+    if (i === path.length) return null;
+    const step = path[i]!;
+    if (def.type === 'array' && typeof step === 'number') current = def.element;
+    else if (def.type === 'object' && typeof step === 'string') current = def.shape?.[step];
+    else return null;
+  }
+  return null;
+}
+
 function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : out === '' ? String(segment) : `.${String(segment)}`;
