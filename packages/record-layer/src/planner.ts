@@ -15,7 +15,7 @@ import { strinc } from '@strata/core';
 import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { keyItem, wrappers, type RecordTypeDefinition } from './schema.js';
+import { innerSchema, keyItem, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
 
 /** Most key ranges one plan may read (an `in` on several fields multiplies them). */
@@ -700,8 +700,7 @@ function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
 // enum, string literals), 'other' (any other kind known here, a Timestamp included) and 'unknown'
 // (other custom types, bytes among them).
 function fieldKinds(schema: z.ZodType): Set<'string' | 'other' | 'unknown'> {
-  const layers = wrappers(schema);
-  const inner = layers[layers.length - 1]!;
+  const inner = innerSchema(schema);
   const def = (inner as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[] } }).def;
   switch (def.type) {
     case 'string':

@@ -61,7 +61,7 @@ import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, wrappers, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, innerSchema, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -258,10 +258,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     const directory = await directories.createOrOpen(db, options.path, { layer: 'strata-records' });
     const subspace = new Subspace(directory.prefix);
     const store = new RecordStore(options.schema, subspace);
-    // The open's transaction, and whether it changed the schema version (see #openedAt).
-    let opening: { tx: Transaction; readVersion: number; wrote: boolean } | null = null;
-    await db.transact(async (tx) => {
-      opening = { tx, readVersion: await tx.getReadVersion(), wrote: false };
+    // The open's transaction, its read version, and whether it wrote the schema version (see #openedAt).
+    const opened = await db.transact(async (tx) => {
+      const readVersion = await tx.getReadVersion();
+      let wrote = false;
       const key = subspace.pack([SCHEMA]);
       const versionKey = subspace.pack([SCHEMA_VERSION]);
       const [storedBytes, versionBytes] = await tx.getMany([key, versionKey]);
@@ -283,7 +283,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         store.#schemaVersionBytes = pack([store.#schemaVersion]);
         tx.set(key, nextBytes);
         tx.set(versionKey, store.#schemaVersionBytes);
-        opening.wrote = true;
+        wrote = true;
       }
       store.#versionKey = versionKey;
       const { begin, end } = subspace.range([INDEX_STATES]);
@@ -291,8 +291,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
         if (options.schema.types[type]?.indexes[indexName] !== undefined) store.markWriteOnly(type, indexName);
       }
+      return { tx, readVersion, wrote };
     });
-    const opened = opening as unknown as { tx: Transaction; readVersion: number; wrote: boolean };
     store.#openedAt = opened.wrote ? opened.tx.getCommittedVersion() : opened.readVersion;
     return store;
   }
@@ -1494,9 +1494,7 @@ function droppedKey(given: unknown, kept: unknown): (string | number)[] | null {
 function unionOnPath(schema: z.ZodType, path: readonly (string | number)[]): (string | number)[] | null {
   let current: z.ZodType | undefined = schema;
   for (let i = 0; current !== undefined; i++) {
-    const layers = wrappers(current);
-    const inner = layers[layers.length - 1]!;
-    const def = (inner as unknown as { def: { type: string; element?: z.ZodType; shape?: Record<string, z.ZodType> } }).def;
+    const def: { type: string; element?: z.ZodType; shape?: Record<string, z.ZodType> } = (innerSchema(current) as unknown as { def: { type: string } }).def;
     if (def.type === 'union') return path.slice(0, i);
     if (i === path.length) return null;
     const step = path[i]!;

@@ -318,8 +318,7 @@ function checkRecordType(name: string, type: RecordTypeDefinition): void {
 // A sum index adds integers (8-byte atomic adds): its field must be a bigint, or a number zod
 // restricts to integers (z.number().int(), z.int()), optional or not (a missing value adds 0).
 function checkSumField(type: string, indexName: string, field: string, schema: z.ZodType): void {
-  const layers = wrappers(schema);
-  const inner = layers[layers.length - 1]!;
+  const inner = innerSchema(schema);
   const kind = describeType(inner);
   if (kind === 'bigint' || (inner instanceof z.ZodNumber && inner.isInt === true)) return;
   const what = kind === 'number' ? 'a number that may have a fraction' : `of type ${kind}`;
@@ -464,8 +463,7 @@ function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>):
  * assumed to.
  */
 export function mayHoldObjects(schema: z.ZodType): boolean {
-  const layers = wrappers(schema);
-  const def = (layers[layers.length - 1] as unknown as { def?: { type?: string; element?: z.ZodType } }).def;
+  const def = (innerSchema(schema) as unknown as { def?: { type?: string; element?: z.ZodType } }).def;
   switch (def?.type) {
     case 'string':
     case 'number':
@@ -715,6 +713,12 @@ export function wrappers(schema: z.ZodType): z.ZodType[] {
     layers.push(def.innerType);
   }
   return layers;
+}
+
+/** The schema beneath a field's {@link wrappers}: the one that decides the kind of its values. */
+export function innerSchema(schema: z.ZodType): z.ZodType {
+  const layers = wrappers(schema);
+  return layers[layers.length - 1]!;
 }
 
 /**
