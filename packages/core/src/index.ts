@@ -30,6 +30,7 @@ export { serve, DatabaseServer, type ServeOptions } from './net/database-server.
 export { connect, type ConnectOptions } from './net/remote-database.js';
 export { StrataError, isStrataError, ERROR_CODES, type ErrorCode, type ErrorDefinition, type StrataErrorOptions } from './api/errors.js';
 export { type AtomicOpName, VERSIONSTAMP_BYTES } from './api/mutation.js';
+export { METADATA_VERSION_KEY } from './api/metadata-version.js';
 export { nodeRuntime, seededRandom, type Runtime, type Timer } from './runtime/runtime.js';
 export * as limits from './limits.js';
 export { strinc, prefixRange, encodeVersionstampOffset, utf8, printable, copyBytes, type KeyRange } from './util/public-bytes.js';

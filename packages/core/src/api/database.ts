@@ -16,8 +16,9 @@ import { LevelEngine } from '../storage/level-engine.js';
 import { MemoryLogDisk, NodeLogDisk } from '../storage/log-disk.js';
 import { MemoryEngine, type StorageEngine } from '../storage/storage-engine.js';
 import { FileLeaseStore, MemoryLeaseStore } from '../storage/version-lease.js';
-import type { KeyString } from '../util/bytes.js';
+import { copyBytes, type KeyString } from '../util/bytes.js';
 import { StrataError } from './errors.js';
+import { METADATA_VERSION_KEY_STRING } from './metadata-version.js';
 import { Transaction, type TransactionHost, type TransactionOptions } from './transaction.js';
 
 /** Options of {@link open}. */
@@ -288,7 +289,9 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
   // starts above it.
   const recoveredVersion = Math.max(durableVersion, log.lastVersion);
   const lease = dataPath === null ? new MemoryLeaseStore() : new FileLeaseStore(dataPath);
-  const sequencer = await Sequencer.start({ runtime, recoveredVersion, lease, onFailure: fail });
+  const storedMetadataVersion = await storage.get(METADATA_VERSION_KEY_STRING, storage.version);
+  const metadataVersion = storedMetadataVersion === null ? null : copyBytes(storedMetadataVersion);
+  const sequencer = await Sequencer.start({ runtime, recoveredVersion, lease, onFailure: fail, metadataVersion });
   // Nothing was committed between the log's last batch and the lease: the storage server holds
   // the same data at the sequencer's starting version.
   if (sequencer.committedVersion > storage.version) storage.apply({ version: sequencer.committedVersion, mutations: [] });
@@ -322,6 +325,10 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
     watch: (key, version, fire, fail) => storage.watch(key, version, fire, fail),
     get watchCount() {
       return storage.watchCount;
+    },
+    metadataVersion: () => {
+      const { value, since } = sequencer.metadataVersion;
+      return { value, since, through: sequencer.committedVersion };
     },
   };
   const shutdown = async (): Promise<void> => {

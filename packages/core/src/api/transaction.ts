@@ -7,6 +7,7 @@ import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
 import type { StorageEntry, StorageRangeResult } from '../roles/storage-server.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { NO_BYTES, allocBytes, copyBytes, fromKeyString, keyAfter, pointBytes, toKeyString, type KeyString } from '../util/bytes.js';
+import { METADATA_VERSION_KEY, METADATA_VERSION_KEY_STRING, METADATA_VERSION_PLACEHOLDER, checkMetadataVersionWrite, type MetadataVersion } from './metadata-version.js';
 import { StrataError } from './errors.js';
 import { KeySelector } from './key-selector.js';
 import {
@@ -92,6 +93,18 @@ export interface TransactionHost {
   commit(request: CommitRequest): Promise<CommitResult>;
   watch(key: KeyString, version: number, fire: () => void, fail: (error: unknown) => void): () => void;
   readonly watchCount: number;
+  /**
+   * The newest metadata version the host knows without a read, good for read versions from
+   * `since` through `through` (see `api/metadata-version.ts`). Absent, or for another read version,
+   * the transaction reads the key from storage.
+   */
+  metadataVersion?(): KnownMetadataVersion;
+}
+
+/** A metadata version and the read versions it holds for. */
+export interface KnownMetadataVersion extends MetadataVersion {
+  /** The newest read version known to carry `value`. */
+  readonly through: number;
 }
 
 /**
@@ -302,8 +315,16 @@ export class Transaction {
     if (local !== undefined) return local;
     const readVersion = this.#ensureReadVersion();
     const version = typeof readVersion === 'number' ? readVersion : await readVersion;
-    const stored = this.#host.read(k, version);
+    const stored = k === METADATA_VERSION_KEY_STRING ? this.#readMetadataVersion(version) : this.#host.read(k, version);
     return finishRead(stored instanceof Promise ? await stored : stored, entry, borrow);
+  }
+
+  // The metadata version at `version`: what came with the read version when it holds there, else
+  // the stored key.
+  #readMetadataVersion(version: number): Uint8Array | null | Promise<Uint8Array | null> {
+    const known = this.#host.metadataVersion?.();
+    if (known !== undefined && version >= known.since && version <= known.through) return known.value;
+    return this.#host.read(METADATA_VERSION_KEY_STRING, version);
   }
 
   /**
@@ -733,6 +754,17 @@ export class Transaction {
     this.#writes.setUnreadable(k);
   }
 
+  /**
+   * Changes the metadata version ({@link METADATA_VERSION_KEY}) to this commit's versionstamp: what
+   * a layer does when it changes metadata that other processes cache, so that each of them, reading
+   * the key (free: it comes with the read version), sees that its cache may be stale. Every
+   * transaction that read the key without `snapshot` and has not committed yet then conflicts. The
+   * key cannot be read back in the same transaction (`accessed_unreadable`).
+   */
+  bumpMetadataVersion(): void {
+    this.setVersionstampedValue(METADATA_VERSION_KEY, METADATA_VERSION_PLACEHOLDER);
+  }
+
   /** Adds `[begin, end)` to the read conflict ranges, as if the transaction had read it. */
   addReadConflictRange(begin: Uint8Array, end: Uint8Array): void {
     this.#checkUsable('addReadConflictRange');
@@ -925,6 +957,9 @@ export class Transaction {
   }
 
   #addMutation(mutation: Mutation, bytes: number, options?: WriteOptions, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
+    if (mutation.key.charCodeAt(0) === SYSTEM_PREFIX || (mutation.type === MutationType.clearRange && (mutation.param as KeyString).charCodeAt(0) === SYSTEM_PREFIX)) {
+      checkMetadataVersionWrite(mutation);
+    }
     if (options?.addConflictRange === false) {
       this.#addSize(bytes, mutation.type);
       this.#mutations.push(mutation);
@@ -941,12 +976,16 @@ export class Transaction {
     this.#writePoints.push(mutation.key);
   }
 
-  /** Validates a key for a point read or write: not above the key limit, not a system key without access. */
+  /**
+   * Validates a key for a point read or write: not above the key limit, not a system key without
+   * access (except the metadata version key, whose writes #addMutation checks).
+   */
   #checkKey(key: Uint8Array, operation: string): KeyString {
     checkBytes(key, `${operation} key`);
     if (key.length > KEY_SIZE_MAX) throw keyTooLarge(operation, key.length);
-    if (key.length > 0 && key[0] === SYSTEM_PREFIX && !this.#accessSystemKeys) throw outsideLegalRange(operation, toKeyString(key));
-    return toKeyString(key);
+    const k = toKeyString(key);
+    if (key.length > 0 && key[0] === SYSTEM_PREFIX && !this.#accessSystemKeys && k !== METADATA_VERSION_KEY_STRING) throw outsideLegalRange(operation, k);
+    return k;
   }
 
   /**

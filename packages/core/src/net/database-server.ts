@@ -13,7 +13,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Database } from '../api/database.js';
 import { StrataError } from '../api/errors.js';
 import type { TransactionHost } from '../api/transaction.js';
-import { MutationType, substituteVersionstamp, VERSIONSTAMP_BYTES } from '../api/mutation.js';
+import { MutationType, substituteVersionstamp, VERSIONSTAMP_BYTES, type Mutation } from '../api/mutation.js';
+import { checkMetadataVersionWrite } from '../api/metadata-version.js';
 import type { CommitRequest } from '../roles/commit-proxy.js';
 import { KEY_SIZE_MAX, NETWORK_MESSAGE_BYTES_MAX, TRANSACTION_SIZE_MAX, VALUE_SIZE_MAX } from '../limits.js';
 import { pointBytes } from '../util/bytes.js';
@@ -125,7 +126,10 @@ function handleConnection(db: Database, socket: WebSocket): void {
 function dispatch(host: TransactionHost, op: string, args: unknown[], watches: Map<number, () => void>, send: (message: unknown) => void): unknown {
   switch (op) {
     case 'getReadVersion':
-      return host.getReadVersion();
+      return Promise.resolve(host.getReadVersion()).then((readVersion) => {
+        const known = host.metadataVersion?.();
+        return known === undefined ? [readVersion, 1, 0, null] : [readVersion, known.since, known.through, known.value];
+      });
     case 'get':
       return host.read(key(args[0], 'get key'), version(args[1]));
     case 'getRange': {
@@ -219,8 +223,8 @@ function commitRequest(value: unknown): CommitRequest {
 
 // A mutation as the commit path expects it: a known type with the parameter of that type, sizes
 // within the limits (a versionstamped key or value carries a 4-byte offset more), and a
-// versionstamp placeholder that lies inside its key or value (what Transaction checks on the
-// client side). Returns its size in bytes.
+// versionstamp placeholder that lies inside its key or value, and the metadata version key changed
+// only by its bump (what Transaction checks on the client side). Returns its size in bytes.
 function checkMutation(mutation: unknown): number {
   const m = mutation as Record<string, unknown> | null;
   if (typeof m !== 'object' || m === null || typeof m['key'] !== 'string') throw invalid('a mutation needs a type and a key');
@@ -235,10 +239,10 @@ function checkMutation(mutation: unknown): number {
   switch (type) {
     case MutationType.clear:
       if (param !== null) throw invalid('a clear has no parameter');
-      return bytes;
+      break;
     case MutationType.clearRange:
       if (typeof param !== 'string' || param < key || param.length > KEY_SIZE_MAX + 1) throw invalid('a range clear needs an end key at or after its begin');
-      return bytes;
+      break;
     case MutationType.setVersionstampedKey:
     case MutationType.setVersionstampedValue: {
       if (!(param instanceof Uint8Array)) throw invalid('a versionstamped mutation needs a value');
@@ -248,13 +252,14 @@ function checkMutation(mutation: unknown): number {
       } catch {
         throw invalid('a versionstamped mutation needs a placeholder offset inside its bytes');
       }
-      return bytes;
+      break;
     }
     default:
       if (!Number.isSafeInteger(type) || (type as number) < MutationType.set || (type as number) > MutationType.compareAndClear) {
         throw invalid(`unknown mutation type ${String(type)}`);
       }
       if (!(param instanceof Uint8Array)) throw invalid('a set or atomic op needs a value');
-      return bytes;
   }
+  checkMetadataVersionWrite(m as unknown as Mutation);
+  return bytes;
 }

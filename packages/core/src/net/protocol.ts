@@ -14,9 +14,11 @@ import { StrataError, type ErrorCode, ERROR_CODES } from '../api/errors.js';
 
 /**
  * The protocol version both ends must speak. 2: commit requests carry conflict points
- * (`readPoints`, `writePoints`) beside their ranges; a server of version 1 would ignore them.
+ * (`readPoints`, `writePoints`) beside their ranges; a server of version 1 would ignore them. 3: a
+ * read version comes as `[version, since, through, metadataVersion]`, the metadata version and the
+ * read versions it holds for (see `api/metadata-version.ts`).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The requests a client makes. */
 export type Operation = 'getReadVersion' | 'get' | 'getRange' | 'commit' | 'watch' | 'unwatch';

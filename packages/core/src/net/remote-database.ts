@@ -12,7 +12,7 @@
 import WebSocket from 'ws';
 import { Database, type RecoveryReport } from '../api/database.js';
 import { StrataError } from '../api/errors.js';
-import type { TransactionHost } from '../api/transaction.js';
+import type { KnownMetadataVersion, TransactionHost } from '../api/transaction.js';
 import { CONNECT_TIMEOUT_MS, NETWORK_MESSAGE_BYTES_MAX } from '../limits.js';
 import type { CommitRequest, CommitResult } from '../roles/commit-proxy.js';
 import type { StorageRangeResult } from '../roles/storage-server.js';
@@ -69,6 +69,8 @@ class Connection {
   #nextId = 1;
   #failure: StrataError | null = null;
   #closing = false;
+  // The newest metadata version a read version came with (none yet: no read version matches).
+  #metadataVersion: KnownMetadataVersion = { value: null, since: 1, through: 0 };
   #hello: { resolve: (recovery: RecoveryReport) => void; reject: (error: unknown) => void } | null = null;
   readonly host: TransactionHost;
 
@@ -82,7 +84,11 @@ class Connection {
     const watches = this.#watches;
     this.host = {
       runtime: nodeRuntime,
-      getReadVersion: () => request<number>('getReadVersion', []),
+      getReadVersion: () => request<[number, number, number, Uint8Array | null]>('getReadVersion', []).then(([readVersion, since, through, value]) => {
+        if (through > this.#metadataVersion.through) this.#metadataVersion = { value, since, through };
+        return readVersion;
+      }),
+      metadataVersion: () => this.#metadataVersion,
       read: (key: KeyString, version: number) => request<Uint8Array | null>('get', [key, version]),
       readMany: (keys: readonly KeyString[], version: number) => Promise.all(keys.map((key) => request<Uint8Array | null>('get', [key, version]))),
       readRange: (begin: KeyString, end: KeyString, version: number, limit: number, reverse: boolean) =>

@@ -11,10 +11,13 @@
  * 4. A failure after a batch was handed to the log is reported as `commit_unknown_result`.
  * 5. Commits queued or in flight are bounded; beyond the bound commits are refused with
  *    `server_overloaded`.
+ * 6. A batch that sets the metadata version reports the value it set to the sequencer with its
+ *    version, so read versions carry it from the moment they can see the batch.
  */
 import { COMMIT_BATCH_BYTES_MAX, COMMIT_BATCH_TRANSACTIONS_MAX, COMMIT_QUEUE_MAX, EMPTY_BATCH_INTERVAL_MS } from '../limits.js';
 import { StrataError } from '../api/errors.js';
 import { MutationType, makeVersionstamp, substituteVersionstamp, type Mutation } from '../api/mutation.js';
+import { METADATA_VERSION_KEY_STRING } from '../api/metadata-version.js';
 import type { LogServer } from './log-server.js';
 import type { Resolver } from './resolver.js';
 import type { Sequencer } from './sequencer.js';
@@ -177,6 +180,7 @@ export class CommitProxy {
     );
     const mutations: Mutation[] = [];
     const committed: { queued: Queued; order: number }[] = [];
+    let metadataVersion: Uint8Array | undefined;
     for (let order = 0; order < batch.length; order++) {
       const queued = batch[order]!;
       const resolution = resolutions[order];
@@ -191,13 +195,17 @@ export class CommitProxy {
         continue;
       }
       committed.push({ queued, order });
-      for (const mutation of queued.request.mutations) mutations.push(stampMutation(mutation, version, order));
+      for (const mutation of queued.request.mutations) {
+        const stamped = stampMutation(mutation, version, order);
+        if (mutation.type === MutationType.setVersionstampedValue && mutation.key === METADATA_VERSION_KEY_STRING) metadataVersion = stamped.param as Uint8Array;
+        mutations.push(stamped);
+      }
     }
     this.#inFlight++;
     this.#inFlightTransactions += committed.length;
     this.#log.push({ version, mutations }).then(
       () => {
-        this.#sequencer.reportCommitted(version);
+        this.#sequencer.reportCommitted(version, metadataVersion);
         for (const { queued, order } of committed) queued.resolve({ version, order });
         this.#inFlightTransactions -= committed.length;
         this.#settled();

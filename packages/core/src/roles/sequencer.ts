@@ -7,8 +7,11 @@
  * 2. A commit version tracks wall time: it is max(previous commit version + 1, clock version),
  *    where the clock version advances by about one million per second.
  * 3. The committed version only grows, and only to a version that was handed out as a commit version.
+ * 4. The metadata version held is the one as of the committed version: it changes in the same step
+ *    as the committed version passes the batch that set it (see `api/metadata-version.ts`).
  */
 import { VERSION_LEASE_VERSIONS, VERSIONS_PER_SECOND } from '../limits.js';
+import type { MetadataVersion } from '../api/metadata-version.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LeaseStore } from '../storage/version-lease.js';
 import { assert } from '../util/assert.js';
@@ -26,6 +29,8 @@ export interface SequencerOptions {
   leaseVersions?: number;
   /** Called when extending the lease fails (the sequencer then stops handing out versions). */
   onFailure?: (error: unknown) => void;
+  /** The metadata version stored at the recovered version (default: never set). */
+  metadataVersion?: Uint8Array | null;
 }
 
 /** Hands out commit versions and tracks the committed version. */
@@ -40,6 +45,7 @@ export class Sequencer {
   #lastCommitVersion: number;
   #committedVersion: number;
   #leaseVersion: number;
+  #metadataVersion: MetadataVersion;
   #extending: Promise<void> | null = null;
 
   private constructor(options: SequencerOptions, leaseVersion: number) {
@@ -53,6 +59,7 @@ export class Sequencer {
     this.#lastCommitVersion = options.recoveredVersion;
     this.#committedVersion = options.recoveredVersion;
     this.#leaseVersion = leaseVersion;
+    this.#metadataVersion = { value: options.metadataVersion ?? null, since: options.recoveredVersion };
   }
 
   /**
@@ -108,11 +115,20 @@ export class Sequencer {
     this.#extending.catch(() => {});
   }
 
-  /** Records that every batch up to `version` is durable and applied; read versions may now use it. */
-  reportCommitted(version: number): void {
+  /**
+   * Records that every batch up to `version` is durable and applied; read versions may now use it.
+   * `metadataVersion` is the metadata version the batch at `version` set, if it set one.
+   */
+  reportCommitted(version: number, metadataVersion?: Uint8Array): void {
     assert(version >= this.#committedVersion, `committed version only grows (${version} < ${this.#committedVersion})`);
     assert(version <= this.#lastCommitVersion, 'committed version was handed out');
     this.#committedVersion = version;
+    if (metadataVersion !== undefined) this.#metadataVersion = { value: metadataVersion, since: version };
+  }
+
+  /** The metadata version as of the committed version, and the version since which it has held. */
+  get metadataVersion(): MetadataVersion {
+    return this.#metadataVersion;
   }
 
   /** The latest committed version: the read version for a new transaction. */
