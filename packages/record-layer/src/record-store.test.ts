@@ -9,8 +9,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { open, StrataError, type Database } from '@strata/core';
-import { Double, unpack, type TupleItem } from '@strata/tuple';
+import { METADATA_VERSION_KEY, open, StrataError, type Database, type Transaction } from '@strata/core';
+import { DirectoryLayer, Double, unpack, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -1088,21 +1088,53 @@ describe('a store object whose schema another open changed', () => {
     expect(attempts).toBe(1);
   });
 
-  it('reads the schema version once per transaction, however many operations and views use the store', async () => {
-    const s = await RecordStore.open(db, { path: ['t'], schema: v2 });
-    const versionKey = Buffer.from(s.subspace.pack([6])).toString('hex');
+  // The keys a transaction of `fn` reads with tx.get, in hex.
+  async function pointReads(fn: (tx: Transaction) => Promise<unknown>): Promise<string[]> {
     const reads: string[] = [];
     await db.transact(async (tx) => {
+      reads.length = 0;
       const get = tx.get.bind(tx);
       tx.get = (key, ...rest) => {
         reads.push(Buffer.from(key).toString('hex'));
         return get(key, ...rest);
       };
+      await fn(tx);
+    });
+    return reads;
+  }
+  const metadataVersionKey = Buffer.from(METADATA_VERSION_KEY).toString('hex');
+
+  it('checks the schema once per transaction, however many operations and views use the store, by the metadata version alone', async () => {
+    const s = await RecordStore.open(db, { path: ['t'], schema: v2 });
+    const versionKey = Buffer.from(s.subspace.pack([6])).toString('hex');
+    const reads = await pointReads(async (tx) => {
       await tx.at(s).p.insert({ id: 1, team: 'red' });
       await tx.at(s).p.get({ id: 1 });
       await tx.at(s).p.findMany({ where: { team: 'red' } });
     });
-    expect(reads.filter((key) => key === versionKey)).toHaveLength(1);
+    expect(reads.filter((key) => key === metadataVersionKey)).toHaveLength(1);
+    expect(reads.filter((key) => key === versionKey)).toHaveLength(0);
+  });
+
+  it('reads the schema version key once after another store changed the metadata version, then no more', async () => {
+    const s = await RecordStore.open(db, { path: ['t'], schema: v1 });
+    const versionKey = Buffer.from(s.subspace.pack([6])).toString('hex');
+    await RecordStore.open(db, { path: ['other'], schema: v2 });
+    const first = await pointReads((tx) => tx.at(s).p.insert({ id: 1, team: 'red' }));
+    expect(first.filter((key) => key === versionKey)).toHaveLength(1);
+    const second = await pointReads((tx) => tx.at(s).p.get({ id: 1 }));
+    expect(second.filter((key) => key === versionKey)).toHaveLength(0);
+    expect(await at(s)((v) => v.p.get({ id: 1 }))).toEqual({ id: 1, team: 'red' });
+  });
+
+  it('fails with schema_changed once its directory was removed, writing nothing', async () => {
+    const s = await RecordStore.open(db, { path: ['gone'], schema: v1 });
+    await at(s)((v) => v.p.insert({ id: 1, team: 'red' }));
+    await new DirectoryLayer().remove(db, ['gone']);
+    const before = await rawKeys();
+    expect((await refusal(at(s)((v) => v.p.insert({ id: 2, team: 'red' })))).code).toBe('schema_changed');
+    expect((await refusal(at(s)((v) => v.p.get({ id: 1 })))).code).toBe('schema_changed');
+    expect(await rawKeys()).toEqual(before);
   });
 });
 

@@ -47,15 +47,18 @@
  *    index or that default (writes store the schema's output, defaults included); the index is then
  *    built (or rebuilt, see `#checkEvolution`) over it, and the build stores the default in the
  *    record, so later reads, and the entries later writes remove, keep that value.
- * 6. A transaction that uses a store object (`tx.at(store)`) reads the schema version key once and
- *    fails with `schema_changed` unless it holds the version the store object was opened with (or
- *    last changed the schema to); with `not_committed` (retried) when its snapshot predates the
- *    open that stored that version. The read is not a snapshot read, so a transaction and an open
- *    that changes the schema conflict: no transaction commits writes made under a schema other
- *    than the stored one (whose indexes it would not maintain), as FoundationDB's Record Layer
- *    checks the store header's meta-data version.
+ * 6. A transaction that uses a store object (`tx.at(store)`) fails with `schema_changed` unless
+ *    the schema version key holds the version the store object was opened with (or last changed
+ *    the schema to); with `not_committed` (retried) when its snapshot predates the open that stored
+ *    that version. An open that changes the stored schema also bumps the database's metadata
+ *    version (core's `METADATA_VERSION_KEY`, which comes with the read version), and so does a
+ *    directory removal: a transaction that reads the metadata version the store object last saw
+ *    with its schema version needs no read of the schema version key. Neither read is a snapshot
+ *    read, so a transaction and an open that changes the schema conflict: no transaction commits
+ *    writes made under a schema other than the stored one (whose indexes it would not maintain),
+ *    as FoundationDB's Record Layer checks the store header against its meta-data version stamp.
  */
-import { StrataError, type Database, type Transaction, type TransactionBinding } from '@strata/core';
+import { METADATA_VERSION_KEY, StrataError, type Database, type Transaction, type TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Double, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
@@ -196,8 +199,12 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   // for version 0, never stored).
   #schemaVersion = 0;
   #schemaVersionBytes: Uint8Array | null = null;
-  // The key of the schema version (invariant 6), read by each transaction's check.
+  // The key of the schema version (invariant 6), read by a transaction's check when the metadata
+  // version is not #metadataVersion.
   #versionKey: Uint8Array | null = null;
+  // A metadata version at which the schema version was this store object's (invariant 6): a
+  // transaction that reads it needs no read of the schema version key.
+  #metadataVersion: Uint8Array | null = null;
   // A version at which the schema version this store object was opened with is stored: the open's
   // commit version when it wrote it, its read version otherwise. A transaction reading before it
   // may see an older one, which a retry does not.
@@ -264,7 +271,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
       let wrote = false;
       const key = subspace.pack([SCHEMA]);
       const versionKey = subspace.pack([SCHEMA_VERSION]);
-      const [storedBytes, versionBytes] = await tx.getMany([key, versionKey]);
+      const [[storedBytes, versionBytes], metadataVersion] = await Promise.all([tx.getMany([key, versionKey]), tx.get(METADATA_VERSION_KEY)]);
       const next = options.schema.describe();
       store.#writeOnly.clear();
       const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
@@ -285,15 +292,20 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         tx.set(versionKey, store.#schemaVersionBytes);
         wrote = true;
       }
+      // A database whose metadata version was never set (written before stores bumped it) gets one,
+      // so that no other database's can match it.
+      if (wrote || metadataVersion === null) tx.bumpMetadataVersion();
+      store.#metadataVersion = metadataVersion;
       store.#versionKey = versionKey;
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
         if (options.schema.types[type]?.indexes[indexName] !== undefined) store.markWriteOnly(type, indexName);
       }
-      return { tx, readVersion, wrote };
+      return { tx, readVersion, wrote, bumped: wrote || metadataVersion === null };
     });
     store.#openedAt = opened.wrote ? opened.tx.getCommittedVersion() : opened.readVersion;
+    if (opened.bumped) store.#metadataVersion = await opened.tx.getVersionstamp();
     return store;
   }
 
@@ -571,8 +583,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
 
   /**
    * @internal The check that `tx` sees the schema version this store object was opened with
-   * (invariant 6): one read of the version key, started when the store is bound into the
-   * transaction (`tx.at(store)` binds it once per transaction) and awaited by every operation that
+   * (invariant 6): a read of the metadata version (no storage read: it comes with the read
+   * version), and of the schema version key only when the metadata version moved since this store
+   * object last saw it; started when the store is bound into the transaction (`tx.at(store)` binds
+   * it once per transaction) and awaited by every operation that
    * reads or writes records. It resolves to the error the transaction's operations throw:
    * `schema_changed` (not retryable) when another open changed the schema, `not_committed` when
    * the transaction's snapshot predates the open that made this store object, or the read's own
@@ -581,10 +595,24 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * rejection unhandled, with one promise a check.
    */
   schemaCheck(tx: Transaction): Promise<Error | null> {
-    return tx.get(this.#versionKey!).then(
-      (bytes) => this.#compareSchemaVersion(bytes, tx),
-      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    return tx.get(METADATA_VERSION_KEY).then(
+      (metadataVersion) => (sameBytes(metadataVersion, this.#metadataVersion) ? null : this.#readSchemaVersion(tx, metadataVersion)),
+      asError,
     );
+  }
+
+  // The check when the metadata version moved since this store object last saw it: one read of the
+  // schema version key. If it still holds this store object's version, the metadata version read
+  // (`metadataVersion`, at the same read version) is one the schema version holds at, so later
+  // transactions that read it skip this read.
+  #readSchemaVersion(tx: Transaction, metadataVersion: Uint8Array | null): Promise<Error | null> {
+    return tx.get(this.#versionKey!).then((bytes) => {
+      const error = this.#compareSchemaVersion(bytes, tx);
+      if (error === null && metadataVersion !== null && (this.#metadataVersion === null || Buffer.compare(metadataVersion, this.#metadataVersion) > 0)) {
+        this.#metadataVersion = metadataVersion;
+      }
+      return error;
+    }, asError);
   }
 
   #compareSchemaVersion(bytes: Uint8Array | null, tx: Transaction): Error | null | Promise<Error | null> {
@@ -618,8 +646,8 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * The store seen inside a transaction: one collection per record type (what `tx.at(store)` returns).
    *
    * @remarks
-   * Binding the store into a transaction reads the stored schema version (one small read),
-   * and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
+   * Binding the store into a transaction checks the stored schema version (without a storage
+   * read while the database's metadata version has not moved), and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
    * schema since this store object was opened: a store object keeps working only while its schema
    * is the stored one, so it never writes records without the indexes a newer schema added.
    * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`); StrataError
@@ -635,7 +663,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
 
   /**
    * @internal The collection of record type `name` in `tx`, for code that names types at run time
-   * (the PostgreSQL copy and verify). Each call starts its own schema check (one read).
+   * (the PostgreSQL copy and verify). Each call starts its own schema check.
    * @throws RecordLayerError `unknown_record_type`.
    */
   collection(tx: Transaction, name: string): Collection<RecordTypeDefinition> {
@@ -1604,3 +1632,11 @@ function describeKey(key: readonly TupleItem[]): string {
   return `(${key.map(printItem).join(', ')})`;
 }
 export type { Tuple };
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  return a === null || b === null ? a === b : Buffer.compare(a, b) === 0;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,7 +1,7 @@
 // Proves that the directory layer writes and reads FoundationDB's on-disk layout key for key, that
 // its operations (create, open, list, move, remove, partitions) and errors behave as FoundationDB's
 // bindings do, and that many concurrent clients never receive the same or overlapping prefixes.
-import { open, seededRandom, StrataError, nodeRuntime, utf8, type Database, type Transaction } from '@strata/core';
+import { METADATA_VERSION_KEY, open, seededRandom, StrataError, nodeRuntime, utf8, type Database, type Transaction } from '@strata/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryLayer, DirectoryPartition, DirectorySubspace, type DirectoryPath } from './directory-layer.js';
 import { bytesEncoder, tupleEncoder } from './encoders.js';
@@ -253,6 +253,22 @@ describe('DirectoryLayer operations', () => {
     expect(await run((tx) => directory.removeIfExists(tx, 'keep'))).toBe(true);
     await rejectsWith(run((tx) => directory.remove(tx, [])), 'directory_invalid_operation', []);
     expect(await run((tx) => directory.list(tx))).toEqual([]);
+  });
+
+  it('a removal bumps the metadata version, so a transaction that read it conflicts; a missing directory bumps nothing', async () => {
+    const directory = new DirectoryLayer();
+    await run((tx) => directory.create(tx, ['a']));
+    const before = await run((tx) => tx.get(METADATA_VERSION_KEY));
+    const reader = db.createTransaction();
+    await reader.get(METADATA_VERSION_KEY);
+    reader.set(utf8('x'), utf8('1'));
+    await run((tx) => directory.remove(tx, ['a']));
+    const after = await run((tx) => tx.get(METADATA_VERSION_KEY));
+    expect(after).not.toEqual(before);
+    expect(after).not.toBeNull();
+    await expect(reader.commit()).rejects.toMatchObject({ code: 'not_committed' });
+    expect(await run((tx) => directory.removeIfExists(tx, ['a']))).toBe(false);
+    expect(await run((tx) => tx.get(METADATA_VERSION_KEY))).toEqual(after);
   });
 
   it('moves a directory with its contents and subdirectories, keeping its prefix', async () => {

@@ -250,7 +250,10 @@ export class DirectoryLayer {
 
   /**
    * Removes the directory at `path`, its subdirectories, and every key under their prefixes.
-   * @remarks Clients that already opened the directory can still write under its prefix afterwards.
+   * @remarks Clients that already opened the directory can still write under its prefix afterwards;
+   * the removal bumps the database's metadata version (core's `METADATA_VERSION_KEY`), so that
+   * layers which cache what lives under a prefix (an open record store) can tell, and a transaction
+   * that read the metadata version and has not committed yet conflicts with the removal.
    * @throws TupleLayerError `directory_does_not_exist`; `directory_invalid_operation` for the
    * root; `directory_version_incompatible`.
    * @example
@@ -456,6 +459,9 @@ export class DirectoryLayer {
     }
     invariant(node.parentPrefix !== null, 'a non-root node has a parent');
     tx.clear(this.#nodeWithPrefix(node.parentPrefix).pack([SUBDIRS, path[path.length - 1]!]));
+    // Whoever caches what lives under the removed prefixes (an open record store) learns of it
+    // from the metadata version, which comes with every read version.
+    tx.bumpMetadataVersion();
     return true;
   }
 
