@@ -586,8 +586,7 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * (invariant 6): a read of the metadata version (no storage read: it comes with the read
    * version), and of the schema version key only when the metadata version moved since this store
    * object last saw it; started when the store is bound into the transaction (`tx.at(store)` binds
-   * it once per transaction) and awaited by every operation that
-   * reads or writes records. It resolves to the error the transaction's operations throw:
+   * it once per transaction) and awaited by every operation that reads or writes records. It resolves to the error the transaction's operations throw:
    * `schema_changed` (not retryable) when another open changed the schema, `not_committed` when
    * the transaction's snapshot predates the open that made this store object, or the read's own
    * failure; null when the schema is the one this store object was opened with. Resolved rather
@@ -647,9 +646,10 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    *
    * @remarks
    * Binding the store into a transaction checks the stored schema version (without a storage
-   * read while the database's metadata version has not moved), and every operation fails with `schema_changed` if another {@link RecordStore.open} changed the
-   * schema since this store object was opened: a store object keeps working only while its schema
-   * is the stored one, so it never writes records without the indexes a newer schema added.
+   * read while the database's metadata version has not moved), and every operation fails with
+   * `schema_changed` if another {@link RecordStore.open} changed the schema since this store object
+   * was opened: a store object keeps working only while its schema is the stored one, so it never
+   * writes records without the indexes a newer schema added.
    * @throws RecordLayerError `schema_changed` (from the operations, not from `bind`); StrataError
    * `not_committed` (retried by `db.transact`) when the transaction's snapshot predates the open
    * that made this store object.
