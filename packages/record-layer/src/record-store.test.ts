@@ -346,9 +346,9 @@ describe('refused writes change nothing', () => {
     const invalid = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { email: 'nope' })));
     expect(invalid.code).toBe('record_invalid');
     expect(invalid.details).toMatchObject({ field: 'email' });
-    const unset = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { name: undefined })));
-    expect(unset.code).toBe('record_invalid');
-    expect(unset.details).toMatchObject({ field: 'name' });
+    const required = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { name: null as never })));
+    expect(required.code).toBe('record_invalid');
+    expect(required.details).toMatchObject({ field: 'name' });
     const moved = await refusal(at(store)((s) => s.customers.update({ id: 1 }, { id: 7 })));
     expect(moved.code).toBe('record_invalid');
     expect(moved.message).toContain('primary key');
@@ -551,6 +551,121 @@ describe('refused writes change nothing', () => {
     expect(code).toBe('record_invalid');
     expect(await storeKeys(db, s)).toEqual(before);
     expect(await at(s)((v) => v.payments.get({ id: 2 }))).toBeNull();
+  });
+});
+
+describe('writes a demanding user makes', () => {
+  // Each refusal below is caught inside the transaction, which then commits: a refused write must
+  // have written nothing (invariant 3).
+  async function caught(s: RecordStore<SchemaTypes>, fn: (view: StoreView<SchemaTypes>) => Promise<unknown>): Promise<RecordLayerError> {
+    return db.transact(async (tx) => refusal(fn(tx.at(s))));
+  }
+
+  const titled = defineSchema({
+    notes: recordType({
+      schema: z.object({ id: z.string(), title: z.string(), n: z.number().int() }),
+      primaryKey: ['id'],
+      indexes: { byTitle: index.value(['title']), byN: index.value(['n']), perTitle: index.count({ groupBy: ['title'] }) },
+    }),
+  });
+  const long = 'x'.repeat(12_000);
+
+  it('refuses a value too long for an index key before writing anything, naming the index and the field', async () => {
+    const s = await RecordStore.open(db, { path: ['long'], schema: titled });
+    await at(s)((v) => v.notes.insert({ id: 'd', title: 'short', n: 1 }));
+    const before = await storeKeys(db, s as unknown as RecordStore<SchemaTypes>);
+    const insert = await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.insert({ id: 'a', title: long, n: 2 }));
+    expect(insert.code).toBe('record_invalid');
+    expect(insert.message).toContain('index notes.byTitle cannot hold this record');
+    expect(insert.message).toContain('notes.title holds a value too long to index');
+    expect(insert.details).toMatchObject({ type: 'notes', index: 'byTitle', fields: ['title'] });
+    await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.insertMany([{ id: 'b', title: 'ok', n: 3 }, { id: 'c', title: long, n: 4 }]));
+    await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.update({ id: 'd' }, { title: long }));
+    const key = await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.insert({ id: long, title: 'ok', n: 5 }));
+    expect(key.message).toContain('the primary key of this notes record would take');
+    expect(await storeKeys(db, s as unknown as RecordStore<SchemaTypes>)).toEqual(before);
+    // A condition on a value no key can hold finds nothing, as it should, instead of failing.
+    expect(await at(s)((v) => v.notes.get({ id: long }))).toBeNull();
+    expect((await at(s)((v) => v.notes.findMany({ where: { title: long } }))).records).toEqual([]);
+    expect((await at(s)((v) => v.notes.findMany({ where: { title: { lt: long } } }))).records.map((r) => r.id)).toEqual(['d']);
+    expect(await at(s)((v) => v.notes.count({ where: { title: long } }))).toBe(0n);
+  });
+
+  it('update leaves a field given as undefined as it is, and refuses changes that are not an object', async () => {
+    const s = await RecordStore.open(db, { path: ['u'], schema });
+    await at(s)((v) => v.customers.insert(ada));
+    expect(await at(s)((v) => v.customers.update({ id: 1 }, { city: undefined, name: 'Ada L.' }))).toMatchObject({ city: 'London', name: 'Ada L.' });
+    expect(await at(s)((v) => v.customers.findMany({ where: { city: 'London' } }))).toMatchObject({ records: [{ id: 1 }] });
+    for (const changes of [null, 'x', ['name']]) {
+      const error = await refusal(at(s)((v) => v.customers.update({ id: 1 }, changes as never)));
+      expect(error.code).toBe('record_invalid');
+      expect(error.message).toContain('update of a customers record needs an object of the fields to change');
+    }
+  });
+
+  it('asks conditions and primary keys for the kind of value a field holds, not its checks', async () => {
+    const checked = defineSchema({
+      items: recordType({
+        schema: z.object({ code: z.string().min(3), price: z.number().positive(), qty: z.number().int().max(100), email: z.email() }),
+        primaryKey: ['code'],
+        indexes: { byPrice: index.value(['price']), byQty: index.value(['qty']), byEmail: index.value(['email']) },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['checked'], schema: checked });
+    await at(s)((v) => v.items.insertMany([{ code: 'abc', price: 1.5, qty: 1, email: 'a@example.com' }, { code: 'bcd', price: 3, qty: 100, email: 'b@example.com' }]));
+    const ids = (query: object): Promise<string[]> => at(s)(async (v) => (await v.items.findMany(query as never)).records.map((r) => r.code));
+    expect(await ids({ where: { price: { gt: 0 } } })).toEqual(['abc', 'bcd']);
+    expect(await ids({ where: { qty: { lt: 101 } } })).toEqual(['abc', 'bcd']);
+    expect(await ids({ where: { qty: { in: [0, 1] } } })).toEqual(['abc']);
+    expect(await ids({ where: { email: { gte: 'a', lt: 'b' } } })).toEqual(['abc']);
+    expect(await at(s)((v) => v.items.get({ code: 'ab' }))).toBeNull();
+    // A value of another kind still matches nothing by accident: it is refused.
+    expect((await refusal(ids({ where: { price: { gt: '0' } } }))).code).toBe('invalid_query');
+    expect((await refusal(ids({ where: { qty: { gt: 1.5 } } }))).message).toContain('is not a valid value of items.qty');
+    expect((await refusal(at(s)((v) => v.items.get({ code: 5 as never })))).code).toBe('invalid_query');
+  });
+});
+
+describe('references within one write', () => {
+  const threads = defineSchema({
+    posts: recordType({
+      schema: z.object({ id: z.number().int(), thread: z.number().int(), parentId: z.number().int().nullable() }),
+      primaryKey: ['id'],
+      indexes: { byThread: index.value(['thread']), byParent: index.value(['parentId']) },
+      references: { parent: { fields: ['parentId'], type: 'posts' } },
+    }),
+  });
+
+  it('a record may refer to itself', async () => {
+    const s = await RecordStore.open(db, { path: ['self'], schema: threads });
+    expect(await at(s)((v) => v.posts.insert({ id: 1, thread: 1, parentId: 1 }))).toEqual({ id: 1, thread: 1, parentId: 1 });
+    expect(await at(s)((v) => v.posts.delete({ id: 1 }))).toBe(true);
+  });
+
+  it('deleteMany deletes a parent with its children, and refuses all of it when a record it keeps refers to one, writing nothing', async () => {
+    const s = await RecordStore.open(db, { path: ['threads'], schema: threads });
+    await at(s)((v) =>
+      v.posts.insertMany([
+        { id: 1, thread: 1, parentId: null },
+        { id: 2, thread: 1, parentId: 1 },
+        { id: 3, thread: 1, parentId: 2 },
+        { id: 10, thread: 2, parentId: null },
+        { id: 11, thread: 2, parentId: 10 },
+        { id: 12, thread: 3, parentId: 11 },
+      ]),
+    );
+    expect(await at(s)((v) => v.posts.deleteMany({ where: { thread: 1 } }))).toBe(3);
+    const before = await storeKeys(db, s as unknown as RecordStore<SchemaTypes>);
+    const error = await db.transact(async (tx) => refusal(tx.at(s).posts.deleteMany({ where: { thread: 2 } })));
+    expect(error.code).toBe('foreign_key_violation');
+    expect(error.message).toContain('posts (12) refers to it');
+    expect(await storeKeys(db, s as unknown as RecordStore<SchemaTypes>)).toEqual(before);
+    for (const option of [{ limit: 1 }, { cursor: 'x' }, { orderBy: { id: 'asc' } }]) {
+      const refused = await refusal(at(s)((v) => v.posts.deleteMany({ where: { thread: 2 }, ...option } as never)));
+      expect(refused.code).toBe('invalid_query');
+      expect(refused.message).toContain('deleteMany deletes every record that matches');
+    }
+    expect((await at(s)((v) => v.posts.findMany({ where: { thread: 2 } }))).records.map((r) => r.id)).toEqual([10, 11]);
   });
 });
 

@@ -58,13 +58,13 @@
  *    writes made under a schema other than the stored one (whose indexes it would not maintain),
  *    as FoundationDB's Record Layer checks the store header against its meta-data version stamp.
  */
-import { METADATA_VERSION_KEY, StrataError, type Database, type Transaction, type TransactionBinding } from '@strata/core';
+import { METADATA_VERSION_KEY, StrataError, limits, type Database, type Transaction, type TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Double, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { int64 } from './int64.js';
-import { fieldTypeChange, fieldTypeText, hasDefault, indexedFields, innerSchema, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
+import { fieldTypeChange, fieldTypeText, hasDefault, holdsKindOf, indexedFields, innerSchema, keyItem, mayHoldObjects, parseFieldType, peelFieldType, referencingIndex, sequenceFillsNumbers, settleKeyForms, type FieldType, type IndexDefinition, type RecordInput, type RecordOf, type RecordTypeDefinition, type Schema, type SchemaDescription, type SchemaTypes } from './schema.js';
 import { RecordCodec, extendFieldTables } from './record-codec.js';
 import { printItem } from './planner.js';
 import { buildIndexes, decodeIndexState, encodeIndexState, type BuildIndexesOptions, type BuildIndexesResult, type IndexState } from './online-indexer.js';
@@ -125,6 +125,8 @@ const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
 const SCHEMA_VERSION = 6;
+// Integers within this bound pack into at most 10 bytes (a type code and up to 9 bytes).
+const BIG_KEY_ITEM = 2n ** 64n - 1n;
 
 /** A field description text (schema.ts) whose value has a default when the record lacks it: how a store written before the `defaulted` lists tells. */
 const DEFAULTED = /^(?:optional<|nullable<)*default</;
@@ -518,8 +520,12 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * Each transaction stops after {@link STREAM_TRANSACTION_MS} milliseconds or
    * {@link STREAM_TRANSACTION_RECORDS} records and the next one continues from its cursor, so a
    * stream of any length never hits `transaction_too_old`. The records are not one snapshot:
-   * records written during the stream may or may not be seen, but a record that exists throughout
-   * and matches throughout is yielded exactly once.
+   * records written during the stream may or may not be seen, but a record that exists throughout,
+   * matches throughout and keeps its place in the order (its sort fields, or its version for
+   * `$version`, unchanged) is yielded exactly once. A record whose place moves meanwhile, as in any
+   * keyset paging, is skipped if it moves behind the stream and yielded again if it moves ahead.
+   * Should the plan change between transactions (an index finished building), the stream fails
+   * with `invalid_query` rather than repeat or skip records.
    * @throws RecordLayerError as {@link Collection.findMany}.
    * @example
    * ```ts
@@ -783,7 +789,9 @@ export class Collection<D extends RecordTypeDefinition> {
   }
 
   /**
-   * Changes some fields of a record; the result is validated as a whole.
+   * Changes some fields of a record; the result is validated as a whole. A field given as
+   * `undefined` is left as it is (as in Prisma); `null` clears a nullable field; to drop an optional
+   * field altogether, {@link Collection.upsert} the whole record without it.
    * @throws RecordLayerError `record_not_found`, `record_invalid`, `unknown_field`, `unique_violation`;
    * `invalid_query` for a key as {@link Collection.get} refuses it.
    */
@@ -791,8 +799,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const primaryKey = this.#primaryKey(key as Record<string, unknown>, 'update');
     const stored = await this.#readStored(primaryKey);
     if (stored === null) throw new RecordLayerError('record_not_found', `no ${this.#name} record has primary key ${describeKey(primaryKey)}`, { details: { type: this.#name, key: primaryKey } });
-    this.#checkFields(changes as Record<string, unknown>);
-    const parsed = this.#validate({ ...(this.#fromStorage(stored.record) as Record<string, unknown>), ...(changes as Record<string, unknown>) });
+    const parsed = this.#validate({ ...(this.#fromStorage(stored.record) as Record<string, unknown>), ...this.#definedChanges(changes) });
     const newKey = this.#primaryKey(parsed);
     if (!sameKey(newKey, primaryKey)) {
       throw new RecordLayerError('record_invalid', `update cannot change the primary key of a ${this.#name} record`, { details: { type: this.#name } });
@@ -864,14 +871,24 @@ export class Collection<D extends RecordTypeDefinition> {
    * @remarks
    * Everything happens in the caller's transaction, so its limits apply (five seconds, ten
    * megabytes of mutations): for very many records, delete in pages of several transactions
-   * (`findMany` with a `limit` and `cursor`, then `delete`).
-   * @throws RecordLayerError as {@link Collection.findMany}.
+   * (`findMany` with a `limit` and `cursor`, then `delete`). All or nothing: every record's checks
+   * run before the first is deleted, and a record that refers to another one deleted by the same
+   * call does not keep it (as PostgreSQL checks a `DELETE`'s foreign keys when it ends).
+   * @throws RecordLayerError as {@link Collection.findMany}; `foreign_key_violation` when a record
+   * that is not deleted refers to one that would be (nothing is deleted); `invalid_query` for a
+   * `limit`, `cursor` or `orderBy` (deleteMany deletes every match).
    * @example
    * ```ts
    * const removed = await tx.at(store).orders.deleteMany({ where: { status: 'cancelled' } });
    * ```
    */
   async deleteMany(query: Omit<FindManyQuery<RecordOf<D>>, 'limit' | 'cursor' | 'orderBy'> = {}): Promise<number> {
+    if (typeof query !== 'object' || query === null) throw new RecordLayerError('invalid_query', `deleteMany takes a query object, got ${query === null ? 'null' : typeof query}`);
+    for (const option of ['limit', 'cursor', 'orderBy'] as const) {
+      if ((query as Record<string, unknown>)[option] !== undefined) {
+        throw new RecordLayerError('invalid_query', `deleteMany deletes every record that matches; it takes no ${option} (page with findMany and delete to delete some)`, { details: { option } });
+      }
+    }
     // Collect first, then delete: deleting while paging would move the index under the cursor.
     const matched: RecordOf<D>[] = [];
     let cursor: string | null = null;
@@ -880,7 +897,17 @@ export class Collection<D extends RecordTypeDefinition> {
       matched.push(...page.records);
       cursor = page.cursor;
     } while (cursor !== null);
-    for (const record of matched) await this.delete(record as Partial<RecordOf<D>>);
+    // Every delete is planned (its checks run) before the first is written (invariant 3), and a
+    // record that refers to another record of the same call does not keep it: as PostgreSQL checks
+    // a DELETE's foreign keys when the statement ends.
+    const keys = matched.map((record) => this.#primaryKey(record as Record<string, unknown>));
+    const packed = keys.map((key) => pack(key));
+    const deleting = new Set(packed.map(latin1));
+    const stored = await this.#readStoredPacked(packed);
+    const changes: Change[] = [];
+    for (let i = 0; i < keys.length; i++) await this.#plan(keys[i]!, stored[i]!, null, true, null, changes, deleting);
+    for (let i = 0; i < keys.length; i++) this.#writeRecord(keys[i]!, stored[i]!.chunks, null);
+    applyChanges(this.#tx, changes);
     return matched.length;
   }
 
@@ -990,6 +1017,20 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // ---------------------------------------------------------------------------------------------
 
+  // The fields an update sets: those of `changes` whose value is not undefined (undefined leaves a
+  // field as it is, as in Prisma; null clears a nullable field).
+  #definedChanges(changes: unknown): Record<string, unknown> {
+    if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) {
+      throw new RecordLayerError('record_invalid', `update of a ${this.#name} record needs an object of the fields to change, got ${changes === null ? 'null' : Array.isArray(changes) ? 'an array' : typeof changes}`, {
+        details: { type: this.#name },
+      });
+    }
+    this.#checkFields(changes as Record<string, unknown>);
+    const defined: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(changes)) if (value !== undefined) defined[field] = value;
+    return defined;
+  }
+
   #checkFields(record: Record<string, unknown>): void {
     for (const field of Object.keys(record)) {
       if (!this.#fields.has(field)) {
@@ -1076,7 +1117,7 @@ export class Collection<D extends RecordTypeDefinition> {
         });
       }
       // A value of another type would be keyed apart from every record and silently find none.
-      if (operation !== undefined && !(this.#type.schema.shape[field] as z.ZodType).safeParse(value).success) {
+      if (operation !== undefined && !holdsKindOf(this.#type.schema.shape[field] as z.ZodType, value)) {
         throw new RecordLayerError('invalid_query', `${operation}: ${printItem(value)} is not a valid value of primary key field ${this.#name}.${field}`, {
           details: { type: this.#name, field },
         });
@@ -1107,7 +1148,11 @@ export class Collection<D extends RecordTypeDefinition> {
     });
     // Borrowed: decoded at once, and the decoder copies what it keeps (copyBuffers).
     // Every borrowed value is decoded before the next await.
-    const values = await this.#tx.getMany(firstKeys, { borrow: true });
+    // A key too long for the key limit holds no record (and a read of it would fail): the others
+    // are read as copies then, since they wait for one another.
+    const values = firstKeys.some((key) => key.length > limits.KEY_SIZE_MAX)
+      ? await Promise.all(firstKeys.map((key) => (key.length > limits.KEY_SIZE_MAX ? null : this.#tx.get(key))))
+      : await this.#tx.getMany(firstKeys, { borrow: true });
     const out = values.map((value) => (value === null || value[0] !== RECORD_WHOLE ? null : { record: this.#decode(value), chunks: 1 }));
     for (let i = 0; i < values.length; i++) {
       if (values[i] === null || out[i] !== null) continue;
@@ -1222,7 +1267,15 @@ export class Collection<D extends RecordTypeDefinition> {
    * (invariant 3). `batch` holds what the records an insertMany planned before this one would
    * have written, which the reads here cannot see yet.
    */
-  async #plan(key: TupleItem[], stored: Stored<RecordOf<D>> | null, next: RecordOf<D> | null, checkReferences: boolean, batch: InsertBatch | null, changes: Change[]): Promise<void> {
+  async #plan(
+    key: TupleItem[],
+    stored: Stored<RecordOf<D>> | null,
+    next: RecordOf<D> | null,
+    checkReferences: boolean,
+    batch: InsertBatch | null,
+    changes: Change[],
+    deleting: ReadonlySet<string> | null = null,
+  ): Promise<void> {
     // The old entries are those of the record as reads see it (invariant 5).
     const old = stored === null ? null : this.#asRead(stored.record);
     // (Each await below is skipped when it has nothing to wait for: most writes have no write-only
@@ -1234,8 +1287,9 @@ export class Collection<D extends RecordTypeDefinition> {
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
-    if (next === null) await this.#checkNotReferenced(key);
-    else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(old, next, batch);
+    if (next !== null && stored === null) this.#checkRecordKeySize(key);
+    if (next === null) await this.#checkNotReferenced(key, deleting);
+    else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(key, old, next, batch);
     if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next, batch);
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
@@ -1328,8 +1382,9 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // Each enforced reference of `next` whose fields are all set names an existing record (read with
   // a conflict range, so a concurrent delete of that record and this write cannot both commit).
-  // In an insertMany, a record planned before this one (`batch.earlier`) counts as existing.
-  async #checkReferencedRecords(old: RecordOf<D> | null, next: RecordOf<D>, batch: InsertBatch | null): Promise<void> {
+  // In an insertMany, a record planned before this one (`batch.earlier`) counts as existing; so does
+  // the record itself (`key`, its primary key), for a reference to itself (a tree's root).
+  async #checkReferencedRecords(key: TupleItem[], old: RecordOf<D> | null, next: RecordOf<D>, batch: InsertBatch | null): Promise<void> {
     for (const [name, reference] of Object.entries(this.#type.references ?? {})) {
       if (reference.enforced === false) continue;
       const values = reference.fields.map((f) => (next as Record<string, unknown>)[f]);
@@ -1339,7 +1394,7 @@ export class Collection<D extends RecordTypeDefinition> {
       const primaryKey = this.#store.schema.type(reference.type).primaryKey;
       const items = values.map((value, i) => keyItem(value, reference.fields[i]!, referenced.has(primaryKey[i]!)));
       if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], f, referenced.has(primaryKey[i]!))))) continue;
-      if (batch !== null && reference.type === this.#name && batch.earlier.has(latin1(pack(items)))) continue;
+      if (reference.type === this.#name && (sameKey(items, key) || batch?.earlier.has(latin1(pack(items))) === true)) continue;
       if ((await this.#tx.get(this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]))) === null) {
         throw new RecordLayerError('foreign_key_violation', `${this.#name}.${name}: no ${reference.type} record has primary key ${describeKey(items)}`, {
           details: { type: this.#name, reference: name, references: reference.type, key: items },
@@ -1350,8 +1405,9 @@ export class Collection<D extends RecordTypeDefinition> {
 
   // No enforced reference of any record type names the record being deleted (its referencing
   // index is read with a conflict range, so a concurrent insert of a referencing record and this
-  // delete cannot both commit). A record that refers only to itself does not hold itself.
-  async #checkNotReferenced(key: TupleItem[]): Promise<void> {
+  // delete cannot both commit). A record that refers only to itself does not hold itself, nor does
+  // one of this type deleted in the same call (`deleting`, packed primary keys).
+  async #checkNotReferenced(key: TupleItem[], deleting: ReadonlySet<string> | null): Promise<void> {
     for (const [typeName, type] of Object.entries(this.#store.schema.types)) {
       for (const [name, reference] of Object.entries(type.references ?? {})) {
         if (reference.type !== this.#name || reference.enforced === false) continue;
@@ -1366,10 +1422,11 @@ export class Collection<D extends RecordTypeDefinition> {
         const forms = this.#store.typeFacts(typeName).doubles;
         const items = key.map((item, i) => keyItem(item instanceof Double ? item.value : item, reference.fields[i]!, forms.has(reference.fields[i]!)));
         const { begin, end } = this.#store.subspace.range([INDEXES, typeName, indexName, ...items]);
-        for (const entry of await this.#tx.getRangeAll(begin, end, { limit: 2 })) {
+        // Read on only past children that do not count, so the first that does ends the read.
+        for await (const entry of this.#tx.getRange(begin, end)) {
           const items = this.#store.subspace.unpack(entry.key) as TupleItem[];
           const child = items.slice(items.length - type.primaryKey.length);
-          if (typeName === this.#name && sameKey(child, key)) continue;
+          if (typeName === this.#name && (sameKey(child, key) || deleting?.has(latin1(pack(child))) === true)) continue;
           throw new RecordLayerError('foreign_key_violation', `cannot delete ${this.#name} ${describeKey(key)}: ${typeName} ${describeKey(child)} refers to it through ${typeName}.${name}`, {
             details: { type: this.#name, key, referencedBy: typeName, reference: name, child },
           });
@@ -1412,7 +1469,7 @@ export class Collection<D extends RecordTypeDefinition> {
     switch (definition.kind) {
       case 'value': {
         const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.fields, null, key, this.#facts.doubles));
-        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.fields, null, key, this.#facts.doubles));
+        const after = next === null ? null : this.#entryKey(name, definition.fields, packWithPrefix(prefix, entryItems(next, definition.fields, null, key, this.#facts.doubles)));
         if (before !== null && (after === null || Buffer.compare(before, after) !== 0)) changes.push({ op: 'clear', key: before, param: null });
         if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
@@ -1420,7 +1477,7 @@ export class Collection<D extends RecordTypeDefinition> {
       case 'min':
       case 'max': {
         const before = old === null ? null : packWithPrefix(prefix, entryItems(old, definition.groupBy, definition.field, key, this.#facts.doubles));
-        const after = next === null ? null : packWithPrefix(prefix, entryItems(next, definition.groupBy, definition.field, key, this.#facts.doubles));
+        const after = next === null ? null : this.#entryKey(name, [...definition.groupBy, definition.field], packWithPrefix(prefix, entryItems(next, definition.groupBy, definition.field, key, this.#facts.doubles)));
         if (before !== null) changes.push({ op: 'clear', key: before, param: null });
         if (after !== null) changes.push({ op: 'set', key: after, param: EMPTY });
         return;
@@ -1433,7 +1490,7 @@ export class Collection<D extends RecordTypeDefinition> {
         }
         if (next !== null) {
           const operand = definition.kind === 'count' ? INT64_ONE : int64(this.#checkedSumAmount(name, definition.field, next));
-          changes.push({ op: 'add', key: packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS, this.#facts.doubles)), param: operand });
+          changes.push({ op: 'add', key: this.#entryKey(name, definition.groupBy, packWithPrefix(prefix, entryItems(next, definition.groupBy, null, NO_ITEMS, this.#facts.doubles))), param: operand });
         }
         return;
       }
@@ -1441,6 +1498,36 @@ export class Collection<D extends RecordTypeDefinition> {
         // Written by #versionChanges: its entries depend on the transaction, not on the record.
         return;
     }
+  }
+
+  // `entry`, a key index `name` would hold for a record, if it fits the key limit.
+  #entryKey(name: string, fields: readonly string[], entry: Uint8Array): Uint8Array {
+    if (entry.length <= limits.KEY_SIZE_MAX) return entry;
+    throw new RecordLayerError(
+      'record_invalid',
+      `index ${this.#name}.${name} cannot hold this record: its entry would take ${entry.length} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${fields.map((field) => this.#name + '.' + field).join(', ')} ${fields.length === 1 ? 'holds a value' : 'hold values'} too long to index`,
+      { details: { type: this.#name, index: name, fields: [...fields], bytes: entry.length } },
+    );
+  }
+
+  // A new record's primary key fits the key limit with its chunk number (a cheap upper bound of its
+  // packed size first: most keys are far below it).
+  #checkRecordKeySize(key: readonly TupleItem[]): void {
+    const room = limits.KEY_SIZE_MAX - this.#facts.recordPrefix.length - 1;
+    let bound = 0;
+    for (const item of key) {
+      if (typeof item === 'string') bound += 2 + 3 * item.length;
+      else if (item instanceof Uint8Array) bound += 2 + 2 * item.length;
+      else bound += typeof item === 'bigint' && (item < -BIG_KEY_ITEM || item > BIG_KEY_ITEM) ? room + 1 : 10;
+    }
+    if (bound <= room) return;
+    const bytes = this.#facts.recordPrefix.length + pack([...key, 0]).length;
+    if (bytes <= limits.KEY_SIZE_MAX) return;
+    throw new RecordLayerError(
+      'record_invalid',
+      `the primary key of this ${this.#name} record would take ${bytes} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${this.#type.primaryKey.map((field) => this.#name + '.' + field).join(', ')} ${this.#type.primaryKey.length === 1 ? 'holds a value' : 'hold values'} too long for a key`,
+      { details: { type: this.#name, fields: [...this.#type.primaryKey], bytes } },
+    );
   }
 
   // What a new record adds to sum index `name`: #sumAmount, which must fit the signed 64 bits of

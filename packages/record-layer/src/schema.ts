@@ -722,6 +722,39 @@ export function innerSchema(schema: z.ZodType): z.ZodType {
 }
 
 /**
+ * Whether `value` (not null or undefined) is of a kind field `schema` holds, whatever the field's
+ * checks (a bound, a format, a length): what a condition or a primary key value must be, so that
+ * `price > 0` on a positive field, or a key stored before a check was tightened, is still asked.
+ * Enum and literal values must be among the field's (as PostgreSQL refuses an unknown enum label);
+ * an integer field takes integral numbers only (a fraction would key apart from every integer);
+ * custom types (a Timestamp, bytes) are asked of the schema itself.
+ */
+export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
+  const inner = innerSchema(schema);
+  const def = (inner as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[]; entries?: Record<string, unknown> } }).def;
+  switch (def.type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'number':
+      return typeof value === 'number' && !Number.isNaN(value) && ((inner as z.ZodNumber).isInt !== true || Number.isInteger(value));
+    case 'bigint':
+      return typeof value === 'bigint';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'date':
+      return value instanceof Date && !Number.isNaN(value.getTime());
+    case 'enum':
+      return Object.values(def.entries ?? {}).includes(value);
+    case 'literal':
+      return (def.values ?? []).includes(value);
+    case 'union':
+      return (def.options ?? []).some((option) => holdsKindOf(option, value));
+    default:
+      return inner.safeParse(value).success;
+  }
+}
+
+/**
  * The tuple item a field value takes in keys (primary keys and indexes). `double` (see
  * {@link doubleFields}) packs a number as a double whatever its value; -0 takes the form of 0, as
  * `===` and PostgreSQL's keys have it.
