@@ -15,7 +15,7 @@ import { strinc } from '@strata/core';
 import { Double, pack, type Subspace, type TupleItem } from '@strata/tuple';
 import type { z } from 'zod';
 import { RecordLayerError } from './errors.js';
-import { innerSchema, keyItem, type RecordTypeDefinition } from './schema.js';
+import { holdsKindOf, innerSchema, keyItem, type RecordTypeDefinition } from './schema.js';
 import { Timestamp } from './timestamp.js';
 
 /** Most key ranges one plan may read (an `in` on several fields multiplies them). */
@@ -204,6 +204,7 @@ function normalizeObject(target: PlannerTarget, where: unknown, path: string): C
       continue;
     }
     checkField(target, key);
+    checkScalarField(target, key, `${path}.${key}`);
     if (!isPlainObject(value)) {
       items.push({ kind: 'compare', field: key, op: 'eq', value: item(target, key, value), double: target.doubles.has(key) });
       continue;
@@ -255,6 +256,7 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
     if (!isPlainObject(object)) throw invalid('orderBy must be an object such as { createdAt: "desc" } or a list of them');
     for (const [field, direction] of Object.entries(object)) {
       checkField(target, field);
+      checkScalarField(target, field, `orderBy.${field}`);
       if (direction !== 'asc' && direction !== 'desc') throw invalid(`orderBy.${field} must be "asc" or "desc"`);
       if (!terms.some((t) => t.field === field)) terms.push({ field, direction });
     }
@@ -282,6 +284,7 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
  * ```
  */
 export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): Plan {
+  checkQuery(query);
   const version = versionOrder(query.orderBy);
   if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true);
   const where = normalizeWhere(target, query.where);
@@ -318,6 +321,14 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): 
     return plan({ kind: 'union', branches }, false, true);
   }
   if (allowFullScan) return fullScan(target, plans, terms, plan);
+  const long = leaves.find((leaf) => leaf.kind === 'in' && sortDistinct(leaf.values).length > PLAN_RANGES_MAX);
+  if (long !== undefined) {
+    throw new RecordLayerError(
+      'no_index_for_query',
+      `where.${long.field}.in has more than ${PLAN_RANGES_MAX} values, more key ranges than one scan reads: narrow the query by a field an index serves, or pass allowFullScan: true to check the list on every record`,
+      { details: { type: target.typeName, field: long.field } },
+    );
+  }
   throw noIndex(target, suggestFields(leaves, terms), 'serves this filter');
 }
 
@@ -447,6 +458,8 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
   // fields with plain loops; the chosen plan's ranges are made when first read.
   const used: Leaf[] = [];
   const values: TupleItem[][] = [];
+  // One range per combination of the equality values (an `in` list gives several).
+  let rangeCount = 1;
   let position = 0;
   for (; position < candidate.fields.length; position++) {
     const field = candidate.fields[position]!;
@@ -461,7 +474,12 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
       values.push([eq.value]);
       used.push(eq);
     } else if (inList !== undefined) {
-      values.push(sortDistinct(inList.values));
+      const distinct = sortDistinct(inList.values);
+      // Beyond the bound, the list is left to the residual filter: this candidate then competes
+      // with what else serves the query (another index, a full scan) instead of failing it.
+      if (rangeCount * distinct.length > PLAN_RANGES_MAX) break;
+      rangeCount *= distinct.length;
+      values.push(distinct);
       used.push(inList);
     } else break;
   }
@@ -483,12 +501,6 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
   let ordered = true;
   for (let j = 0; j < terms.length && ordered; j++) ordered = terms[j]!.direction === terms[0]!.direction && candidate.keyFields[position + j] === terms[j]!.field;
   const reverse = ordered && terms.length > 0 && terms[0]!.direction === 'desc';
-  // One range per combination of the equality values (an `in` list gives several).
-  let rangeCount = 1;
-  for (const options of values) {
-    rangeCount *= options.length;
-    if (rangeCount > PLAN_RANGES_MAX) throw invalid(`the query needs more than ${PLAN_RANGES_MAX} key ranges of index ${candidate.name}; use fewer in values`);
-  }
   const rest: Condition[] = [];
   for (const leaf of leaves) if (!used.includes(leaf)) rest.push(leaf);
   for (const other of others) rest.push(other);
@@ -687,11 +699,26 @@ function checkField(target: PlannerTarget, field: string): void {
   }
 }
 
+/**
+ * Refuses a query that is not an object (`findMany(null)`, say) with `invalid_query`.
+ * @throws RecordLayerError `invalid_query`.
+ */
+export function checkQuery(query: unknown): void {
+  if (!isPlainObject(query)) throw invalid(`a query must be an object such as { where, orderBy, limit }, got ${query === null ? 'null' : Array.isArray(query) ? 'an array' : typeof query}`);
+}
+
+// Conditions and orders take fields that keys can hold: not objects and arrays.
+function checkScalarField(target: PlannerTarget, field: string, path: string): void {
+  const type = (innerSchema(target.definition.schema.shape[field] as z.ZodType) as unknown as { def: { type: string } }).def.type;
+  if (type === 'object' || type === 'array' || type === 'record' || type === 'map' || type === 'tuple' || type === 'set') {
+    throw invalid(`${path}: ${target.typeName}.${field} holds ${type === 'array' || type === 'tuple' || type === 'set' ? 'a list' : 'an object'}, which queries cannot compare or order by (conditions on the fields inside it are not supported); keep what you query in a field of its own`);
+  }
+}
+
 function item(target: PlannerTarget, field: string, value: unknown): TupleItem {
   if (value !== null && value !== undefined) {
     // A value of the wrong type would compare by type code and silently match nothing.
-    const schema = target.definition.schema.shape[field] as { safeParse(v: unknown): { success: boolean } };
-    if (!schema.safeParse(value).success) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
+    if (!holdsKindOf(target.definition.schema.shape[field] as z.ZodType, value)) throw invalid(`where.${field}: ${printItem(value instanceof Timestamp ? value.toISOString() : value)} is not a valid value of ${target.typeName}.${field}`);
   }
   return keyItem(value, field, target.doubles.has(field));
 }

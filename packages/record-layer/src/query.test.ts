@@ -227,6 +227,74 @@ describe('cursors', () => {
   });
 });
 
+describe('queries a demanding user writes', () => {
+  async function refusal(promise: Promise<unknown>): Promise<RecordLayerError> {
+    const error = await promise.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(RecordLayerError);
+    return error as RecordLayerError;
+  }
+
+  it('an in list longer than one scan reads leaves it to the residual filter of another plan, or says why it is refused', async () => {
+    const store = await RecordStore.open(db, { path: ['query-long-in'], schema });
+    const random = seededRandom(SEED + 7);
+    await insertAll(db, store, Array.from({ length: 300 }, (_, i) => randomOrder(random, BigInt(i))));
+    const ids = Array.from({ length: 1500 }, (_, i) => BigInt(i * 2));
+    const all = await db.transact(async (tx) => (await tx.at(store).orders.findMany({ allowFullScan: true })).records);
+    const even = (o: Order): boolean => o.id % 2n === 0n;
+    const open = await db.transact(async (tx) => (await tx.at(store).orders.findMany({ where: { status: 'open', id: { in: ids } } })).records);
+    expect(open.map((o) => o.id).sort()).toEqual(all.filter((o) => o.status === 'open' && even(o)).map((o) => o.id).sort());
+    const scanned = await db.transact(async (tx) => (await tx.at(store).orders.findMany({ where: { id: { in: ids } }, allowFullScan: true })).records);
+    expect(scanned.length).toBe(all.filter(even).length);
+    const refused = await refusal(db.transact((tx) => tx.at(store).orders.findMany({ where: { id: { in: ids } } })));
+    expect(refused.code).toBe('no_index_for_query');
+    expect(refused.message).toContain('where.id.in has more than 1000 values');
+  });
+
+  it('refuses conditions and orders on object and array fields, and a query that is not an object, as invalid_query', async () => {
+    const nested = defineSchema({
+      places: recordType({
+        schema: z.object({ id: z.number().int(), address: z.object({ city: z.string() }), tags: z.array(z.string()) }),
+        primaryKey: ['id'],
+      }),
+    });
+    const store = await RecordStore.open(db, { path: ['query-nested'], schema: nested });
+    await db.transact((tx) => tx.at(store).places.insert({ id: 1, address: { city: 'Paris' }, tags: ['a'] }));
+    for (const query of [
+      { where: { address: { city: 'Paris' } } },
+      { where: { tags: ['a'] } },
+      { orderBy: { address: 'asc' } },
+      { orderBy: { tags: 'desc' } },
+    ]) {
+      const error = await refusal(db.transact((tx) => tx.at(store).places.findMany({ ...query, allowFullScan: true } as never)));
+      expect(error.code).toBe('invalid_query');
+      expect(error.message).toMatch(/places\.(address|tags) holds (an object|a list), which queries cannot compare or order by/);
+    }
+    for (const query of [null, 5, 'x']) {
+      const error = await refusal(db.transact((tx) => tx.at(store).places.findMany(query as never)));
+      expect(error.code).toBe('invalid_query');
+      expect(error.message).toContain('a query must be an object');
+    }
+  });
+
+  it('a cursor made before an index finished building says the plan changed, not that the query did', async () => {
+    const before = defineSchema({ orders: recordType({ schema: orders.schema, primaryKey: ['id'] }) });
+    const old = await RecordStore.open(db, { path: ['query-plan-change'], schema: before });
+    const random = seededRandom(SEED + 8);
+    await insertAll(db, old as unknown as Store, Array.from({ length: 50 }, (_, i) => randomOrder(random, BigInt(i))));
+    const store = await RecordStore.open(db, { path: ['query-plan-change'], schema });
+    const query = { where: { sku: 'B' }, allowFullScan: true, limit: 2 };
+    const first = await db.transact((tx) => tx.at(store).orders.findMany(query));
+    expect(first.cursor).not.toBeNull();
+    await store.buildIndexes(db);
+    const error = await refusal(db.transact((tx) => tx.at(store).orders.findMany({ ...query, cursor: first.cursor })));
+    expect(error.code).toBe('invalid_query');
+    expect(error.message).toContain('the cursor was made by a plan that read index primaryKey, and this query now reads index bySku');
+  });
+});
+
 describe('stream', () => {
   it('reads 20,000 records in bounded transactions, and the in-memory sort limit is enforced', async () => {
     const store = await RecordStore.open(db, { path: ['query-stream'], schema });

@@ -5,8 +5,9 @@
  * Invariants:
  * 1. A cursor names the last key a page accounted for (returned, or read and filtered out); the
  *    next page starts strictly after it, so paging never returns a record twice nor skips one that
- *    existed before the first page and still matches (records inserted meanwhile may or may not
- *    appear, depending on where they sort).
+ *    existed before the first page, still matches and kept its place in the order (records
+ *    inserted meanwhile, and records whose sort key changed, may or may not appear, or appear
+ *    again, depending on where they sort).
  * 2. Every index entry points at a record (the write path's invariant 1); a missing one is a bug
  *    and fails an assertion rather than being skipped.
  * 3. An in-memory sort holds at most {@link SORT_RECORDS_MAX} records; a query that would need more
@@ -14,12 +15,13 @@
  * 4. A streaming transaction stops after {@link STREAM_TRANSACTION_MS} or
  *    {@link STREAM_TRANSACTION_RECORDS} records, well inside the five-second MVCC window.
  */
-import { nodeRuntime, type Database, type Transaction } from '@strata/core';
+import { limits, nodeRuntime, type Database, type Transaction } from '@strata/core';
 import { pack, packedItemOffsets, unpack, type TupleItem } from '@strata/tuple';
 import { RecordLayerError } from './errors.js';
 import { readInt64 } from './int64.js';
 import {
   buildingNote,
+  checkQuery,
   compareItems,
   describeCondition,
   matches,
@@ -131,6 +133,7 @@ interface Entry {
  * @throws RecordLayerError `no_index_for_query`, `unknown_field`, `invalid_query` (also for a cursor of another query).
  */
 export async function findMany(context: QueryContext, query: FindManyQuery<unknown>, budget?: PageBudget): Promise<FindManyResult<Record<string, unknown>>> {
+  checkQuery(query);
   const limit = query.limit ?? Infinity;
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
   const plan = planQuery(context, query);
@@ -293,7 +296,18 @@ function rangeBounds(plan: IndexPlan, range: number, after: Uint8Array | null): 
     if (!plan.reverse) begin = max(begin, concat(logical, new Uint8Array([0xff])));
     else end = min(end, logical);
   }
+  begin = rangeKey(begin);
+  end = rangeKey(end);
   return Buffer.compare(begin, end) >= 0 ? null : { begin, end };
+}
+
+/**
+ * A range boundary cut to one byte over the key limit (the longest boundary a range read takes):
+ * the same range of stored keys, all of which are within the limit, so that a condition on a value
+ * too long for any key finds what it should (nothing, for an equality) instead of failing.
+ */
+export function rangeKey(key: Uint8Array): Uint8Array {
+  return key.length > limits.KEY_SIZE_MAX + 1 ? key.subarray(0, limits.KEY_SIZE_MAX + 1) : key;
 }
 
 // The entry of an index key: it ends with the packed primary key, which is sliced off as bytes
@@ -460,7 +474,15 @@ function decodeCursor(cursor: string | null, fingerprint: string): CursorState |
   const fingerprintEnd = 4 + bytes.readUInt16BE(2);
   const head = fingerprintEnd + (position ? 4 : 0);
   if (bytes.length < head) throw notOurs();
-  if (bytes.toString('utf8', 4, fingerprintEnd) !== fingerprint) {
+  const made = bytes.toString('utf8', 4, fingerprintEnd);
+  if (made !== fingerprint) {
+    // The fingerprint starts with the plan's source (see planFingerprint).
+    const source = (print: string): string => print.slice(0, print.indexOf(':'));
+    if (source(made) !== source(fingerprint)) {
+      throw invalid(
+        `the cursor was made by a plan that read ${source(made) === 'memory' ? 'and sorted in memory' : `index ${source(made)}`}, and this query now ${source(fingerprint) === 'memory' ? 'sorts in memory' : `reads index ${source(fingerprint)}`}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since (an index finished building): start again without the cursor`,
+      );
+    }
     throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');
   }
   const rest = new Uint8Array(bytes.subarray(head));
@@ -535,12 +557,16 @@ export async function aggregate(context: QueryContext, kind: AggregateKind, fiel
   if (found === undefined) throw noAggregate(context, kind, field, fields, `no ${kind} index of ${context.typeName} has groupBy [${fields.join(', ')}]`);
   const [name, definition] = found;
   const prefix = [...context.indexPrefix(name), ...definition.groupBy.map((f) => group.get(f)!)];
-  if (kind === 'count' || kind === 'sum') return readInt64(await context.tx.get(context.subspace.pack(prefix)));
+  if (kind === 'count' || kind === 'sum') {
+    const key = context.subspace.pack(prefix);
+    // A group value too long for a key has no records.
+    return readInt64(key.length > limits.KEY_SIZE_MAX ? null : await context.tx.get(key));
+  }
   // Min and max entries are (group..., value, primaryKey...): the first non-null entry is the
   // least value and the last is the greatest, whichever of the two kinds the index was declared.
   const { end } = context.subspace.range(prefix);
   const begin = context.subspace.range([...prefix, null]).end;
-  const [entry] = await context.tx.getRangeAll(begin, end, { limit: 1, reverse: kind === 'max' });
+  const [entry] = await context.tx.getRangeAll(rangeKey(begin), rangeKey(end), { limit: 1, reverse: kind === 'max' });
   if (entry === undefined) return null;
   const items = context.subspace.unpack(entry.key) as TupleItem[];
   const record = await context.readRecord(items.slice(items.length - context.definition.primaryKey.length));
