@@ -328,7 +328,9 @@ async function startRoles({ options, runtime, windowVersions, dataPath, engine, 
     },
     metadataVersion: () => {
       const { value, since } = sequencer.metadataVersion;
-      return { value, since, through: sequencer.committedVersion };
+      // A read version storage no longer serves is answered by storage (transaction_too_old), as
+      // every other read at it is.
+      return { value, since: Math.max(since, storage.oldestVersion), through: sequencer.committedVersion };
     },
   };
   const shutdown = async (): Promise<void> => {

@@ -61,6 +61,31 @@ async function stored(tx: Transaction): Promise<Uint8Array | null> {
   return rows[0]?.value ?? null;
 }
 
+describe('conflict keys and origins', () => {
+  it('addReadConflictKey conflicts with a later write of exactly that key', async () => {
+    const db = await memory();
+    const reader = db.createTransaction();
+    const other = db.createTransaction();
+    await reader.getReadVersion();
+    await other.getReadVersion();
+    reader.addReadConflictKey(b('k'));
+    other.addReadConflictKey(b('k\x00'));
+    await db.transact((tx) => tx.set(b('k'), b('1')));
+    reader.set(b('x'), b('1'));
+    other.set(b('y'), b('1'));
+    await rejectsCode(reader.commit(), 'not_committed');
+    await other.commit();
+    throwsCode(() => db.createTransaction().addReadConflictKey(b('\xffsystem')), 'key_outside_legal_range');
+  });
+
+  it('origin is one object per database handle', async () => {
+    const a = await memory();
+    const b2 = await memory();
+    expect(a.createTransaction().origin).toBe(a.createTransaction().origin);
+    expect(a.createTransaction().origin).not.toBe(b2.createTransaction().origin);
+  });
+});
+
 describe('the metadata version', () => {
   it('is null until bumped, then the bumping commit versionstamp, read without system key access or a storage read', async () => {
     const db = await memory();
@@ -95,6 +120,34 @@ describe('the metadata version', () => {
     snapshotReader.set(b('b'), b('1'));
     await rejectsCode(reader.commit(), 'not_committed');
     await snapshotReader.commit();
+  });
+
+  it('a read version older than storage serves fails as every other read at it does', async () => {
+    const db = await open({ mvccWindowMs: 50 });
+    cleanups.push(() => db.close());
+    await bump(db);
+    const old = await db.transact((tx) => tx.getReadVersion());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await db.transact((tx) => tx.set(b('later'), b('1')));
+    const tx = db.createTransaction();
+    tx.setReadVersion(old);
+    await rejectsCode(tx.get(METADATA_VERSION_KEY), 'transaction_too_old');
+  });
+
+  it('the commit path refuses a write of the key from any client, in process too', async () => {
+    const db = await memory();
+    const stamp = await bump(db);
+    const raw = db.host.commit({
+      readVersion: null,
+      readRanges: [],
+      writeRanges: [],
+      mutations: [{ type: MutationType.clear, key: METADATA_VERSION_KEY_STRING, param: null }],
+      bytes: 20,
+    });
+    await rejectsCode(raw, 'client_invalid_operation');
+    const { tx } = counted(db);
+    expect(s(await tx.get(METADATA_VERSION_KEY))).toBe(s(stamp));
+    expect(s(await stored(tx))).toBe(s(stamp));
   });
 
   it('cannot be read back in the transaction that bumps it', async () => {

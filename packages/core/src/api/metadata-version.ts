@@ -17,6 +17,8 @@ import { StrataError } from './errors.js';
 import { MutationType, VERSIONSTAMP_BYTES, readVersionstampOffset, type Mutation } from './mutation.js';
 import { fromKeyString, type KeyString } from '../util/bytes.js';
 
+const SYSTEM_PREFIX = 0xff;
+
 /** The metadata version key, as the engine's key string. */
 export const METADATA_VERSION_KEY_STRING: KeyString = '\xff/metadataVersion';
 
@@ -47,6 +49,8 @@ export const METADATA_VERSION_PLACEHOLDER: Uint8Array = new Uint8Array(VERSIONST
  */
 export function checkMetadataVersionWrite(mutation: Mutation): void {
   const key = mutation.key;
+  // Most mutations are of user keys, and only a range clear can reach the key from below 0xFF.
+  if (key.charCodeAt(0) !== SYSTEM_PREFIX && (mutation.type !== MutationType.clearRange || (mutation.param as KeyString).charCodeAt(0) !== SYSTEM_PREFIX)) return;
   if (mutation.type === MutationType.clearRange) {
     if (key <= METADATA_VERSION_KEY_STRING && METADATA_VERSION_KEY_STRING < (mutation.param as KeyString)) throw refused('a range clear');
     return;

@@ -148,6 +148,9 @@ const ATOMIC_TYPES: Record<AtomicOpName, MutationTypeCode> = {
 };
 
 const SYSTEM_PREFIX = 0xff;
+
+// The origin of each host's transactions (see Transaction.origin).
+const ORIGINS = new WeakMap<TransactionHost, object>();
 const NORMAL_KEYS_END = '\xff';
 const SYSTEM_KEYS_END = '\xff\xff';
 
@@ -765,6 +768,26 @@ export class Transaction {
     this.setVersionstampedValue(METADATA_VERSION_KEY, METADATA_VERSION_PLACEHOLDER);
   }
 
+  /**
+   * Adds `key` to the read conflict set, as if the transaction had read it (FoundationDB's
+   * `addReadConflictKey`): cheaper than the range `[key, key + 0x00)`, which means the same.
+   */
+  addReadConflictKey(key: Uint8Array): void {
+    this.#checkUsable('addReadConflictKey');
+    this.#readPoints.push(this.#checkKey(key, 'addReadConflictKey'));
+  }
+
+  /**
+   * An object standing for the database handle this transaction came from: the same for every
+   * transaction of one `Database` (and different for another handle, even on the same data). For
+   * layers that cache what they read in one database and must not apply it in another.
+   */
+  get origin(): object {
+    let origin = ORIGINS.get(this.#host);
+    if (origin === undefined) ORIGINS.set(this.#host, (origin = Object.freeze({})));
+    return origin;
+  }
+
   /** Adds `[begin, end)` to the read conflict ranges, as if the transaction had read it. */
   addReadConflictRange(begin: Uint8Array, end: Uint8Array): void {
     this.#checkUsable('addReadConflictRange');
@@ -957,9 +980,8 @@ export class Transaction {
   }
 
   #addMutation(mutation: Mutation, bytes: number, options?: WriteOptions, conflictBegin?: KeyString, conflictEnd?: KeyString): void {
-    if (mutation.key.charCodeAt(0) === SYSTEM_PREFIX || (mutation.type === MutationType.clearRange && (mutation.param as KeyString).charCodeAt(0) === SYSTEM_PREFIX)) {
-      checkMetadataVersionWrite(mutation);
-    }
+    // Refused here, at the call that made it, though the commit proxy checks it too.
+    checkMetadataVersionWrite(mutation);
     if (options?.addConflictRange === false) {
       this.#addSize(bytes, mutation.type);
       this.#mutations.push(mutation);

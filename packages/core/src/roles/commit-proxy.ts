@@ -17,7 +17,7 @@
 import { COMMIT_BATCH_BYTES_MAX, COMMIT_BATCH_TRANSACTIONS_MAX, COMMIT_QUEUE_MAX, EMPTY_BATCH_INTERVAL_MS } from '../limits.js';
 import { StrataError } from '../api/errors.js';
 import { MutationType, makeVersionstamp, substituteVersionstamp, type Mutation } from '../api/mutation.js';
-import { METADATA_VERSION_KEY_STRING } from '../api/metadata-version.js';
+import { METADATA_VERSION_KEY_STRING, checkMetadataVersionWrite } from '../api/metadata-version.js';
 import type { LogServer } from './log-server.js';
 import type { Resolver } from './resolver.js';
 import type { Sequencer } from './sequencer.js';
@@ -102,6 +102,12 @@ export class CommitProxy {
   commit(request: CommitRequest): Promise<CommitResult> {
     if (this.#closed) return Promise.reject(new StrataError('database_closed', 'the database is closed; the commit was not attempted'));
     if (this.#failure) return Promise.reject(this.#failure);
+    // Invariant 6 needs the metadata version key changed only by its bump, whoever sent the request.
+    try {
+      for (const mutation of request.mutations) checkMetadataVersionWrite(mutation);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     // Commits waiting for the log count too: the bound is on all work not yet acknowledged.
     if (this.#queue.length + this.#inFlightTransactions >= COMMIT_QUEUE_MAX) {
       return Promise.reject(new StrataError('server_overloaded', `more than ${COMMIT_QUEUE_MAX} commits are queued or in flight`));
