@@ -9,7 +9,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { METADATA_VERSION_KEY, open, StrataError, type Database, type Transaction } from '@strata/core';
+import { METADATA_VERSION_KEY, nodeRuntime, open, StrataError, type Database, type Transaction } from '@strata/core';
 import { DirectoryLayer, Double, unpack, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -1240,6 +1240,50 @@ describe('a store object whose schema another open changed', () => {
     const second = await pointReads((tx) => tx.at(s).p.get({ id: 1 }));
     expect(second.filter((key) => key === versionKey)).toHaveLength(0);
     expect(await at(s)((v) => v.p.get({ id: 1 }))).toEqual({ id: 1, team: 'red' });
+  });
+
+  it('a metadata version bump elsewhere (another store, another directory) does not make its transactions conflict', async () => {
+    const s = await RecordStore.open(db, { path: ['mine'], schema: v1 });
+    await at(s)((v) => v.p.insert({ id: 1, team: 'red' }));
+    await new DirectoryLayer().createOrOpen(db, ['unrelated']);
+    const tx = db.createTransaction();
+    await tx.at(s).p.insert({ id: 2, team: 'red' });
+    await new DirectoryLayer().remove(db, ['unrelated']);
+    await RecordStore.open(db, { path: ['another'], schema: v2 });
+    await tx.commit();
+    expect(await at(s)((v) => v.p.get({ id: 2 }))).toEqual({ id: 2, team: 'red' });
+  });
+
+  it('works in a transaction that bumped the metadata version itself', async () => {
+    const s = await RecordStore.open(db, { path: ['mine'], schema: v1 });
+    await new DirectoryLayer().createOrOpen(db, ['unrelated']);
+    await db.transact(async (tx) => {
+      await new DirectoryLayer().remove(tx, ['unrelated']);
+      await tx.at(s).p.insert({ id: 1, team: 'red' });
+    });
+    expect(await at(s)((v) => v.p.get({ id: 1 }))).toEqual({ id: 1, team: 'red' });
+  });
+
+  it('used with another database, checks the schema there even when the metadata versions are equal', async () => {
+    // A frozen clock makes commit versions count 1, 2, 3... in both databases, so their metadata
+    // versions can be made equal.
+    const frozen = { ...nodeRuntime, now: () => 0, setTimer: () => ({ cancel() {} }) };
+    const a = await open({ runtime: frozen });
+    const b = await open({ runtime: frozen });
+    try {
+      await RecordStore.open(b, { path: ['t'], schema: v1 });
+      await RecordStore.open(b, { path: ['t'], schema: v2 });
+      const target = (await b.transact((tx) => tx.get(METADATA_VERSION_KEY)))!;
+      const version = Number(Buffer.from(target).readBigUInt64BE(0));
+      while ((await a.transact((tx) => tx.getReadVersion())) < version - 1) await a.transact((tx) => tx.set(new Uint8Array([1]), new Uint8Array([1])));
+      const storeA = await RecordStore.open(a, { path: ['t'], schema: v1 });
+      expect(await a.transact((tx) => tx.get(METADATA_VERSION_KEY))).toEqual(target);
+      const error = await refusal(b.transact((tx) => tx.at(storeA).p.insert({ id: 7, team: 'red' })));
+      expect(error.code).toBe('schema_changed');
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('fails with schema_changed once its directory was removed, writing nothing', async () => {

@@ -52,13 +52,16 @@
  *    the schema to); with `not_committed` (retried) when its snapshot predates the open that stored
  *    that version. An open that changes the stored schema also bumps the database's metadata
  *    version (core's `METADATA_VERSION_KEY`, which comes with the read version), and so does a
- *    directory removal: a transaction that reads the metadata version the store object last saw
- *    with its schema version needs no read of the schema version key. Neither read is a snapshot
- *    read, so a transaction and an open that changes the schema conflict: no transaction commits
- *    writes made under a schema other than the stored one (whose indexes it would not maintain),
- *    as FoundationDB's Record Layer checks the store header against its meta-data version stamp.
+ *    directory removal: a transaction of the database the store object was opened in that reads
+ *    the metadata version the store object last saw with its schema version needs no read of the
+ *    schema version key. It reads the metadata version as a snapshot and puts the schema version
+ *    key in its read conflicts (or reads it), so a transaction and an open that changes this
+ *    store's schema, or a removal of its directory, conflict, and bumps by other stores and
+ *    directories do not: no transaction commits writes made under a schema other than the stored
+ *    one (whose indexes it would not maintain), as FoundationDB's Record Layer checks the store
+ *    header against its meta-data version stamp.
  */
-import { METADATA_VERSION_KEY, StrataError, limits, type Database, type Transaction, type TransactionBinding } from '@strata/core';
+import { METADATA_VERSION_KEY, StrataError, isStrataError, limits, type Database, type Transaction, type TransactionBinding } from '@strata/core';
 import { DirectoryLayer, Double, Subspace, Versionstamp, pack, packWithPrefix, packWithVersionstamp, unpack, type DirectoryPath, type Tuple, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import type { z } from 'zod';
@@ -207,6 +210,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
   // A metadata version at which the schema version was this store object's (invariant 6): a
   // transaction that reads it needs no read of the schema version key.
   #metadataVersion: Uint8Array | null = null;
+  // The origin (`tx.origin`) of the database this store object was opened in: #metadataVersion
+  // holds only for its transactions.
+  #origin: object | null = null;
   // A version at which the schema version this store object was opened with is stored: the open's
   // commit version when it wrote it, its read version otherwise. A transaction reading before it
   // may see an older one, which a retry does not.
@@ -264,16 +270,19 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    */
   static async open<T extends SchemaTypes>(db: Database, options: RecordStoreOptions<T>): Promise<RecordStore<T>> {
     const directories = options.directoryLayer ?? new DirectoryLayer();
-    const directory = await directories.createOrOpen(db, options.path, { layer: 'strata-records' });
-    const subspace = new Subspace(directory.prefix);
-    const store = new RecordStore(options.schema, subspace);
-    // The open's transaction, its read version, and whether it wrote the schema version (see #openedAt).
+    // The store, the open's transaction, its read version, and whether it wrote the schema version
+    // (see #openedAt). The directory is opened in the same transaction, so a removal of it conflicts.
     const opened = await db.transact(async (tx) => {
+      const directory = await directories.createOrOpen(tx, options.path, { layer: 'strata-records' });
+      const subspace = new Subspace(directory.prefix);
+      const store = new RecordStore(options.schema, subspace);
       const readVersion = await tx.getReadVersion();
       let wrote = false;
       const key = subspace.pack([SCHEMA]);
       const versionKey = subspace.pack([SCHEMA_VERSION]);
-      const [[storedBytes, versionBytes], metadataVersion] = await Promise.all([tx.getMany([key, versionKey]), tx.get(METADATA_VERSION_KEY)]);
+      // The metadata version is read as a snapshot: the schema's keys, read (and written) here,
+      // are what this open must not race (invariant 6).
+      const [[storedBytes, versionBytes], metadataVersion] = await Promise.all([tx.getMany([key, versionKey]), tx.get(METADATA_VERSION_KEY, { snapshot: true })]);
       const next = options.schema.describe();
       store.#writeOnly.clear();
       const stored = storedBytes === null ? null : (packr.unpack(storedBytes!) as SchemaDescription);
@@ -292,22 +301,22 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
         store.#schemaVersionBytes = pack([store.#schemaVersion]);
         tx.set(key, nextBytes);
         tx.set(versionKey, store.#schemaVersionBytes);
+        tx.bumpMetadataVersion();
         wrote = true;
       }
-      // A database whose metadata version was never set (written before stores bumped it) gets one,
-      // so that no other database's can match it.
-      if (wrote || metadataVersion === null) tx.bumpMetadataVersion();
       store.#metadataVersion = metadataVersion;
+      store.#origin = tx.origin;
       store.#versionKey = versionKey;
       const { begin, end } = subspace.range([INDEX_STATES]);
       for (const row of await tx.getRangeAll(begin, end)) {
         const [, type, indexName] = subspace.unpack(row.key) as [number, string, string];
         if (options.schema.types[type]?.indexes[indexName] !== undefined) store.markWriteOnly(type, indexName);
       }
-      return { tx, readVersion, wrote, bumped: wrote || metadataVersion === null };
+      return { store, tx, readVersion, wrote };
     });
-    store.#openedAt = opened.wrote ? opened.tx.getCommittedVersion() : opened.readVersion;
-    if (opened.bumped) store.#metadataVersion = await opened.tx.getVersionstamp();
+    const { store, tx } = opened;
+    store.#openedAt = opened.wrote ? tx.getCommittedVersion() : opened.readVersion;
+    if (opened.wrote) store.#metadataVersion = await tx.getVersionstamp();
     return store;
   }
 
@@ -600,9 +609,20 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * rejection unhandled, with one promise a check.
    */
   schemaCheck(tx: Transaction): Promise<Error | null> {
-    return tx.get(METADATA_VERSION_KEY).then(
-      (metadataVersion) => (sameBytes(metadataVersion, this.#metadataVersion) ? null : this.#readSchemaVersion(tx, metadataVersion)),
-      asError,
+    // Another database's metadata versions say nothing of this one's.
+    if (tx.origin !== this.#origin) return this.#readSchemaVersion(tx, null);
+    // A snapshot read, and a conflict on the schema version key alone: a bump by another store, or
+    // a removal of another directory, leaves this transaction alone. A change of this store's schema
+    // writes the key, and a removal of its directory clears it, so either still conflicts.
+    return tx.get(METADATA_VERSION_KEY, { snapshot: true }).then(
+      (metadataVersion) => {
+        if (!sameBytes(metadataVersion, this.#metadataVersion)) return this.#readSchemaVersion(tx, metadataVersion);
+        tx.addReadConflictKey(this.#versionKey!);
+        return null;
+      },
+      // This transaction bumped the metadata version (removed a directory, say): the key is
+      // unreadable in it until it commits, so the schema version key is read instead.
+      (error: unknown) => (isStrataError(error) && error.code === 'accessed_unreadable' ? this.#readSchemaVersion(tx, null) : asError(error)),
     );
   }
 
