@@ -497,15 +497,28 @@ function planCandidate(target: PlannerTarget, candidate: Candidate, leaves: read
       used.push(leaf);
     }
   }
-  // Ordered: every term in one direction, each the key field after the equality prefix.
+  // Ordered: every term in one direction, each the key field after the equality prefix (the
+  // ranges of an `in` are then merged), or each the next key field that is not fixed to one value,
+  // `in` fields of the prefix included (the ranges, in key order, are then read one after another).
   let ordered = true;
   for (let j = 0; j < terms.length && ordered; j++) ordered = terms[j]!.direction === terms[0]!.direction && candidate.keyFields[position + j] === terms[j]!.field;
+  let sequential = false;
+  if (!ordered && values.some((options) => options.length > 1)) {
+    let k = 0;
+    sequential = true;
+    for (let j = 0; j < terms.length && sequential; j++) {
+      while (k < values.length && values[k]!.length <= 1 && candidate.keyFields[k] !== terms[j]!.field) k++;
+      sequential = terms[j]!.direction === terms[0]!.direction && candidate.keyFields[k] === terms[j]!.field;
+      k++;
+    }
+    ordered = sequential;
+  }
   const reverse = ordered && terms.length > 0 && terms[0]!.direction === 'desc';
   const rest: Condition[] = [];
   for (const leaf of leaves) if (!used.includes(leaf)) rest.push(leaf);
   for (const other of others) rest.push(other);
   const residual: Condition | null = rest.length === 0 ? null : rest.length === 1 ? rest[0]! : { kind: 'and', items: rest };
-  const merge = ordered && terms.length > 0 && rangeCount > 1;
+  const merge = ordered && !sequential && terms.length > 0 && rangeCount > 1;
   const bounds: RangeBounds = { candidate, position, lower, upper, prefix };
   const makeRanges = (): PlannedRange[] => {
     let combinations: TupleItem[][] = [[]];
