@@ -600,8 +600,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * @internal The check that `tx` sees the schema version this store object was opened with
    * (invariant 6): a read of the metadata version (no storage read: it comes with the read
    * version), and of the schema version key only when the metadata version moved since this store
-   * object last saw it; started when the store is bound into the transaction (`tx.at(store)` binds
-   * it once per transaction) and awaited by every operation that reads or writes records. It resolves to the error the transaction's operations throw:
+   * object last saw it (or `tx` is of another database); started when the store is bound into the
+   * transaction (`tx.at(store)` binds it once per transaction) and awaited by every operation that
+   * reads or writes records. It resolves to the error the transaction's operations throw:
    * `schema_changed` (not retryable) when another open changed the schema, `not_committed` when
    * the transaction's snapshot predates the open that made this store object, or the read's own
    * failure; null when the schema is the one this store object was opened with. Resolved rather
@@ -920,15 +921,24 @@ export class Collection<D extends RecordTypeDefinition> {
     // Every delete is planned (its checks run) before the first is written (invariant 3), and a
     // record that refers to another record of the same call does not keep it: as PostgreSQL checks
     // a DELETE's foreign keys when the statement ends.
-    const keys = matched.map((record) => this.#primaryKey(record as Record<string, unknown>));
-    const packed = keys.map((key) => pack(key));
-    const deleting = new Set(packed.map(latin1));
+    const keys: TupleItem[][] = [];
+    const packed: Uint8Array[] = [];
+    const deleting = new Set<string>();
+    for (const record of matched) {
+      const key = this.#primaryKey(record as Record<string, unknown>);
+      const bytes = pack(key);
+      const id = latin1(bytes);
+      if (deleting.has(id)) continue; // once, however many times the query found it
+      deleting.add(id);
+      keys.push(key);
+      packed.push(bytes);
+    }
     const stored = await this.#readStoredPacked(packed);
     const changes: Change[] = [];
     for (let i = 0; i < keys.length; i++) await this.#plan(keys[i]!, stored[i]!, null, true, null, changes, deleting);
     for (let i = 0; i < keys.length; i++) this.#writeRecord(keys[i]!, stored[i]!.chunks, null);
     applyChanges(this.#tx, changes);
-    return matched.length;
+    return keys.length;
   }
 
   /**
