@@ -321,15 +321,19 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): 
     return plan({ kind: 'union', branches }, false, true);
   }
   if (allowFullScan) return fullScan(target, plans, terms, plan);
+  throw longInList(target, leaves) ?? noIndex(target, suggestFields(leaves, terms), 'serves this filter');
+}
+
+// The refusal of a query none of whose plans serves it because an `in` list is too long for one
+// scan, or null when no list is.
+function longInList(target: PlannerTarget, leaves: readonly Leaf[]): RecordLayerError | null {
   const long = leaves.find((leaf) => leaf.kind === 'in' && sortDistinct(leaf.values).length > PLAN_RANGES_MAX);
-  if (long !== undefined) {
-    throw new RecordLayerError(
-      'no_index_for_query',
-      `where.${long.field}.in has more than ${PLAN_RANGES_MAX} values, more key ranges than one scan reads: narrow the query by a field an index serves, or pass allowFullScan: true to check the list on every record`,
-      { details: { type: target.typeName, field: long.field } },
-    );
-  }
-  throw noIndex(target, suggestFields(leaves, terms), 'serves this filter');
+  if (long === undefined) return null;
+  return new RecordLayerError(
+    'no_index_for_query',
+    `where.${long.field}.in has more than ${PLAN_RANGES_MAX} values, more key ranges than one scan reads: narrow the query by a field an index serves, or pass allowFullScan: true to check the list on every record`,
+    { details: { type: target.typeName, field: long.field } },
+  );
 }
 
 /** The pseudo-field of `orderBy` that asks for commit order (served by a version index). */
@@ -389,7 +393,7 @@ function planBranch(target: PlannerTarget, where: Condition): IndexPlan {
   const others = conjunction.filter((c) => c.kind === 'and' || c.kind === 'or');
   const plans = candidates(target).map((c) => planCandidate(target, c, leaves, others, []));
   const best = pickBest(plans.filter((p) => p.enforced > 0 || p.residual === null), false);
-  if (best === null) throw noIndex(target, suggestFields(leaves, []), 'serves this branch of the or');
+  if (best === null) throw longInList(target, leaves) ?? noIndex(target, suggestFields(leaves, []), 'serves this branch of the or');
   return best;
 }
 

@@ -476,8 +476,9 @@ function decodeCursor(cursor: string | null, fingerprint: string): CursorState |
   if (bytes.length < head) throw notOurs();
   const made = bytes.toString('utf8', 4, fingerprintEnd);
   if (made !== fingerprint) {
-    // The fingerprint starts with the plan's source (see planFingerprint).
-    const source = (print: string): string => print.slice(0, print.indexOf(':'));
+    // The fingerprint is `memory:...` or the source's name, then `:forward|reverse:digest` (see
+    // planFingerprint; an index name may itself hold a colon).
+    const source = (print: string): string => (print.startsWith('memory:') ? 'memory' : print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1)));
     if (source(made) !== source(fingerprint)) {
       throw invalid(
         `the cursor was made by a plan that read ${source(made) === 'memory' ? 'and sorted in memory' : `index ${source(made)}`}, and this query now ${source(fingerprint) === 'memory' ? 'sorts in memory' : `reads index ${source(fingerprint)}`}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since (an index finished building): start again without the cursor`,

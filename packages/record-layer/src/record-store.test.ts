@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { METADATA_VERSION_KEY, nodeRuntime, open, StrataError, type Database, type Transaction } from '@strata/core';
-import { DirectoryLayer, Double, unpack, type TupleItem } from '@strata/tuple';
+import { DirectoryLayer, Double, packWithPrefix, unpack, type TupleItem } from '@strata/tuple';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -582,13 +582,53 @@ describe('writes a demanding user makes', () => {
     await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.insertMany([{ id: 'b', title: 'ok', n: 3 }, { id: 'c', title: long, n: 4 }]));
     await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.update({ id: 'd' }, { title: long }));
     const key = await caught(s as unknown as RecordStore<SchemaTypes>, (v) => v.notes!.insert({ id: long, title: 'ok', n: 5 }));
-    expect(key.message).toContain('the primary key of this notes record would take');
+    expect(key.message).toContain('the primary key of this notes record is too long for the record');
     expect(await storeKeys(db, s as unknown as RecordStore<SchemaTypes>)).toEqual(before);
     // A condition on a value no key can hold finds nothing, as it should, instead of failing.
     expect(await at(s)((v) => v.notes.get({ id: long }))).toBeNull();
     expect((await at(s)((v) => v.notes.findMany({ where: { title: long } }))).records).toEqual([]);
     expect((await at(s)((v) => v.notes.findMany({ where: { title: { lt: long } } }))).records.map((r) => r.id)).toEqual(['d']);
     expect(await at(s)((v) => v.notes.count({ where: { title: long } }))).toBe(0n);
+  });
+
+  it('refuses a primary key too long for any key the record needs (its later chunks, its version entries) before writing anything', async () => {
+    const docs = defineSchema({
+      docs: recordType({ schema: z.object({ id: z.string(), body: z.string() }), primaryKey: ['id'], indexes: { changes: index.version() } }),
+      plain: recordType({ schema: z.object({ id: z.string(), body: z.string() }), primaryKey: ['id'] }),
+    });
+    const s = await RecordStore.open(db, { path: ['chunks'], schema: docs });
+    const prefix = packWithPrefix(s.subspace.prefix, [1, 'plain']).length;
+    // Chunk 0 of this key takes exactly 10,000 bytes; chunk 1 would take one more.
+    const id = 'a'.repeat(10_000 - prefix - 3);
+    const before = await storeKeys(db, s as unknown as RecordStore<SchemaTypes>);
+    for (const write of [
+      (v: StoreView<typeof docs.types>) => v.plain.insert({ id, body: 'y'.repeat(100_000) }),
+      (v: StoreView<typeof docs.types>) => v.plain.insertMany([{ id: 'first', body: 'b' }, { id, body: 'y'.repeat(100_000) }]),
+      (v: StoreView<typeof docs.types>) => v.docs.insert({ id: 'b'.repeat(9_990 - prefix), body: 'small' }),
+    ]) {
+      const error = await db.transact(async (tx) => refusal(write(tx.at(s))));
+      expect(error.code).toBe('record_invalid');
+      expect(error.message).toMatch(/^the primary key of this (plain|docs) record is too long for/);
+    }
+    expect(await storeKeys(db, s as unknown as RecordStore<SchemaTypes>)).toEqual(before);
+  });
+
+  it('refuses an over-long unique value and an over-long reference as what they are, not as a failed read', async () => {
+    const linked = defineSchema({
+      parents: recordType({ schema: z.object({ id: z.string(), email: z.string() }), primaryKey: ['id'], indexes: { byEmail: index.value(['email'], { unique: true }) } }),
+      children: recordType({
+        schema: z.object({ id: z.number().int(), parentId: z.string() }),
+        primaryKey: ['id'],
+        indexes: { byParent: index.value(['parentId']) },
+        references: { parent: { fields: ['parentId'], type: 'parents' } },
+      }),
+    });
+    const s = await RecordStore.open(db, { path: ['linked'], schema: linked });
+    const unique = await refusal(at(s)((v) => v.parents.insert({ id: 'p', email: long })));
+    expect(unique.message).toContain('index parents.byEmail cannot hold this record');
+    const reference = await refusal(at(s)((v) => v.children.insert({ id: 1, parentId: long })));
+    expect(reference.code).toBe('record_invalid');
+    expect(reference.message).toContain('index children.byParent cannot hold this record');
   });
 
   it('update leaves a field given as undefined as it is, and refuses changes that are not an object', async () => {
@@ -619,6 +659,24 @@ describe('writes a demanding user makes', () => {
     expect(await ids({ where: { qty: { in: [0, 1] } } })).toEqual(['abc']);
     expect(await ids({ where: { email: { gte: 'a', lt: 'b' } } })).toEqual(['abc']);
     expect(await at(s)((v) => v.items.get({ code: 'ab' }))).toBeNull();
+    // The kind of a custom type is its own test, without checks refined on it; a numeric enum's
+    // values are its numbers, not its reverse-mapping names.
+    enum Color {
+      Red,
+      Green,
+    }
+    const custom = defineSchema({
+      events: recordType({
+        schema: z.object({ at: timestamp().refine((t) => t.micros > 5_000_000n), color: z.enum(Color) }),
+        primaryKey: ['at'],
+        indexes: { byColor: index.value(['color']) },
+      }),
+    });
+    const e = await RecordStore.open(db, { path: ['custom'], schema: custom });
+    expect(await at(e)((v) => v.events.get({ at: new Timestamp(1_000_000n) }))).toBeNull();
+    expect(await at(e)((v) => v.events.delete({ at: new Timestamp(1_000_000n) }))).toBe(false);
+    expect((await refusal(at(e)((v) => v.events.findMany({ where: { color: 'Red' as never } })))).code).toBe('invalid_query');
+    expect((await at(e)((v) => v.events.findMany({ where: { color: Color.Green } }))).records).toEqual([]);
     // A value of another kind still matches nothing by accident: it is refused.
     expect((await refusal(ids({ where: { price: { gt: '0' } } }))).code).toBe('invalid_query');
     expect((await refusal(ids({ where: { qty: { gt: 1.5 } } }))).message).toContain('is not a valid value of items.qty');

@@ -1317,11 +1317,12 @@ export class Collection<D extends RecordTypeDefinition> {
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
-    if (next !== null && stored === null) this.#checkRecordKeySize(key);
+    if (next !== null) this.#checkKeySizes(key, indexes);
+    // Index changes first: they refuse a value too long for an entry before a read of it would.
+    for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (next === null) await this.#checkNotReferenced(key, deleting);
     else if (checkReferences && this.#facts.referencing) await this.#checkReferencedRecords(key, old, next, batch);
     if (next !== null) for (const [name, definition] of indexes) if (isUnique(definition)) await this.#checkUnique(name, definition, key, next, batch);
-    for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (versioned) this.#versionChanges(indexes, key, oldVersion, next !== null, changes);
   }
 
@@ -1425,7 +1426,9 @@ export class Collection<D extends RecordTypeDefinition> {
       const items = values.map((value, i) => keyItem(value, reference.fields[i]!, referenced.has(primaryKey[i]!)));
       if (old !== null && sameKey(items, reference.fields.map((f, i) => keyItem((old as Record<string, unknown>)[f], f, referenced.has(primaryKey[i]!))))) continue;
       if (reference.type === this.#name && (sameKey(items, key) || batch?.earlier.has(latin1(pack(items))) === true)) continue;
-      if ((await this.#tx.get(this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]))) === null) {
+      const recordKey = this.#store.subspace.pack([RECORDS, reference.type, ...items, 0]);
+      // A key too long for the key limit names no record.
+      if (recordKey.length > limits.KEY_SIZE_MAX || (await this.#tx.get(recordKey)) === null) {
         throw new RecordLayerError('foreign_key_violation', `${this.#name}.${name}: no ${reference.type} record has primary key ${describeKey(items)}`, {
           details: { type: this.#name, reference: name, references: reference.type, key: items },
         });
@@ -1540,24 +1543,32 @@ export class Collection<D extends RecordTypeDefinition> {
     );
   }
 
-  // A new record's primary key fits the key limit with its chunk number (a cheap upper bound of its
-  // packed size first: most keys are far below it).
-  #checkRecordKeySize(key: readonly TupleItem[]): void {
-    const room = limits.KEY_SIZE_MAX - this.#facts.recordPrefix.length - 1;
+  // The keys a written record's primary key goes into fit the key limit: its chunks' (a chunk
+  // number packs into at most 2 bytes: a record has fewer than 256 chunks), and each version index
+  // entry (a versionstamp packs into 13) with the version key beside the record. A cheap upper
+  // bound of the key's packed size first: most keys are far below it.
+  #checkKeySizes(key: readonly TupleItem[], indexes: readonly (readonly [string, IndexDefinition])[]): void {
+    const versionIndexes = this.#facts.versioned ? indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name) : [];
+    const prefixes: [string, number][] = [['the record', this.#facts.recordPrefix.length + 2]];
+    if (versionIndexes.length > 0) prefixes.push(['its version key', this.#store.versionKey(this.#name, []).length]);
+    for (const name of versionIndexes) prefixes.push([`version index ${this.#name}.${name}`, this.#facts.indexPrefixes.get(name)!.length + 13]);
+    const overhead = Math.max(...prefixes.map(([, bytes]) => bytes));
     let bound = 0;
     for (const item of key) {
       if (typeof item === 'string') bound += 2 + 3 * item.length;
       else if (item instanceof Uint8Array) bound += 2 + 2 * item.length;
-      else bound += typeof item === 'bigint' && (item < -BIG_KEY_ITEM || item > BIG_KEY_ITEM) ? room + 1 : 10;
+      else bound += typeof item === 'bigint' && (item < -BIG_KEY_ITEM || item > BIG_KEY_ITEM) ? limits.KEY_SIZE_MAX : 10;
     }
-    if (bound <= room) return;
-    const bytes = this.#facts.recordPrefix.length + pack([...key, 0]).length;
-    if (bytes <= limits.KEY_SIZE_MAX) return;
-    throw new RecordLayerError(
-      'record_invalid',
-      `the primary key of this ${this.#name} record would take ${bytes} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${this.#type.primaryKey.map((field) => this.#name + '.' + field).join(', ')} ${this.#type.primaryKey.length === 1 ? 'holds a value' : 'hold values'} too long for a key`,
-      { details: { type: this.#name, fields: [...this.#type.primaryKey], bytes } },
-    );
+    if (bound + overhead <= limits.KEY_SIZE_MAX) return;
+    const packed = pack([...key]).length;
+    for (const [what, bytes] of prefixes) {
+      if (bytes + packed <= limits.KEY_SIZE_MAX) continue;
+      throw new RecordLayerError(
+        'record_invalid',
+        `the primary key of this ${this.#name} record is too long for ${what}: ${bytes + packed} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${this.#type.primaryKey.map((field) => this.#name + '.' + field).join(', ')} ${this.#type.primaryKey.length === 1 ? 'holds a value' : 'hold values'} too long for a key`,
+        { details: { type: this.#name, fields: [...this.#type.primaryKey], bytes: bytes + packed } },
+      );
+    }
   }
 
   // What a new record adds to sum index `name`: #sumAmount, which must fit the signed 64 bits of

@@ -744,13 +744,18 @@ export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
     case 'date':
       return value instanceof Date && !Number.isNaN(value.getTime());
     case 'enum':
-      return Object.values(def.entries ?? {}).includes(value);
+      // The enum's values (zod leaves out a numeric TypeScript enum's reverse-mapping names).
+      return (inner as unknown as { options: unknown[] }).options.includes(value);
     case 'literal':
       return (def.values ?? []).includes(value);
     case 'union':
       return (def.options ?? []).some((option) => holdsKindOf(option, value));
-    default:
-      return inner.safeParse(value).success;
+    default: {
+      // A custom type (a Timestamp, bytes) is its own test; checks refined on it are left out.
+      const checks = (def as { checks?: unknown[] }).checks;
+      const base = checks === undefined || checks.length === 0 ? inner : inner.clone({ ...inner.def, checks: [] } as never);
+      return base.safeParse(value).success;
+    }
   }
 }
 
