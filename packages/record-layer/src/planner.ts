@@ -276,14 +276,15 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
  * query; among them the planner prefers one that gives the order, then the most conditions
  * enforced, then the fewest ranges. An `or` that no index serves as a whole is planned branch by
  * branch and unioned. A served filter whose order no index gives is sorted in memory only with
- * `allowFullScan`.
+ * `allowFullScan`. `only` limits the candidates to the primary key and the index of that name (to
+ * plan again as a cursor's plan was made, once other indexes became readable).
  * @throws RecordLayerError `no_index_for_query` naming the value index to add; `unknown_field`; `invalid_query`.
  * @example
  * ```ts
  * const plan = planQuery(target, { where: { status: 'open' }, orderBy: { createdAt: 'desc' } });
  * ```
  */
-export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): Plan {
+export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, only?: string): Plan {
   checkQuery(query);
   const version = versionOrder(query.orderBy);
   if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true);
@@ -295,7 +296,9 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>): 
   const others = conjunction.filter((c) => c.kind === 'and' || c.kind === 'or');
   const constant = new Set(leaves.filter((l) => l.kind === 'compare' && l.op === 'eq').map((l) => l.field));
   const terms = orderBy.filter((t) => !constant.has(t.field));
-  const plans = candidates(target).map((c) => planCandidate(target, c, leaves, others, terms));
+  const plans = candidates(target)
+    .filter((c) => only === undefined || c.primary || c.name === only)
+    .map((c) => planCandidate(target, c, leaves, others, terms));
   const served = plans.filter((p) => p.enforced > 0 || p.residual === null);
   const best = pickBest(served, terms.length > 0);
   const plan = (source: IndexPlan | UnionPlan, fullScan: boolean, sortInMemory: boolean): Plan => ({ source, fullScan, sortInMemory, orderBy: terms, where });

@@ -136,8 +136,19 @@ export async function findMany(context: QueryContext, query: FindManyQuery<unkno
   checkQuery(query);
   const limit = query.limit ?? Infinity;
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
-  const plan = planQuery(context, query);
-  const fingerprint = planFingerprint(plan);
+  let plan = planQuery(context, query);
+  let fingerprint = planFingerprint(plan);
+  const made = cursorFingerprint(query.cursor ?? null);
+  if (made !== null && made !== fingerprint) {
+    // The cursor's plan read another index: since then one became readable (a build finished) that
+    // this query now prefers. While the cursor's index is readable, the paging goes on over it.
+    const source = fingerprintSource(made);
+    const again = source === 'memory' ? null : attempt(() => planQuery(context, query, source));
+    if (again !== null && planFingerprint(again) === made) {
+      plan = again;
+      fingerprint = made;
+    }
+  }
   const cursor = decodeCursor(query.cursor ?? null, fingerprint);
   if (plan.sortInMemory) return sortedPage(context, plan, limit, cursor?.k ?? null, fingerprint);
   const source = plan.source as IndexPlan;
@@ -465,6 +476,32 @@ function encodeCursor(state: CursorState): string {
   return out.toString('base64url');
 }
 
+// The fingerprint a cursor was made with, or null for none (or for bytes no cursor has, which
+// decodeCursor refuses).
+function cursorFingerprint(cursor: string | null): string | null {
+  if (typeof cursor !== 'string') return null;
+  const bytes = Buffer.from(cursor, 'base64url');
+  if (bytes.length < 4 || bytes[0] !== CURSOR_FORMAT) return null;
+  const end = 4 + bytes.readUInt16BE(2);
+  return bytes.length < end ? null : bytes.toString('utf8', 4, end);
+}
+
+// The source a fingerprint names: `memory`, or the index its plan read. The fingerprint is
+// `memory:...` or the index's name, then `:forward|reverse:digest` (see planFingerprint; an index
+// name may itself hold a colon).
+function fingerprintSource(print: string): string {
+  return print.startsWith('memory:') ? 'memory' : print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1));
+}
+
+// `fn`'s result, or null when it throws.
+function attempt<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch {
+    return null;
+  }
+}
+
 function decodeCursor(cursor: string | null, fingerprint: string): CursorState | null {
   if (cursor === null) return null;
   const bytes = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url') : Buffer.alloc(0);
@@ -476,12 +513,10 @@ function decodeCursor(cursor: string | null, fingerprint: string): CursorState |
   if (bytes.length < head) throw notOurs();
   const made = bytes.toString('utf8', 4, fingerprintEnd);
   if (made !== fingerprint) {
-    // The fingerprint is `memory:...` or the source's name, then `:forward|reverse:digest` (see
-    // planFingerprint; an index name may itself hold a colon).
-    const source = (print: string): string => (print.startsWith('memory:') ? 'memory' : print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1)));
+    const source = fingerprintSource;
     if (source(made) !== source(fingerprint)) {
       throw invalid(
-        `the cursor was made by a plan that read ${source(made) === 'memory' ? 'and sorted in memory' : `index ${source(made)}`}, and this query now ${source(fingerprint) === 'memory' ? 'sorts in memory' : `reads index ${source(fingerprint)}`}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since (an index finished building): start again without the cursor`,
+        `the cursor was made by a plan that read ${source(made) === 'memory' ? 'and sorted in memory' : `index ${source(made)}`}, and this query now ${source(fingerprint) === 'memory' ? 'sorts in memory' : `reads index ${source(fingerprint)}`}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since in a way it cannot follow (its index is no longer readable): start again without the cursor`,
       );
     }
     throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');

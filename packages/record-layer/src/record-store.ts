@@ -533,8 +533,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * matches throughout and keeps its place in the order (its sort fields, or its version for
    * `$version`, unchanged) is yielded exactly once. A record whose place moves meanwhile, as in any
    * keyset paging, is skipped if it moves behind the stream and yielded again if it moves ahead.
-   * Should the plan change between transactions (an index finished building), the stream fails
-   * with `invalid_query` rather than repeat or skip records.
+   * An index that finishes building meanwhile does not disturb it: it goes on over the index it
+   * began with while that one is readable (and fails with `invalid_query` rather than repeat or
+   * skip records if it is dropped).
    * @throws RecordLayerError as {@link Collection.findMany}.
    * @example
    * ```ts
