@@ -727,7 +727,7 @@ export function innerSchema(schema: z.ZodType): z.ZodType {
  * `price > 0` on a positive field, or a key stored before a check was tightened, is still asked.
  * Enum and literal values must be among the field's (as PostgreSQL refuses an unknown enum label);
  * an integer field takes integral numbers only (a fraction would key apart from every integer);
- * custom types (a Timestamp, bytes) are asked of the schema itself.
+ * custom types (a Timestamp, bytes) are asked their own test, without the checks refined on them.
  */
 export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
   const inner = innerSchema(schema);
