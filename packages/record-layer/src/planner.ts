@@ -287,7 +287,7 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
 export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, only?: string): Plan {
   checkQuery(query);
   const version = versionOrder(query.orderBy);
-  if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true);
+  if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true, only);
   const where = normalizeWhere(target, query.where);
   const orderBy = normalizeOrderBy(target, query.orderBy);
   const allowFullScan = query.allowFullScan === true;
@@ -331,7 +331,8 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, o
 // scan, or null when no list is.
 function longInList(target: PlannerTarget, leaves: readonly Leaf[]): RecordLayerError | null {
   const long = leaves.find((leaf) => leaf.kind === 'in' && sortDistinct(leaf.values).length > PLAN_RANGES_MAX);
-  if (long === undefined) return null;
+  // Only when an index holds the list's field: otherwise the missing index is what to report.
+  if (long === undefined || !candidates(target).some((candidate) => candidate.fields.includes(long.field))) return null;
   return new RecordLayerError(
     'no_index_for_query',
     `where.${long.field}.in has more than ${PLAN_RANGES_MAX} values, more key ranges than one scan reads: narrow the query by a field an index serves, or pass allowFullScan: true to check the list on every record`,
@@ -356,8 +357,8 @@ function versionOrder(orderBy: unknown): Direction | null {
 
 // Commit order reads a version index from end to end; a filter is then checked on every record,
 // which is a full scan and needs the query's consent (invariant 3).
-function planVersion(target: PlannerTarget, where: Condition | null, direction: Direction, allowFullScan: boolean): Plan {
-  const name = Object.entries(target.definition.indexes).find(([, d]) => d.kind === 'version')?.[0];
+function planVersion(target: PlannerTarget, where: Condition | null, direction: Direction, allowFullScan: boolean, only: string | undefined): Plan {
+  const name = Object.entries(target.definition.indexes).find(([index, d]) => d.kind === 'version' && (only === undefined || index === only))?.[0];
   const building = target.building ?? [];
   if (name === undefined) {
     throw new RecordLayerError(

@@ -333,6 +333,12 @@ describe('queries a demanding user writes', () => {
       cursor = page.cursor;
     }
     expect(seen).toEqual(records.filter((o) => o.sku === 'B').map((o) => o.id));
+    // A cursor of another order over the same ranges is refused: a position means another thing.
+    const merged = await db.transact((tx) => tx.at(store).orders.findMany({ where: { status: { in: ['open', 'paid'] } }, orderBy: { createdAt: 'asc' }, limit: 3 }));
+    const sequence = await refusal(
+      db.transact((tx) => tx.at(store).orders.findMany({ where: { status: { in: ['open', 'paid'] } }, orderBy: [{ status: 'asc' }, { createdAt: 'asc' }], cursor: merged.cursor })),
+    );
+    expect(sequence.message).toContain('the cursor belongs to another query');
     // Another query's cursor is still refused, naming both plans.
     const error = await refusal(db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, cursor: first.cursor })));
     expect(error.message).toContain('the cursor was made by a plan that read index primaryKey, and this query now reads index byCustomer');

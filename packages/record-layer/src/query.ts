@@ -37,7 +37,7 @@ import {
   type PlannerTarget,
   type Where,
 } from './planner.js';
-import { keyItem, type IndexDefinition } from './schema.js';
+import { keyItem, type IndexDefinition, type RecordTypeDefinition } from './schema.js';
 
 /**
  * Most records a query may gather and sort in memory (an order no index gives, a union of `or`
@@ -137,14 +137,14 @@ export async function findMany(context: QueryContext, query: FindManyQuery<unkno
   const limit = query.limit ?? Infinity;
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
   let plan = planQuery(context, query);
-  let fingerprint = planFingerprint(plan);
+  let fingerprint = planFingerprint(plan, context.definition);
   const made = cursorFingerprint(query.cursor ?? null);
   if (made !== null && made !== fingerprint) {
     // The cursor's plan read another index: since then one became readable (a build finished) that
     // this query now prefers. While the cursor's index is readable, the paging goes on over it.
     const source = fingerprintSource(made);
-    const again = source === 'memory' ? null : attempt(() => planQuery(context, query, source));
-    if (again !== null && planFingerprint(again) === made) {
+    const again = source === 'union' ? null : attempt(() => planQuery(context, query, source));
+    if (again !== null && planFingerprint(again, context.definition) === made) {
       plan = again;
       fingerprint = made;
     }
@@ -428,7 +428,15 @@ interface CursorState {
 // of what decides the result (the ranges' keys, and the filter they leave to check), so that a
 // cursor handed to a query with other values is refused instead of silently skipping or repeating
 // records. Made for every page that returns a cursor: plain loops, no text unless a filter is left.
-function planFingerprint(plan: Plan): string {
+// Each index definition as text, made once (a fingerprint is made for every query).
+const INDEX_TEXTS = new WeakMap<IndexDefinition, string>();
+function indexText(index: IndexDefinition): string {
+  let text = INDEX_TEXTS.get(index);
+  if (text === undefined) INDEX_TEXTS.set(index, (text = JSON.stringify(index)));
+  return text;
+}
+
+function planFingerprint(plan: Plan, definition: RecordTypeDefinition): string {
   let hash = 0x811c9dc5;
   const bytes = (value: Uint8Array): void => {
     for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value[i]!, 0x01000193);
@@ -441,17 +449,22 @@ function planFingerprint(plan: Plan): string {
   const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
   for (const source of sources) {
     text(source.index);
+    // The index's fields (an index dropped and declared again under its name may hold others) and
+    // how its ranges are read (merged, or one after another) say what a position in it means.
+    const index = definition.indexes[source.index];
+    text(index === undefined ? definition.primaryKey.join(',') : indexText(index));
+    text(source.merge ? 'merge' : 'sequence');
     for (const range of source.ranges) {
       bytes(range.begin);
       bytes(range.end);
     }
     if (source.residual !== null) text(describeCondition(source.residual));
   }
+  for (const term of plan.orderBy) text(`${term.field}:${term.direction}`);
   if (plan.sortInMemory && plan.where !== null) text(describeCondition(plan.where));
   const digest = (hash >>> 0).toString(16).padStart(8, '0');
-  if (plan.sortInMemory) return `memory:${plan.orderBy.map((t) => `${t.field}:${t.direction}`).join(',')}:${digest}`;
-  const source = plan.source as IndexPlan;
-  return `${source.index}:${source.reverse ? 'reverse' : 'forward'}:${digest}`;
+  const name = plan.source.kind === 'union' ? 'union' : plan.source.index;
+  return `${name}:${plan.sortInMemory ? 'memory' : (plan.source as IndexPlan).reverse ? 'reverse' : 'forward'}:${digest}`;
 }
 
 // A cursor is base64url of: a format byte, then a kind byte (0: a position, 1: a sort key), the
@@ -486,11 +499,18 @@ function cursorFingerprint(cursor: string | null): string | null {
   return bytes.length < end ? null : bytes.toString('utf8', 4, end);
 }
 
-// The source a fingerprint names: `memory`, or the index its plan read. The fingerprint is
-// `memory:...` or the index's name, then `:forward|reverse:digest` (see planFingerprint; an index
-// name may itself hold a colon).
+// The source a fingerprint names: the index its plan read, or `union`. The fingerprint is the
+// source, then `:forward|reverse|memory:digest` (see planFingerprint; an index name may itself hold
+// a colon).
 function fingerprintSource(print: string): string {
-  return print.startsWith('memory:') ? 'memory' : print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1));
+  return print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1));
+}
+
+// A fingerprint's plan in words, for errors.
+function describePrint(print: string): string {
+  const source = fingerprintSource(print);
+  const memory = print.slice(source.length + 1).startsWith('memory:') ? ', sorted in memory' : '';
+  return source === 'union' ? `a union of indexes${memory}` : `index ${source}${memory}`;
 }
 
 // `fn`'s result, or null when it throws.
@@ -513,10 +533,9 @@ function decodeCursor(cursor: string | null, fingerprint: string): CursorState |
   if (bytes.length < head) throw notOurs();
   const made = bytes.toString('utf8', 4, fingerprintEnd);
   if (made !== fingerprint) {
-    const source = fingerprintSource;
-    if (source(made) !== source(fingerprint)) {
+    if (fingerprintSource(made) !== fingerprintSource(fingerprint)) {
       throw invalid(
-        `the cursor was made by a plan that read ${source(made) === 'memory' ? 'and sorted in memory' : `index ${source(made)}`}, and this query now ${source(fingerprint) === 'memory' ? 'sorts in memory' : `reads index ${source(fingerprint)}`}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since in a way it cannot follow (its index is no longer readable): start again without the cursor`,
+        `the cursor was made by a plan that read ${describePrint(made)}, and this query now reads ${describePrint(fingerprint)}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since in a way it cannot follow (its index is no longer readable, or holds other fields): start again without the cursor`,
       );
     }
     throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');

@@ -611,6 +611,10 @@ describe('writes a demanding user makes', () => {
       expect(error.message).toMatch(/^the primary key of this (plain|docs) record is too long for/);
     }
     expect(await storeKeys(db, s as unknown as RecordStore<SchemaTypes>)).toEqual(before);
+    // The same key holds a record of one chunk, which it fits exactly.
+    await at(s)((v) => v.plain.insert({ id, body: 'small' }));
+    expect(await at(s)((v) => v.plain.update({ id }, { body: 'still small' }))).toEqual({ id, body: 'still small' });
+    expect((await refusal(at(s)((v) => v.plain.update({ id }, { body: 'y'.repeat(100_000) })))).message).toContain('too long for the chunks of a record this large');
   });
 
   it('refuses an over-long unique value and an over-long reference as what they are, not as a failed read', async () => {

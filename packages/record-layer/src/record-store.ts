@@ -795,6 +795,7 @@ export class Collection<D extends RecordTypeDefinition> {
     // Encoding can still refuse a value (msgpack has no symbols), so every record is encoded (and
     // copied: the encoder reuses its buffer) before the first write.
     const encoded = parsed.map((record) => this.#encode(record).slice());
+    for (let i = 0; i < parsed.length; i++) this.#checkChunkKeys(keys[i]!, encoded[i]!.length);
     if (sequences !== null) this.#setSequences(sequences);
     for (let i = 0; i < parsed.length; i++) this.#writeRecord(keys[i]!, 0, encoded[i]!);
     applyChanges(this.#tx, changes);
@@ -1263,6 +1264,7 @@ export class Collection<D extends RecordTypeDefinition> {
     // the next encode (of any transaction) reuses. Encoding can still refuse a value (msgpack has
     // no symbols), so it comes before the first write.
     const bytes = next === null ? null : this.#encode(next);
+    if (bytes !== null) this.#checkChunkKeys(key, bytes.length);
     if (sequences !== null) this.#setSequences(sequences);
     this.#writeRecord(key, stored?.chunks ?? 0, bytes);
     applyChanges(this.#tx, changes);
@@ -1318,7 +1320,7 @@ export class Collection<D extends RecordTypeDefinition> {
     const oldVersion = versioned && old !== null ? await this.#readVersion(key) : null;
     // Everything that can refuse the write runs before the first mutation (invariant 3): references,
     // unique checks, and computing every index change (which validates indexed values).
-    if (next !== null) this.#checkKeySizes(key, indexes);
+    if (next !== null) this.#checkKeySizes(key);
     // Index changes first: they refuse a value too long for an entry before a read of it would.
     for (const [name, definition] of indexes) this.#indexChanges(name, definition, key, old, next, changes);
     if (next === null) await this.#checkNotReferenced(key, deleting);
@@ -1365,6 +1367,15 @@ export class Collection<D extends RecordTypeDefinition> {
     const stored = this.#decode(bytes);
     const record = this.#asRead(stored);
     if (definition.kind === 'version') {
+      // A record stored before the index was declared may have a key too long for its entries.
+      const entryBytes = this.#facts.indexPrefixes.get(indexName)!.length + 13 + pack(key).length;
+      if (entryBytes > limits.KEY_SIZE_MAX) {
+        throw new RecordLayerError(
+          'record_invalid',
+          `version index ${this.#name}.${indexName} cannot hold ${this.#name} record ${abbreviate(describeKey(key))}: its entry would take ${entryBytes} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; delete the record (or store it under a shorter key) and build again`,
+          { details: { type: this.#name, index: indexName, key, bytes: entryBytes } },
+        );
+      }
       // The record's stored version when a write since the index was declared left one; otherwise
       // it gets this build transaction's versionstamp, stored too so later writes find the entry.
       const version = await this.#readVersion(key);
@@ -1544,13 +1555,14 @@ export class Collection<D extends RecordTypeDefinition> {
     );
   }
 
-  // The keys a written record's primary key goes into fit the key limit: its chunks' (a chunk
-  // number packs into at most 2 bytes: a record has fewer than 256 chunks), and each version index
-  // entry (a versionstamp packs into 13) with the version key beside the record. A cheap upper
-  // bound of the key's packed size first: most keys are far below it.
-  #checkKeySizes(key: readonly TupleItem[], indexes: readonly (readonly [string, IndexDefinition])[]): void {
-    const versionIndexes = this.#facts.versioned ? indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name) : [];
-    const prefixes: [string, number][] = [['the record', this.#facts.recordPrefix.length + 2]];
+  // The keys a written record's primary key goes into fit the key limit: its first chunk's (chunk 0
+  // packs into 1 byte; a record of more chunks is checked once encoded, see #checkChunkKeys), and
+  // each version index entry (a versionstamp packs into 13) with the version key beside the record,
+  // write-only version indexes included (their build would fail on it). A cheap upper bound of the
+  // key's packed size first: most keys are far below it.
+  #checkKeySizes(key: readonly TupleItem[]): void {
+    const versionIndexes = this.#facts.versioned ? this.#facts.indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name) : [];
+    const prefixes: [string, number][] = [['the record', this.#facts.recordPrefix.length + 1]];
     if (versionIndexes.length > 0) prefixes.push(['its version key', this.#store.versionKey(this.#name, []).length]);
     for (const name of versionIndexes) prefixes.push([`version index ${this.#name}.${name}`, this.#facts.indexPrefixes.get(name)!.length + 13]);
     const overhead = Math.max(...prefixes.map(([, bytes]) => bytes));
@@ -1562,14 +1574,23 @@ export class Collection<D extends RecordTypeDefinition> {
     }
     if (bound + overhead <= limits.KEY_SIZE_MAX) return;
     const packed = pack([...key]).length;
-    for (const [what, bytes] of prefixes) {
-      if (bytes + packed <= limits.KEY_SIZE_MAX) continue;
-      throw new RecordLayerError(
-        'record_invalid',
-        `the primary key of this ${this.#name} record is too long for ${what}: ${bytes + packed} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${this.#type.primaryKey.map((field) => this.#name + '.' + field).join(', ')} ${this.#type.primaryKey.length === 1 ? 'holds a value' : 'hold values'} too long for a key`,
-        { details: { type: this.#name, fields: [...this.#type.primaryKey], bytes: bytes + packed } },
-      );
-    }
+    for (const [what, bytes] of prefixes) if (bytes + packed > limits.KEY_SIZE_MAX) throw this.#keyTooLong(what, bytes + packed);
+  }
+
+  // A record of more than one chunk (`length` bytes encoded): its last chunk's key fits the key limit
+  // too (chunk numbers past 0 pack into 2 bytes). Checked before anything is written.
+  #checkChunkKeys(key: readonly TupleItem[], length: number): void {
+    if (length <= RECORD_CHUNK_BYTES) return;
+    const bytes = packWithPrefix(this.#facts.recordPrefix, [...key, Math.ceil(length / RECORD_CHUNK_BYTES) - 1]).length;
+    if (bytes > limits.KEY_SIZE_MAX) throw this.#keyTooLong('the chunks of a record this large', bytes);
+  }
+
+  #keyTooLong(what: string, bytes: number): RecordLayerError {
+    return new RecordLayerError(
+      'record_invalid',
+      `the primary key of this ${this.#name} record is too long for ${what}: ${bytes} bytes, over the key limit of ${limits.KEY_SIZE_MAX}; ${this.#type.primaryKey.map((field) => this.#name + '.' + field).join(', ')} ${this.#type.primaryKey.length === 1 ? 'holds a value' : 'hold values'} too long for a key`,
+      { details: { type: this.#name, fields: [...this.#type.primaryKey], bytes } },
+    );
   }
 
   // What a new record adds to sum index `name`: #sumAmount, which must fit the signed 64 bits of
@@ -1768,4 +1789,9 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+// A text cut to its first 60 characters (a key near the key limit would fill a message).
+function abbreviate(text: string): string {
+  return text.length <= 60 ? text : `${text.slice(0, 60)}… (${text.length} characters)`;
 }

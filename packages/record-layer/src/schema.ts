@@ -750,13 +750,27 @@ export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
       return (def.values ?? []).includes(value);
     case 'union':
       return (def.options ?? []).some((option) => holdsKindOf(option, value));
-    default: {
-      // A custom type (a Timestamp, bytes) is its own test; checks refined on it are left out.
-      const checks = (def as { checks?: unknown[] }).checks;
-      const base = checks === undefined || checks.length === 0 ? inner : inner.clone({ ...inner.def, checks: [] } as never);
-      return base.safeParse(value).success;
-    }
+    case 'custom':
+      return customKind(inner).safeParse(value).success;
+    default:
+      // Other types (z.any() refined into a kind, say) are asked whole: their checks may be the kind.
+      return inner.safeParse(value).success;
   }
+}
+
+// What a custom type's kind is tested with (made once per type): the type without the checks
+// refined on it when its own test still tells kinds apart (it refuses a bare object, as a Timestamp
+// or bytes test does), the type whole otherwise (z.custom() with no test, refined into a kind).
+const CUSTOM_KINDS = new WeakMap<z.ZodType, z.ZodType>();
+function customKind(custom: z.ZodType): z.ZodType {
+  let kind = CUSTOM_KINDS.get(custom);
+  if (kind === undefined) {
+    const checks = (custom.def as { checks?: unknown[] }).checks;
+    const base = checks === undefined || checks.length === 0 ? custom : custom.clone({ ...custom.def, checks: [] } as never);
+    kind = base !== custom && !base.safeParse({}).success ? base : custom;
+    CUSTOM_KINDS.set(custom, kind);
+  }
+  return kind;
 }
 
 /**
