@@ -619,7 +619,13 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     return tx.get(METADATA_VERSION_KEY, { snapshot: true }).then(
       (metadataVersion) => {
         if (!sameBytes(metadataVersion, this.#metadataVersion)) return this.#readSchemaVersion(tx, metadataVersion);
-        tx.addReadConflictKey(this.#versionKey!);
+        // The transaction may have ended meanwhile (one only explained never awaits the check):
+        // the check then resolves to the refusal, as it does to every other error.
+        try {
+          tx.addReadConflictKey(this.#versionKey!);
+        } catch (error) {
+          return asError(error);
+        }
         return null;
       },
       // This transaction bumped the metadata version (removed a directory, say): the key is
