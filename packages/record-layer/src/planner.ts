@@ -276,15 +276,16 @@ export function normalizeOrderBy(target: PlannerTarget, orderBy: unknown): Order
  * query; among them the planner prefers one that gives the order, then the most conditions
  * enforced, then the fewest ranges. An `or` that no index serves as a whole is planned branch by
  * branch and unioned. A served filter whose order no index gives is sorted in memory only with
- * `allowFullScan`. `only` limits the candidates to the primary key and the index of that name (to
- * plan again as a cursor's plan was made, once other indexes became readable).
+ * `allowFullScan`. `only` limits the candidates (of the query, and of each branch of an `or`) to
+ * the primary key and the indexes it names (to plan again as a cursor's plan was made, once other
+ * indexes became readable).
  * @throws RecordLayerError `no_index_for_query` naming the value index to add; `unknown_field`; `invalid_query`.
  * @example
  * ```ts
  * const plan = planQuery(target, { where: { status: 'open' }, orderBy: { createdAt: 'desc' } });
  * ```
  */
-export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, only?: string): Plan {
+export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, only?: readonly string[]): Plan {
   checkQuery(query);
   const version = versionOrder(query.orderBy);
   if (version !== null) return planVersion(target, normalizeWhere(target, query.where), version, query.allowFullScan === true, only);
@@ -297,7 +298,7 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, o
   const constant = new Set(leaves.filter((l) => l.kind === 'compare' && l.op === 'eq').map((l) => l.field));
   const terms = orderBy.filter((t) => !constant.has(t.field));
   const plans = candidates(target)
-    .filter((c) => only === undefined || c.primary || c.name === only)
+    .filter((c) => only === undefined || c.primary || only.includes(c.name))
     .map((c) => planCandidate(target, c, leaves, others, terms));
   const served = plans.filter((p) => p.enforced > 0 || p.residual === null);
   const best = pickBest(served, terms.length > 0);
@@ -315,7 +316,7 @@ export function planQuery(target: PlannerTarget, query: PlannerQuery<unknown>, o
     for (const member of or.items) {
       const branchWhere: Condition = { kind: 'and', items: [...rest, ...(member.kind === 'and' ? member.items : [member])] };
       try {
-        branches.push(planBranch(target, branchWhere));
+        branches.push(planBranch(target, branchWhere, only));
       } catch (error) {
         if (allowFullScan) return fullScan(target, plans, terms, plan);
         throw error;
@@ -357,8 +358,8 @@ function versionOrder(orderBy: unknown): Direction | null {
 
 // Commit order reads a version index from end to end; a filter is then checked on every record,
 // which is a full scan and needs the query's consent (invariant 3).
-function planVersion(target: PlannerTarget, where: Condition | null, direction: Direction, allowFullScan: boolean, only: string | undefined): Plan {
-  const name = Object.entries(target.definition.indexes).find(([index, d]) => d.kind === 'version' && (only === undefined || index === only))?.[0];
+function planVersion(target: PlannerTarget, where: Condition | null, direction: Direction, allowFullScan: boolean, only: readonly string[] | undefined): Plan {
+  const name = Object.entries(target.definition.indexes).find(([index, d]) => d.kind === 'version' && (only === undefined || only.includes(index)))?.[0];
   const building = target.building ?? [];
   if (name === undefined) {
     throw new RecordLayerError(
@@ -391,11 +392,13 @@ function planVersion(target: PlannerTarget, where: Condition | null, direction: 
 }
 
 /** Plans one branch of an `or`: it must be served by an index without a full scan. */
-function planBranch(target: PlannerTarget, where: Condition): IndexPlan {
+function planBranch(target: PlannerTarget, where: Condition, only: readonly string[] | undefined): IndexPlan {
   const conjunction = where.kind === 'and' ? where.items : [where];
   const leaves = conjunction.filter((c): c is Leaf => c.kind !== 'and' && c.kind !== 'or');
   const others = conjunction.filter((c) => c.kind === 'and' || c.kind === 'or');
-  const plans = candidates(target).map((c) => planCandidate(target, c, leaves, others, []));
+  const plans = candidates(target)
+    .filter((c) => only === undefined || c.primary || only.includes(c.name))
+    .map((c) => planCandidate(target, c, leaves, others, []));
   const best = pickBest(plans.filter((p) => p.enforced > 0 || p.residual === null), false);
   if (best === null) throw longInList(target, leaves) ?? noIndex(target, suggestFields(leaves, []), 'serves this branch of the or');
   return best;

@@ -287,6 +287,18 @@ describe('queries a demanding user writes', () => {
     }
   });
 
+  it('a cursor made under another version of the store schema is refused (an index rebuilt under its name)', async () => {
+    const v1 = defineSchema({ scores: recordType({ schema: z.object({ id: z.number().int(), score: z.number().int() }), primaryKey: ['id'], indexes: { byScore: index.value(['score']) } }) });
+    const v2 = defineSchema({ scores: recordType({ schema: z.object({ id: z.number().int(), score: z.number() }), primaryKey: ['id'], indexes: { byScore: index.value(['score']) } }) });
+    const first = await RecordStore.open(db, { path: ['query-reform'], schema: v1 });
+    await db.transact((tx) => tx.at(first).scores.insertMany(Array.from({ length: 10 }, (_, i) => ({ id: i, score: i * 10 }))));
+    const page = await db.transact((tx) => tx.at(first).scores.findMany({ orderBy: { score: 'desc' }, limit: 4 }));
+    const second = await RecordStore.open(db, { path: ['query-reform'], schema: v2 });
+    await second.buildIndexes(db);
+    const error = await refusal(db.transact((tx) => tx.at(second).scores.findMany({ orderBy: { score: 'desc' }, limit: 4, cursor: page.cursor })));
+    expect(error.message).toContain('or to a store whose schema changed since it was made');
+  });
+
   it('refuses conditions and orders on object and array fields, and a query that is not an object, as invalid_query', async () => {
     const nested = defineSchema({
       places: recordType({

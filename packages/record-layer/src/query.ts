@@ -37,7 +37,7 @@ import {
   type PlannerTarget,
   type Where,
 } from './planner.js';
-import { keyItem, type IndexDefinition, type RecordTypeDefinition } from './schema.js';
+import { keyItem, type IndexDefinition } from './schema.js';
 
 /**
  * Most records a query may gather and sort in memory (an order no index gives, a union of `or`
@@ -104,6 +104,8 @@ export interface PageBudget {
 /** What the query functions need of a collection. */
 export interface QueryContext extends PlannerTarget {
   readonly tx: Transaction;
+  /** The store's schema version: a cursor holds only under the schema it was made with. */
+  readonly schemaVersion: number;
   /** Reads a record by its primary key items. */
   readRecord(primaryKey: TupleItem[]): Promise<Record<string, unknown> | null>;
   /** Reads records by their packed primary keys (the bytes `pack(primaryKey)` gives), in order. */
@@ -137,14 +139,14 @@ export async function findMany(context: QueryContext, query: FindManyQuery<unkno
   const limit = query.limit ?? Infinity;
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
   let plan = planQuery(context, query);
-  let fingerprint = planFingerprint(plan, context.definition);
+  let fingerprint = planFingerprint(plan, context);
   const made = cursorFingerprint(query.cursor ?? null);
   if (made !== null && made !== fingerprint) {
     // The cursor's plan read another index: since then one became readable (a build finished) that
     // this query now prefers. While the cursor's index is readable, the paging goes on over it.
-    const source = fingerprintSource(made);
-    const again = source === 'union' ? null : attempt(() => planQuery(context, query, source));
-    if (again !== null && planFingerprint(again, context.definition) === made) {
+    const sources = attempt(() => JSON.parse(fingerprintSource(made)) as string[]);
+    const again = Array.isArray(sources) ? attempt(() => planQuery(context, query, sources)) : null;
+    if (again !== null && planFingerprint(again, context) === made) {
       plan = again;
       fingerprint = made;
     }
@@ -428,15 +430,7 @@ interface CursorState {
 // of what decides the result (the ranges' keys, and the filter they leave to check), so that a
 // cursor handed to a query with other values is refused instead of silently skipping or repeating
 // records. Made for every page that returns a cursor: plain loops, no text unless a filter is left.
-// Each index definition as text, made once (a fingerprint is made for every query).
-const INDEX_TEXTS = new WeakMap<IndexDefinition, string>();
-function indexText(index: IndexDefinition): string {
-  let text = INDEX_TEXTS.get(index);
-  if (text === undefined) INDEX_TEXTS.set(index, (text = JSON.stringify(index)));
-  return text;
-}
-
-function planFingerprint(plan: Plan, definition: RecordTypeDefinition): string {
+function planFingerprint(plan: Plan, context: QueryContext): string {
   let hash = 0x811c9dc5;
   const bytes = (value: Uint8Array): void => {
     for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value[i]!, 0x01000193);
@@ -446,13 +440,13 @@ function planFingerprint(plan: Plan, definition: RecordTypeDefinition): string {
     for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ value.charCodeAt(i), 0x01000193);
     hash = Math.imul(hash ^ 0xffff, 0x01000193);
   };
+  // A position means something only under the schema it was made with: a schema change may rebuild
+  // an index under its name (other fields, another key form), or drop and declare it again.
+  text(String(context.schemaVersion));
   const sources = plan.source.kind === 'union' ? plan.source.branches : [plan.source];
   for (const source of sources) {
     text(source.index);
-    // The index's fields (an index dropped and declared again under its name may hold others) and
-    // how its ranges are read (merged, or one after another) say what a position in it means.
-    const index = definition.indexes[source.index];
-    text(index === undefined ? definition.primaryKey.join(',') : indexText(index));
+    // How the ranges are read (merged, or one after another) says what a position in them means.
     text(source.merge ? 'merge' : 'sequence');
     for (const range of source.ranges) {
       bytes(range.begin);
@@ -463,8 +457,10 @@ function planFingerprint(plan: Plan, definition: RecordTypeDefinition): string {
   for (const term of plan.orderBy) text(`${term.field}:${term.direction}`);
   if (plan.sortInMemory && plan.where !== null) text(describeCondition(plan.where));
   const digest = (hash >>> 0).toString(16).padStart(8, '0');
-  const name = plan.source.kind === 'union' ? 'union' : plan.source.index;
-  return `${name}:${plan.sortInMemory ? 'memory' : (plan.source as IndexPlan).reverse ? 'reverse' : 'forward'}:${digest}`;
+  // The indexes read, as JSON (any name is safe in it), lead: a cursor of a changed plan is planned
+  // again over them (see findMany).
+  const names = JSON.stringify(sources.map((source) => source.index));
+  return `${names}:${plan.sortInMemory ? 'memory' : (plan.source as IndexPlan).reverse ? 'reverse' : 'forward'}:${digest}`;
 }
 
 // A cursor is base64url of: a format byte, then a kind byte (0: a position, 1: a sort key), the
@@ -499,9 +495,8 @@ function cursorFingerprint(cursor: string | null): string | null {
   return bytes.length < end ? null : bytes.toString('utf8', 4, end);
 }
 
-// The source a fingerprint names: the index its plan read, or `union`. The fingerprint is the
-// source, then `:forward|reverse|memory:digest` (see planFingerprint; an index name may itself hold
-// a colon).
+// The indexes a fingerprint names, as JSON: the fingerprint is that, then
+// `:forward|reverse|memory:digest` (see planFingerprint; an index name may itself hold a colon).
 function fingerprintSource(print: string): string {
   return print.slice(0, print.lastIndexOf(':', print.lastIndexOf(':') - 1));
 }
@@ -509,8 +504,10 @@ function fingerprintSource(print: string): string {
 // A fingerprint's plan in words, for errors.
 function describePrint(print: string): string {
   const source = fingerprintSource(print);
+  const names = attempt(() => JSON.parse(source) as string[]);
   const memory = print.slice(source.length + 1).startsWith('memory:') ? ', sorted in memory' : '';
-  return source === 'union' ? `a union of indexes${memory}` : `index ${source}${memory}`;
+  if (!Array.isArray(names)) return `another plan${memory}`;
+  return names.length === 1 ? `index ${names[0]}${memory}` : `a union of indexes ${names.join(', ')}${memory}`;
 }
 
 // `fn`'s result, or null when it throws.
@@ -538,7 +535,7 @@ function decodeCursor(cursor: string | null, fingerprint: string): CursorState |
         `the cursor was made by a plan that read ${describePrint(made)}, and this query now reads ${describePrint(fingerprint)}: either the query is another one (pass the same where and orderBy as the page that returned the cursor) or the plan changed since in a way it cannot follow (its index is no longer readable, or holds other fields): start again without the cursor`,
       );
     }
-    throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it)');
+    throw invalid('the cursor belongs to another query (pass the same where and orderBy as the page that returned it), or to a store whose schema changed since it was made (start again without it)');
   }
   const rest = new Uint8Array(bytes.subarray(head));
   return position ? { p: fingerprint, r: bytes.readUInt32BE(fingerprintEnd), s: rest } : { p: fingerprint, k: rest };

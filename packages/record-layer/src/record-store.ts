@@ -225,6 +225,11 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
     readonly subspace: Subspace,
   ) {}
 
+  /** @internal The schema version this store object was opened with (or last changed the schema to). */
+  get schemaVersion(): number {
+    return this.#schemaVersion;
+  }
+
   /** @internal What writes of record type `name` need (computed on first use). */
   typeFacts(name: string): TypeFacts {
     let facts = this.#facts.get(name);
@@ -533,9 +538,9 @@ export class RecordStore<T extends SchemaTypes> implements TransactionBinding<St
    * matches throughout and keeps its place in the order (its sort fields, or its version for
    * `$version`, unchanged) is yielded exactly once. A record whose place moves meanwhile, as in any
    * keyset paging, is skipped if it moves behind the stream and yielded again if it moves ahead.
-   * An index that finishes building meanwhile does not disturb it: it goes on over the index it
-   * began with while that one is readable (and fails with `invalid_query` rather than repeat or
-   * skip records if it is dropped).
+   * An index that finishes building meanwhile does not disturb it: it goes on over the indexes it
+   * began with while they are readable (and fails with `invalid_query` rather than repeat or skip
+   * records if one is dropped, or if the store's schema changes under it).
    * @throws RecordLayerError as {@link Collection.findMany}.
    * @example
    * ```ts
@@ -1044,6 +1049,7 @@ export class Collection<D extends RecordTypeDefinition> {
       recordsPrefix: [RECORDS, name],
       indexPrefix: (index: string) => [INDEXES, name, index],
       tx: this.#tx,
+      schemaVersion: this.#store.schemaVersion,
       readRecord: (key: TupleItem[]) => this.#read(key) as Promise<Record<string, unknown> | null>,
       readPacked: async (keys: readonly Uint8Array[]) => {
         const stored = await this.#readStoredPacked(keys);

@@ -762,12 +762,19 @@ export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
 // refined on it when its own test still tells kinds apart (it refuses a bare object, as a Timestamp
 // or bytes test does), the type whole otherwise (z.custom() with no test, refined into a kind).
 const CUSTOM_KINDS = new WeakMap<z.ZodType, z.ZodType>();
+function refusesBareObject(test: z.ZodType): boolean {
+  try {
+    return !test.safeParse({}).success;
+  } catch {
+    return true; // a test that reads what a bare object lacks refuses it too
+  }
+}
 function customKind(custom: z.ZodType): z.ZodType {
   let kind = CUSTOM_KINDS.get(custom);
   if (kind === undefined) {
     const checks = (custom.def as { checks?: unknown[] }).checks;
     const base = checks === undefined || checks.length === 0 ? custom : custom.clone({ ...custom.def, checks: [] } as never);
-    kind = base !== custom && !base.safeParse({}).success ? base : custom;
+    kind = base !== custom && refusesBareObject(base) ? base : custom;
     CUSTOM_KINDS.set(custom, kind);
   }
   return kind;
