@@ -128,6 +128,8 @@ const INDEX_STATES = 3;
 const VERSIONS = 4;
 const SEQUENCES = 5;
 const SCHEMA_VERSION = 6;
+// The prefixes of the keys a record's primary key goes into, by type (see Collection's #keyPrefixes).
+const KEY_PREFIXES = new WeakMap<TypeFacts, { prefixes: readonly (readonly [string, number])[]; overhead: number }>();
 // Integers within this bound pack into at most 10 bytes (a type code and up to 9 bytes).
 const BIG_KEY_ITEM = 2n ** 64n - 1n;
 
@@ -1573,11 +1575,7 @@ export class Collection<D extends RecordTypeDefinition> {
   // write-only version indexes included (their build would fail on it). A cheap upper bound of the
   // key's packed size first: most keys are far below it.
   #checkKeySizes(key: readonly TupleItem[]): void {
-    const versionIndexes = this.#facts.versioned ? this.#facts.indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name) : [];
-    const prefixes: [string, number][] = [['the record', this.#facts.recordPrefix.length + 1]];
-    if (versionIndexes.length > 0) prefixes.push(['its version key', this.#store.versionKey(this.#name, []).length]);
-    for (const name of versionIndexes) prefixes.push([`version index ${this.#name}.${name}`, this.#facts.indexPrefixes.get(name)!.length + 13]);
-    const overhead = Math.max(...prefixes.map(([, bytes]) => bytes));
+    const { prefixes, overhead } = this.#keyPrefixes();
     let bound = 0;
     for (const item of key) {
       if (typeof item === 'string') bound += 2 + 3 * item.length;
@@ -1585,8 +1583,23 @@ export class Collection<D extends RecordTypeDefinition> {
       else bound += typeof item === 'bigint' && (item < -BIG_KEY_ITEM || item > BIG_KEY_ITEM) ? limits.KEY_SIZE_MAX : 10;
     }
     if (bound + overhead <= limits.KEY_SIZE_MAX) return;
-    const packed = pack([...key]).length;
+    const packed = pack(key as TupleItem[]).length;
     for (const [what, bytes] of prefixes) if (bytes + packed > limits.KEY_SIZE_MAX) throw this.#keyTooLong(what, bytes + packed);
+  }
+
+  // What each key holding a written record's primary key puts before it (see #checkKeySizes), and the
+  // most of them, made once per type of a store.
+  #keyPrefixes(): { prefixes: readonly (readonly [string, number])[]; overhead: number } {
+    let known = KEY_PREFIXES.get(this.#facts);
+    if (known === undefined) {
+      const versionIndexes = this.#facts.indexes.filter(([, definition]) => definition.kind === 'version').map(([name]) => name);
+      const prefixes: [string, number][] = [['the record', this.#facts.recordPrefix.length + 1]];
+      if (versionIndexes.length > 0) prefixes.push(['its version key', this.#store.versionKey(this.#name, []).length]);
+      for (const name of versionIndexes) prefixes.push([`version index ${this.#name}.${name}`, this.#facts.indexPrefixes.get(name)!.length + 13]);
+      known = { prefixes, overhead: Math.max(...prefixes.map(([, bytes]) => bytes)) };
+      KEY_PREFIXES.set(this.#facts, known);
+    }
+    return known;
   }
 
   // A record of more than one chunk (`length` bytes encoded): its last chunk's key fits the key limit

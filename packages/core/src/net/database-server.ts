@@ -238,10 +238,10 @@ function checkMutation(mutation: unknown): number {
   switch (type) {
     case MutationType.clear:
       if (param !== null) throw invalid('a clear has no parameter');
-      break;
+      return bytes;
     case MutationType.clearRange:
       if (typeof param !== 'string' || param < key || param.length > KEY_SIZE_MAX + 1) throw invalid('a range clear needs an end key at or after its begin');
-      break;
+      return bytes;
     case MutationType.setVersionstampedKey:
     case MutationType.setVersionstampedValue: {
       if (!(param instanceof Uint8Array)) throw invalid('a versionstamped mutation needs a value');
@@ -251,13 +251,13 @@ function checkMutation(mutation: unknown): number {
       } catch {
         throw invalid('a versionstamped mutation needs a placeholder offset inside its bytes');
       }
-      break;
+      return bytes;
     }
     default:
       if (!Number.isSafeInteger(type) || (type as number) < MutationType.set || (type as number) > MutationType.compareAndClear) {
         throw invalid(`unknown mutation type ${String(type)}`);
       }
       if (!(param instanceof Uint8Array)) throw invalid('a set or atomic op needs a value');
+      return bytes;
   }
-  return bytes;
 }
