@@ -173,6 +173,25 @@ describe('findMany against brute force', () => {
     expect(await db.transact((tx) => tx.at(store).orders.findFirst({ where: { id: 99_999n } }))).toBeNull();
   });
 
+  it('limit 0 returns no records and keeps the cursor it was given; a limit that is not a count is refused', async () => {
+    const query = { where: { status: 'open' }, orderBy: { createdAt: 'desc' } } as const;
+    expect(await db.transact((tx) => tx.at(store).orders.findMany({ ...query, limit: 0 }))).toEqual({ records: [], cursor: null });
+    const first = await db.transact((tx) => tx.at(store).orders.findMany({ ...query, limit: 3 }));
+    expect(await db.transact((tx) => tx.at(store).orders.findMany({ ...query, limit: 0, cursor: first.cursor }))).toEqual({ records: [], cursor: first.cursor });
+    // The query and its cursor are still checked.
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { sku: 'B' }, limit: 0, cursor: first.cursor }))).rejects.toMatchObject({ code: 'invalid_query' });
+    await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { note: 'gift' }, limit: 0 }))).rejects.toMatchObject({ code: 'no_index_for_query' });
+    for (const limit of [-1, 1.5, Number.NaN, '3']) {
+      await expect(db.transact((tx) => tx.at(store).orders.findMany({ ...query, limit: limit as number }))).rejects.toMatchObject({
+        code: 'invalid_query',
+        message: expect.stringContaining('limit must be a non-negative integer'),
+      });
+    }
+    const streamed: unknown[] = [];
+    for await (const record of store.stream(db, 'orders', { ...query, limit: 0 })) streamed.push(record);
+    expect(streamed).toEqual([]);
+  });
+
   it('refuses a cursor of another query', async () => {
     const { cursor } = await db.transact((tx) => tx.at(store).orders.findMany({ where: { customerId: 1n }, limit: 1 }));
     await expect(db.transact((tx) => tx.at(store).orders.findMany({ where: { sku: 'B' }, cursor }))).rejects.toMatchObject({ code: 'invalid_query' });

@@ -57,7 +57,10 @@ export const STREAM_TRANSACTION_RECORDS = 1_000;
 
 /** A query of `findMany`. */
 export interface FindManyQuery<R = Record<string, unknown>> extends PlannerQuery<R> {
-  /** Most records to return (default: all that match). */
+  /**
+   * Most records to return (default: all that match). `0` returns no records and reads none; its
+   * page's cursor is the one passed (`null` when none was).
+   */
   limit?: number;
   /** The `cursor` of the previous page (of the same query), to continue after it. */
   cursor?: string | null;
@@ -137,7 +140,7 @@ interface Entry {
 export async function findMany(context: QueryContext, query: FindManyQuery<unknown>, budget?: PageBudget): Promise<FindManyResult<Record<string, unknown>>> {
   checkQuery(query);
   const limit = query.limit ?? Infinity;
-  if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit > 0)) throw invalid(`limit must be a positive integer, got ${String(limit)}`);
+  if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) throw invalid(`limit must be a non-negative integer, got ${String(limit)}`);
   let plan = planQuery(context, query);
   let fingerprint = planFingerprint(plan, context);
   const made = cursorFingerprint(query.cursor ?? null);
@@ -152,6 +155,8 @@ export async function findMany(context: QueryContext, query: FindManyQuery<unkno
     }
   }
   const cursor = decodeCursor(query.cursor ?? null, fingerprint);
+  // A page of no records (SQL's LIMIT 0) reads nothing and leaves the position where it was.
+  if (limit === 0) return { records: [], cursor: query.cursor ?? null };
   if (plan.sortInMemory) return sortedPage(context, plan, limit, cursor?.k ?? null, fingerprint);
   const source = plan.source as IndexPlan;
   const start = cursor === null ? null : { range: cursor.r ?? 0, suffix: cursor.s ?? new Uint8Array() };

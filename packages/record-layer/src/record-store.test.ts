@@ -681,6 +681,24 @@ describe('writes a demanding user makes', () => {
     expect(await at(e)((v) => v.events.delete({ at: new Timestamp(1_000_000n) }))).toBe(false);
     expect((await refusal(at(e)((v) => v.events.findMany({ where: { color: 'Red' as never } })))).code).toBe('invalid_query');
     expect((await at(e)((v) => v.events.findMany({ where: { color: Color.Green } }))).records).toEqual([]);
+    // Lazy, piped and intersected types are asked through their parts, custom ones without their checks.
+    const late = () => timestamp().refine((t) => t.micros > 5_000_000n);
+    const composed = defineSchema({
+      slots: recordType({
+        schema: z.object({ id: z.number().int(), lazy: z.lazy(late), piped: timestamp().pipe(late() as z.ZodType<Timestamp, Timestamp>), both: z.intersection(timestamp(), late()) }),
+        primaryKey: ['id'],
+        indexes: { byLazy: index.value(['lazy']), byPiped: index.value(['piped']), byBoth: index.value(['both']) },
+      }),
+    });
+    const c = await RecordStore.open(db, { path: ['composed'], schema: composed });
+    const t = new Timestamp(6_000_000n);
+    await at(c)((v) => v.slots.insert({ id: 1, lazy: t, piped: t, both: t }));
+    for (const field of ['lazy', 'piped', 'both']) {
+      const found = (where: object): Promise<number[]> => at(c)(async (v) => (await v.slots.findMany({ where: { [field]: where } as never })).records.map((r) => r.id));
+      expect(await found({ gt: new Timestamp(1_000_000n) })).toEqual([1]);
+      expect(await found({ lt: new Timestamp(1_000_000n) })).toEqual([]);
+      expect((await refusal(found({ gt: 'x' }))).message).toContain(`is not a valid value of slots.${field}`);
+    }
     // A value of another kind still matches nothing by accident: it is refused.
     expect((await refusal(ids({ where: { price: { gt: '0' } } }))).code).toBe('invalid_query');
     expect((await refusal(ids({ where: { qty: { gt: 1.5 } } }))).message).toContain('is not a valid value of items.qty');

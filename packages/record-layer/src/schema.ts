@@ -727,11 +727,19 @@ export function innerSchema(schema: z.ZodType): z.ZodType {
  * `price > 0` on a positive field, or a key stored before a check was tightened, is still asked.
  * Enum and literal values must be among the field's (as PostgreSQL refuses an unknown enum label);
  * an integer field takes integral numbers only (a fraction would key apart from every integer);
- * custom types (a Timestamp, bytes) are asked their own test, without the checks refined on them.
+ * custom types (a Timestamp, bytes) are asked their own test, without the checks refined on them;
+ * unions, pipes, intersections and lazy types are asked through their parts.
  */
-export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
+export function holdsKindOf(schema: z.ZodType, value: unknown, depth = 0): boolean {
   const inner = innerSchema(schema);
-  const def = (inner as unknown as { def: { type: string; options?: z.ZodType[]; values?: unknown[]; entries?: Record<string, unknown> } }).def;
+  const def = (
+    inner as unknown as {
+      def: { type: string; options?: z.ZodType[]; values?: unknown[]; in?: z.ZodType; out?: z.ZodType; left?: z.ZodType; right?: z.ZodType; getter?: () => z.ZodType };
+    }
+  ).def;
+  // Types made of others hold a value of the kind each part holds (a pipe's value passes both ends,
+  // as records are stored untransformed); a self-referring lazy type ends at the bound.
+  const holds = (part: z.ZodType | undefined): boolean => part !== undefined && depth < SCHEMA_DEPTH_MAX && holdsKindOf(part, value, depth + 1);
   switch (def.type) {
     case 'string':
       return typeof value === 'string';
@@ -749,7 +757,13 @@ export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
     case 'literal':
       return (def.values ?? []).includes(value);
     case 'union':
-      return (def.options ?? []).some((option) => holdsKindOf(option, value));
+      return (def.options ?? []).some(holds);
+    case 'pipe':
+      return holds(def.in) && holds(def.out);
+    case 'intersection':
+      return holds(def.left) && holds(def.right);
+    case 'lazy':
+      return holds(def.getter?.());
     case 'custom':
       return customKind(inner).safeParse(value).success;
     default:
