@@ -137,8 +137,11 @@ describe('online index build', () => {
     const partial = await first.buildIndexes(db, { transactionRecords: 5, transactionsMax: 2, indexes: ['players.scorePerTeam', 'players.byScore'] });
     expect(partial).toMatchObject({ built: [], transactions: 2, records: 10 });
     expect(partial.pending.length).toBeGreaterThan(0);
-    // Writes inside and outside the built range, then a new store object (as after a crash).
+    // Writes inside and outside the built range (the last record built, 9, and the next, 10, at
+    // its edge), then a new store object (as after a crash).
     await at(first)(async (v) => {
+      await v.players.update({ id: 9 }, { score: 97, team: 'green' });
+      await v.players.update({ id: 10 }, { score: 96, team: 'green' });
       await v.players.update({ id: 2 }, { score: 99, team: 'blue' });
       await v.players.delete({ id: 3 });
       await v.players.update({ id: 25 }, { score: 98 });
