@@ -101,6 +101,9 @@ describe('defineSchema validation', () => {
       [z.union([z.number(), z.string().transform(Number)]), 'f', 'transform'],
       [z.record(z.string(), z.string().transform(Number)), 'f[]', 'transform'],
       [z.lazy(() => z.string().transform(Number)), 'f', 'transform'],
+      // A pipe into another kind stores a value its input refuses when read.
+      [z.string().pipe(z.coerce.number()), 'f', 'pipe from string to number'],
+      [z.object({ n: z.string().optional().pipe(z.string().pipe(z.coerce.bigint())) }), 'f.n', 'pipe from string to bigint'],
     ];
     for (const [field, path, kind] of cases) {
       const error = failure(withField(field));
@@ -112,7 +115,7 @@ describe('defineSchema validation', () => {
     // Checks and in-place normalizations keep the type and read back; a self-referring lazy type ends.
     type Tree = { name: string; children: Tree[] };
     const tree: z.ZodType<Tree> = z.lazy(() => z.object({ name: z.string(), children: z.array(tree) }));
-    for (const field of [z.string().trim().toLowerCase(), z.string().refine((s) => s !== ''), z.string().pipe(z.email()), tree, z.coerce.number()]) {
+    for (const field of [z.string().trim().toLowerCase(), z.string().refine((s) => s !== ''), z.string().pipe(z.email()), tree, z.coerce.number(), z.coerce.number().pipe(z.number().int())]) {
       expect(withField(field)).not.toThrow();
     }
   });

@@ -407,7 +407,8 @@ const SCHEMA_DEPTH_MAX = 64;
 
 /**
  * The first transform inside `schema` (`.transform()`, `z.preprocess()`, a pipe into either, a
- * `z.codec()`), with the path to it (`address`, `.zip`, `[]` for an array's elements), or null.
+ * `z.codec()`, a pipe from one scalar kind into another), with the path to it (`address`, `.zip`,
+ * `[]` for an array's elements), or null.
  */
 function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>): { kind: string; path: string[] } | null {
   if (seen.has(schema) || path.length > SCHEMA_DEPTH_MAX) return null;
@@ -426,9 +427,14 @@ function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>):
   switch (type) {
     case 'transform':
       return { kind: 'transform (.transform() or z.preprocess())', path };
-    case 'pipe':
+    case 'pipe': {
       if (typeof def['transform'] === 'function') return { kind: 'codec', path };
+      // A pipe into another kind (z.string().pipe(z.coerce.number())) stores what its input refuses.
+      const from = pipeEndKind(schema, 'in');
+      const to = pipeEndKind(schema, 'out');
+      if (from !== null && to !== null && from !== to) return { kind: `pipe from ${from} to ${to}`, path };
       return first([def['in'], def['out']]);
+    }
     case 'array':
       return inner(def['element'], '[]');
     case 'set':
@@ -454,6 +460,16 @@ function findTransform(schema: z.ZodType, path: string[], seen: Set<z.ZodType>):
     default:
       return null;
   }
+}
+
+const SCALAR_KINDS = new Set(['string', 'number', 'bigint', 'boolean', 'date']);
+
+// The scalar kind a schema takes in (`in`) or gives out (`out`), through wrappers and nested pipes;
+// null when it is not one scalar kind.
+function pipeEndKind(schema: z.ZodType, end: 'in' | 'out', depth = 0): string | null {
+  const def = (innerSchema(schema) as unknown as { def?: { type?: string; in?: z.ZodType; out?: z.ZodType } }).def;
+  if (def?.type === 'pipe') return depth < SCHEMA_DEPTH_MAX && def[end] !== undefined ? pipeEndKind(def[end], end, depth + 1) : null;
+  return def?.type !== undefined && SCALAR_KINDS.has(def.type) ? def.type : null;
 }
 
 /**
