@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RecordLayerError } from './errors.js';
 import { RecordStore } from './record-store.js';
-import { defineSchema, index, recordType, type RecordOf } from './schema.js';
+import { defineSchema, doubleFields, index, recordType, type RecordOf } from './schema.js';
 
 const orders = recordType({
   schema: z.object({
@@ -190,6 +190,10 @@ describe('findMany against brute force', () => {
     const streamed: unknown[] = [];
     for await (const record of store.stream(db, 'orders', { ...query, limit: 0 })) streamed.push(record);
     expect(streamed).toEqual([]);
+    // A stream's transactions each take at least one record, or it would never move on.
+    for (const transactionRecords of [0, -1, 0.5]) {
+      await expect(store.stream(db, 'orders', query, { transactionRecords }).next()).rejects.toMatchObject({ code: 'invalid_query', message: expect.stringContaining('transactionRecords must be a positive integer') });
+    }
   });
 
   it('refuses a cursor of another query', async () => {
@@ -518,6 +522,33 @@ describe('numbers that may hold fractions', () => {
   });
   const numbers = defineSchema({ prices });
   type Price = RecordOf<typeof prices>;
+
+  it('keys numbers as doubles through lazy, piped, intersected and union fields', async () => {
+    const composed = defineSchema({
+      t: recordType({
+        schema: z.object({
+          id: z.number().int(),
+          lazy: z.lazy(() => z.number()),
+          piped: z.number().pipe(z.number().max(1000)),
+          both: z.intersection(z.number(), z.any()),
+          either: z.union([z.number(), z.string()]),
+          whole: z.number().pipe(z.number().int()),
+        }),
+        primaryKey: ['id'],
+        indexes: { byLazy: index.value(['lazy']), byPiped: index.value(['piped']), byBoth: index.value(['both']), byEither: index.value(['either']), byWhole: index.value(['whole']) },
+      }),
+    });
+    expect([...doubleFields(composed.type('t'))].sort()).toEqual(['both', 'either', 'lazy', 'piped']);
+    const store = await RecordStore.open(db, { path: ['query-fractions-composed'], schema: composed });
+    const values = [100, 1.5, 2, 1];
+    await db.transact((tx) => tx.at(store).t.insertMany(values.map((v, id) => ({ id, lazy: v, piped: v, both: v, either: v, whole: Math.round(v) }))));
+    for (const field of ['lazy', 'piped', 'both', 'either']) {
+      const find = async (query: object): Promise<number[]> => (await db.transact((tx) => tx.at(store).t.findMany(query as never))).records.map((r) => r[field as 'lazy']);
+      expect(await find({ orderBy: { [field]: 'asc' } }), field).toEqual([1, 1.5, 2, 100]);
+      expect(await find({ where: { [field]: { lt: 1.8 } }, orderBy: { [field]: 'asc' } }), field).toEqual([1, 1.5]);
+      expect(await find({ where: { [field]: { gt: 1.2 } }, orderBy: { [field]: 'desc' } }), field).toEqual([100, 2, 1.5]);
+    }
+  });
 
   it('keeps numeric order across integers and fractions', async () => {
     const store = await RecordStore.open(db, { path: ['query-fractions'], schema: numbers });

@@ -575,6 +575,7 @@ export async function* streamQuery(
 ): AsyncGenerator<Record<string, unknown>> {
   const transactionMs = options.transactionMs ?? STREAM_TRANSACTION_MS;
   const transactionRecords = options.transactionRecords ?? STREAM_TRANSACTION_RECORDS;
+  if (!Number.isSafeInteger(transactionRecords) || transactionRecords < 1) throw invalid(`stream: transactionRecords must be a positive integer, got ${String(transactionRecords)}`);
   const now = options.now ?? nodeRuntime.now;
   let remaining = query.limit ?? Infinity;
   let cursor = query.cursor ?? null;

@@ -104,6 +104,8 @@ describe('defineSchema validation', () => {
       // A pipe into another kind stores a value its input refuses when read.
       [z.string().pipe(z.coerce.number()), 'f', 'pipe from string to number'],
       [z.object({ n: z.string().optional().pipe(z.string().pipe(z.coerce.bigint())) }), 'f.n', 'pipe from string to bigint'],
+      [z.enum(['1', '2']).pipe(z.coerce.number()), 'f', 'pipe from string to number'],
+      [z.string().pipe(z.lazy(() => z.coerce.number()) as z.ZodType<number, string>), 'f', 'pipe from string to number'],
     ];
     for (const [field, path, kind] of cases) {
       const error = failure(withField(field));

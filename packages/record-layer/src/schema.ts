@@ -467,8 +467,16 @@ const SCALAR_KINDS = new Set(['string', 'number', 'bigint', 'boolean', 'date']);
 // The scalar kind a schema takes in (`in`) or gives out (`out`), through wrappers and nested pipes;
 // null when it is not one scalar kind.
 function pipeEndKind(schema: z.ZodType, end: 'in' | 'out', depth = 0): string | null {
-  const def = (innerSchema(schema) as unknown as { def?: { type?: string; in?: z.ZodType; out?: z.ZodType } }).def;
-  if (def?.type === 'pipe') return depth < SCHEMA_DEPTH_MAX && def[end] !== undefined ? pipeEndKind(def[end], end, depth + 1) : null;
+  const inner = innerSchema(schema);
+  const def = (inner as unknown as { def?: { type?: string; in?: z.ZodType; out?: z.ZodType; values?: unknown[]; getter?: () => z.ZodType } }).def;
+  const next = def?.type === 'pipe' ? def[end] : def?.type === 'lazy' ? def.getter?.() : undefined;
+  if (next !== undefined) return depth < SCHEMA_DEPTH_MAX ? pipeEndKind(next, end, depth + 1) : null;
+  // An enum's or a literal's kind is that of its values, when they share one.
+  const values = def?.type === 'enum' ? (inner as unknown as { options: unknown[] }).options : def?.type === 'literal' ? (def.values ?? []) : null;
+  if (values !== null) {
+    const kinds = new Set(values.map((value) => typeof value));
+    return kinds.size === 1 ? [...kinds][0]! : null;
+  }
   return def?.type !== undefined && SCALAR_KINDS.has(def.type) ? def.type : null;
 }
 
@@ -680,7 +688,8 @@ const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
 /**
  * The fields of `type` whose numbers keys hold as doubles: `z.number()` fields that may hold
  * fractions (declared without `.int()`), or marked with {@link keyAsDouble}, through the wrappers
- * that keep a value's kind (optional, nullable, default, prefault, readonly, catch). The tuple encoding
+ * that keep a value's kind (optional, nullable, default, prefault, readonly, catch) and through
+ * unions, pipes, intersections and lazy types. The tuple encoding
  * packs an integral number as an integer and a fractional one as a double, and sorts every integer
  * before every double; one form for all of a field's numbers keeps its keys in numeric order.
  * Integer fields keep the integer form (shorter).
@@ -709,9 +718,24 @@ export function keyAsDouble<S extends z.ZodType<number>>(schema: S): S {
 }
 
 function holdsFractions(schema: z.ZodType): boolean {
+  return numberForm(schema, new Set()) === 'fractions';
+}
+
+// Whether the numbers a schema admits may hold fractions ('fractions'), are integers only
+// ('integers'), or it says nothing of numbers (null). A union may hold fractions when one member
+// does; a value of a pipe or an intersection passes every part, so one part of integers makes it
+// integers. Each lazy type is followed once.
+function numberForm(schema: z.ZodType, seen: Set<z.ZodType>): 'fractions' | 'integers' | null {
   const layers = wrappers(schema);
+  if (layers.some((layer) => keyedAsDoubles.has(layer))) return 'fractions';
   const inner = layers[layers.length - 1]!;
-  return layers.some((layer) => keyedAsDoubles.has(layer)) || (inner instanceof z.ZodNumber && inner.isInt !== true);
+  if (inner instanceof z.ZodNumber) return inner.isInt === true ? 'integers' : 'fractions';
+  const def = inner.def as { type: string; options?: z.ZodType[]; in?: z.ZodType; out?: z.ZodType; left?: z.ZodType; right?: z.ZodType; getter?: () => z.ZodType };
+  const parts = def.type === 'union' ? def.options : def.type === 'pipe' ? [def.in, def.out] : def.type === 'intersection' ? [def.left, def.right] : def.type === 'lazy' && !seen.has(inner) ? [def.getter?.()] : [];
+  seen.add(inner);
+  const forms = (parts ?? []).map((part) => (part === undefined ? null : numberForm(part, seen)));
+  if (def.type === 'union') return forms.includes('fractions') ? 'fractions' : forms.includes('integers') ? 'integers' : null;
+  return forms.includes('integers') ? 'integers' : forms.includes('fractions') ? 'fractions' : null;
 }
 
 const VALUE_WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
@@ -746,7 +770,7 @@ export function innerSchema(schema: z.ZodType): z.ZodType {
  * custom types (a Timestamp, bytes) are asked their own test, without the checks refined on them;
  * unions, pipes, intersections and lazy types are asked through their parts.
  */
-export function holdsKindOf(schema: z.ZodType, value: unknown, depth = 0): boolean {
+export function holdsKindOf(schema: z.ZodType, value: unknown): boolean {
   const inner = innerSchema(schema);
   const def = (
     inner as unknown as {
@@ -754,8 +778,8 @@ export function holdsKindOf(schema: z.ZodType, value: unknown, depth = 0): boole
     }
   ).def;
   // Types made of others hold a value of the kind each part holds (a pipe's value passes both ends,
-  // as records are stored untransformed); a self-referring lazy type ends at the bound.
-  const holds = (part: z.ZodType | undefined): boolean => part !== undefined && depth < SCHEMA_DEPTH_MAX && holdsKindOf(part, value, depth + 1);
+  // as records are stored untransformed).
+  const holds = (part: z.ZodType | undefined): boolean => part !== undefined && holdsKindOf(part, value);
   switch (def.type) {
     case 'string':
       return typeof value === 'string';
@@ -779,7 +803,14 @@ export function holdsKindOf(schema: z.ZodType, value: unknown, depth = 0): boole
     case 'intersection':
       return holds(def.left) && holds(def.right);
     case 'lazy':
-      return holds(def.getter?.());
+      // A lazy type met again inside itself adds no kind: each is followed once on a path.
+      if (LAZY_PATH.has(inner)) return false;
+      LAZY_PATH.add(inner);
+      try {
+        return holds(def.getter?.());
+      } finally {
+        LAZY_PATH.delete(inner);
+      }
     case 'custom':
       return customKind(inner).safeParse(value).success;
     default:
@@ -787,6 +818,9 @@ export function holdsKindOf(schema: z.ZodType, value: unknown, depth = 0): boole
       return inner.safeParse(value).success;
   }
 }
+
+// The lazy types holdsKindOf is inside of (it runs synchronously, so one set serves every call).
+const LAZY_PATH = new Set<z.ZodType>();
 
 // What a custom type's kind is tested with (made once per type): the type without the checks
 // refined on it when its own test still tells kinds apart (it refuses a bare object, as a Timestamp
