@@ -10,17 +10,20 @@
 //           { type: 'loaded', records } and exits.
 //   work    opens the store with the indexed schema (adding the indexes, write-only, on the first
 //           open), reports { type: 'ready', states } (each index's build state as found), then
-//           builds the indexes a few transactions at a time, reporting { type: 'progress' } after
-//           each step and { type: 'built' } at the end, while `writers` writers upsert and delete
-//           items at random. Writer w owns the ids equal to w modulo `writers`, so each id's writes
-//           happen one after another: before a transaction a writer reports { type: 'intent', id,
-//           item } (item null for a delete), after its commit { type: 'ack', id }. Runs until killed.
+//           builds the indexes one after another, starting with the `first`th, a few transactions
+//           at a time, reporting { type: 'progress', states } after each step (the states
+//           committed by then) and { type: 'built' } at the end, while `writers` writers upsert
+//           and delete items at random. Writer w owns the ids equal to w modulo `writers`, so each
+//           id's writes happen one after another: before a transaction a writer reports { type:
+//           'intent', id, item } (item null for a delete), after its commit { type: 'ack', id }.
+//           Runs until killed.
 //   finish  opens the store with the indexed schema, reports { type: 'ready', states }, finishes
-//           the build, and reports { type: 'finished', records, entries, scratch, writeOnly }: the
-//           stored items, every index entry as text, the entries the ordinary write path gives
-//           the same items in an empty store, and the indexes still write-only; then exits.
-// Options: { records, writers, seed, mvccWindowMs }. Any failure is reported as { type: 'fatal',
-// message } and exits 1.
+//           the build while the writers run as in `work`, stops them, and reports { type:
+//           'finished', records, entries, scratch, writeOnly }: the stored items, every index
+//           entry as text, the entries the ordinary write path gives the same items in an empty
+//           store, and the indexes still write-only; then exits.
+// Options: { records, writers, seed, mvccWindowMs, first }. Any failure is reported as { type:
+// 'fatal', message } and exits 1.
 import { open, seededRandom } from '@strata/core';
 import { z } from 'zod';
 import { RecordStore, defineSchema, index, readInt64, recordType } from '../../dist/index.js';
@@ -101,10 +104,11 @@ async function allItems(db, store) {
   return items;
 }
 
-async function writer(db, store, w, random) {
+// Writes until `stopped()` says so.
+async function writer(db, store, w, random, stopped) {
   const mine = [];
   for (let id = w; id < options.records * 2; id += options.writers) mine.push(id);
-  for (;;) {
+  while (!stopped()) {
     const id = mine[Math.floor(random() * mine.length)];
     const next = random() < 0.25 ? null : randomItem(random, id);
     await send({ type: 'intent', id, item: next });
@@ -129,8 +133,13 @@ async function main() {
   }
   const store = await RecordStore.open(db, { path: PATH, schema: schemaWith(INDEXES) });
   await send({ type: 'ready', states: await buildStates(db, store) });
+  let stopped = false;
+  const writers = Array.from({ length: options.writers }, (_, w) => writer(db, store, w, seededRandom(Math.floor(random() * 2 ** 31)), () => stopped));
+  for (const running of writers) running.catch(fatal);
   if (mode === 'finish') {
-    await store.buildIndexes(db);
+    await store.buildIndexes(db, { transactionRecords: STEP.transactionRecords });
+    stopped = true;
+    await Promise.all(writers);
     const items = await allItems(db, store);
     const scratch = await RecordStore.open(db, { path: ['scratch'], schema: schemaWith(INDEXES) });
     for (let i = 0; i < items.length; i += 100) await db.transact((tx) => tx.at(scratch).items.insertMany(items.slice(i, i + 100)));
@@ -144,11 +153,16 @@ async function main() {
     await db.close();
     process.exit(0);
   }
-  for (let w = 0; w < options.writers; w++) void writer(db, store, w, seededRandom(Math.floor(random() * 2 ** 31))).catch(fatal);
-  for (;;) {
-    const step = await store.buildIndexes(db, STEP);
-    if (step.pending.length === 0) break;
-    await send({ type: 'progress' });
+  // Each process builds the indexes in its own order (from the `first`th on), so that kills land in
+  // the builds of all of them.
+  const names = Object.keys(INDEXES);
+  const order = names.map((_, i) => names[(i + (options.first ?? 0)) % names.length]);
+  for (const name of order) {
+    for (;;) {
+      const step = await store.buildIndexes(db, { ...STEP, indexes: [`items.${name}`] });
+      if (step.pending.length === 0) break;
+      await send({ type: 'progress', states: await buildStates(db, store) });
+    }
   }
   await send({ type: 'built' });
 }

@@ -1,9 +1,11 @@
 // Proves that an online index build resumes after a crash: processes that build indexes over a
 // real data directory while writers upsert and delete records are killed with SIGKILL part-way, one
 // after another; each next process finds every index's build progress where the last commit left
-// it (never behind what an earlier process found) and goes on from there; in the end the last
-// process finishes the build, every acknowledged write is in the records, and every index equals
-// the one the ordinary write path gives the same records in an empty store. Replay with SEED=<n>.
+// it (never behind the last step the killed process reported committed) and goes on from there,
+// each process starting with another index; in the end the last process finishes the build while
+// the writers still run, every acknowledged write is in the records, and every index equals the
+// one the ordinary write path gives the same records in an empty store. SEED=<n> replays the
+// choices (kill points, writes); the interleaving of the processes' commits still varies.
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +19,8 @@ const SEED = process.env['SEED'] === undefined ? Math.floor(Math.random() * 2 **
 const RECORDS = 1_500;
 const WRITERS = 4;
 const KILLS = 4;
+// The indexes the child builds (index-build-child.mjs).
+const INDEXES = 7;
 // Longest a child may take to send what the test waits for (a whole build takes a few seconds).
 const WAIT_MS = 45_000;
 
@@ -129,31 +133,36 @@ describe('online index build killed part-way', () => {
         unacknowledged.delete(message.id!);
       }
     };
-    // What each process found of the build, in order.
+    // What each process found of the build, and the last progress each killed process reported
+    // (committed before its report), in order.
     const found: Record<string, BuildState>[] = [];
+    const committed: Record<string, BuildState>[] = [];
     for (let kill = 0; kill < KILLS; kill++) {
       // A short MVCC window in some runs moves writes into LevelDB while the process runs, so
       // kills also land in the middle of the storage server's writes.
       const mvccWindowMs = random() < 0.5 ? 100 : undefined;
-      const child = startChild('work', dataDir, { records: RECORDS, writers: WRITERS, seed: Math.floor(random() * 2 ** 31), mvccWindowMs }, onMessage);
+      const first = Math.floor(random() * INDEXES);
+      const child = startChild('work', dataDir, { records: RECORDS, writers: WRITERS, seed: Math.floor(random() * 2 ** 31), mvccWindowMs, first }, onMessage);
       found.push((await child.waitFor('ready')).states!);
-      // A build of one index takes about 20 steps: kills land in the first, middle or last indexes.
+      // An index takes up to about 30 steps; each process starts with another one, so the kills
+      // land in the builds of the first, middle and last indexes in key order.
       await child.waitForCount('progress', 1 + Math.floor(random() * 40));
       await delay(Math.floor(random() * 25));
       expect((await child.kill()).signal).toBe('SIGKILL');
+      committed.push(child.messages.filter((m) => m.type === 'progress').at(-1)!.states!);
     }
-    const finish = startChild('finish', dataDir, {}, onMessage);
+    const finish = startChild('finish', dataDir, { records: RECORDS, writers: WRITERS, seed: Math.floor(random() * 2 ** 31) }, onMessage);
     found.push((await finish.waitFor('ready')).states!);
     const finished = await finish.waitFor('finished');
     expect(await finish.exited).toEqual({ code: 0, signal: null });
     const progress = found.map((states) => Object.values(states).filter((state) => state.state === 'readable').length + '/' + Object.keys(states).length);
     console.log(`index-build-kill: ${acknowledged.size} ids loaded or written, ${unacknowledged.size} with writes cut by kills; indexes readable as each process found them: ${progress.join(', ')}`);
 
-    // Every process found each index's progress at or past what the one before it found: a build
-    // resumes where it stopped, it does not start over.
+    // Every process found each index's progress at or past the last the process before it
+    // reported committed: a build resumes where it stopped, it does not start over or lose a step.
     for (let i = 1; i < found.length; i++) {
       for (const [name, state] of Object.entries(found[i]!)) {
-        const before = found[i - 1]![name]!;
+        const before = committed[i - 1]![name]!;
         if (before.state === 'readable') expect(state.state, `${name} in process ${i}`).toBe('readable');
         else if (state.state === 'write_only' && before.built !== null) {
           expect(state.built !== null && Buffer.compare(Buffer.from(state.built, 'hex'), Buffer.from(before.built, 'hex')) >= 0, `${name}'s progress in process ${i}`).toBe(true);
@@ -161,6 +170,9 @@ describe('online index build killed part-way', () => {
       }
     }
     expect(Object.values(found[1]!).some((state) => state.state === 'write_only' && state.built !== null), 'the second process found a build part-way').toBe(true);
+    // The kills landed in the builds of more than one index.
+    const cut = new Set(committed.flatMap((states) => Object.entries(states).filter(([, state]) => state.state === 'write_only' && state.built !== null).map(([name]) => name)));
+    expect(cut.size, 'indexes killed part-way').toBeGreaterThan(1);
 
     // Every id holds its last acknowledged write, or one sent after it that a kill cut.
     const stored = new Map(finished.records!.map((item) => [item.id, item]));
