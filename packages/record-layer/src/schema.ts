@@ -689,10 +689,10 @@ const doubleFieldsOf = new WeakMap<RecordTypeDefinition, ReadonlySet<string>>();
  * The fields of `type` whose numbers keys hold as doubles: `z.number()` fields that may hold
  * fractions (declared without `.int()`), or marked with {@link keyAsDouble}, through the wrappers
  * that keep a value's kind (optional, nullable, default, prefault, readonly, catch) and through
- * unions, pipes, intersections and lazy types. The tuple encoding
- * packs an integral number as an integer and a fractional one as a double, and sorts every integer
- * before every double; one form for all of a field's numbers keeps its keys in numeric order.
- * Integer fields keep the integer form (shorter).
+ * unions, pipes, intersections and lazy types. The tuple encoding packs an integral number as an
+ * integer and a fractional one as a double, and sorts every integer before every double; one form
+ * for all of a field's numbers keeps its keys in numeric order. Integer fields keep the integer
+ * form (shorter).
  */
 export function doubleFields(type: RecordTypeDefinition): ReadonlySet<string> {
   let fields = doubleFieldsOf.get(type);
