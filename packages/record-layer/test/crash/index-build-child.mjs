@@ -10,10 +10,10 @@
 //           { type: 'loaded', records } and exits.
 //   work    opens the store with the indexed schema (adding the indexes, write-only, on the first
 //           open), reports { type: 'ready', states } (each index's build state as found), then
-//           builds the indexes one after another, starting with the `first`th, a few transactions
-//           at a time, reporting { type: 'progress', states } after each step (the states
-//           committed by then) and { type: 'built' } at the end, while `writers` writers upsert
-//           and delete items at random. Writer w owns the ids equal to w modulo `writers`, so each
+//           builds the indexes one after another, starting with one its seed picks, a few
+//           transactions at a time, reporting { type: 'progress', states } after each step (the
+//           states committed by then) and { type: 'built' } at the end, while `writers` writers
+//           upsert and delete items at random. Writer w owns the ids equal to w modulo `writers`, so each
 //           id's writes happen one after another: before a transaction a writer reports { type:
 //           'intent', id, item } (item null for a delete), after its commit { type: 'ack', id }.
 //           Runs until killed.
@@ -22,7 +22,7 @@
 //           'finished', records, entries, scratch, writeOnly }: the stored items, every index
 //           entry as text, the entries the ordinary write path gives the same items in an empty
 //           store, and the indexes still write-only; then exits.
-// Options: { records, writers, seed, mvccWindowMs, first }. Any failure is reported as { type:
+// Options: { records, writers, seed, mvccWindowMs }. Any failure is reported as { type:
 // 'fatal', message } and exits 1.
 import { open, seededRandom } from '@strata/core';
 import { z } from 'zod';
@@ -153,10 +153,11 @@ async function main() {
     await db.close();
     process.exit(0);
   }
-  // Each process builds the indexes in its own order (from the `first`th on), so that kills land in
-  // the builds of all of them.
+  // Each process builds the indexes from one its seed picks on, so that kills land in the builds
+  // of all of them.
   const names = Object.keys(INDEXES);
-  const order = names.map((_, i) => names[(i + (options.first ?? 0)) % names.length]);
+  const first = Math.floor(random() * names.length);
+  const order = names.map((_, i) => names[(i + first) % names.length]);
   for (const name of order) {
     for (;;) {
       const step = await store.buildIndexes(db, { ...STEP, indexes: [`items.${name}`] });
