@@ -13,10 +13,10 @@
 //           builds the indexes one after another, starting with one its seed picks, a few
 //           transactions at a time, reporting { type: 'progress', states } after each step (the
 //           states committed by then) and { type: 'built' } at the end, while `writers` writers
-//           upsert and delete items at random. Writer w owns the ids equal to w modulo `writers`, so each
-//           id's writes happen one after another: before a transaction a writer reports { type:
-//           'intent', id, item } (item null for a delete), after its commit { type: 'ack', id }.
-//           Runs until killed.
+//           upsert and delete items at random. Writer w owns the ids equal to w modulo
+//           `writers`, so each id's writes happen one after another: before a transaction a
+//           writer reports { type: 'intent', id, item } (item null for a delete), after its
+//           commit { type: 'ack', id }. Runs until killed.
 //   finish  opens the store with the indexed schema, reports { type: 'ready', states }, finishes
 //           the build while the writers run as in `work`, stops them, and reports { type:
 //           'finished', records, entries, scratch, writeOnly }: the stored items, every index
